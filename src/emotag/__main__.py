@@ -1,0 +1,3 @@
+from emotag.cli import main
+
+main()

@@ -1,0 +1,242 @@
+"""The `emotag` command: parse options, call the core, render, map errors to exit codes.
+
+Heavy modules (the SDK, Pillow, the tagger) are imported inside commands so that
+`emotag --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from emotag.errors import ConfigError, EmotagError
+from emotag.settings import DEFAULT_MODEL, DEFAULT_OUTPUT
+
+app = typer.Typer(
+    help="Label face images with one of seven emotions (happy, surprise, angry, disgust, "
+    "fear, neutral, sad) using Google's Gemini API.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals could hold the API key
+    rich_markup_mode="rich",
+)
+key_app = typer.Typer(help="Store, inspect or delete the API key in the system keyring.")
+app.add_typer(key_app, name="key")
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _debug() -> bool:
+    return os.environ.get("EMOTAG_DEBUG", "") not in ("", "0")
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn core errors into one `Error:` line and an exit code; EMOTAG_DEBUG=1 shows tracebacks."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except EmotagError as exc:
+            if _debug():
+                raise
+            err.print(f"[red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print(
+                "Interrupted. Every finished label is saved; run the same command again to resume."
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    return wrapper
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+) -> None:
+    if version:
+        from emotag import __version__
+
+        out.print(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+@reports_errors
+def tag(
+    folder: Annotated[Path, typer.Argument(help="Folder of images, searched recursively.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Labels CSV to write or resume.")
+    ] = DEFAULT_OUTPUT,
+    errors: Annotated[
+        Path | None,
+        typer.Option(help="Errors CSV (path,reason,...). Default: <output stem>.errors.csv."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help=f"Gemini model. Env: EMOTAG_MODEL. [default: {DEFAULT_MODEL}]"
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            max=256,
+            help="Requests in flight. Env: EMOTAG_CONCURRENCY. [default: 16]",
+        ),
+    ] = None,
+    rpm: Annotated[
+        float | None,
+        typer.Option(
+            min=1, help="Client-side limit in requests per minute. Env: EMOTAG_RPM. [default: none]"
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for one answer.")] = 60.0,
+    attempts: Annotated[
+        int, typer.Option(min=1, max=20, help="Tries per image on 408/429/5xx/timeouts.")
+    ] = 6,
+    max_side: Annotated[
+        int, typer.Option(min=64, max=3072, help="Long side, in pixels, of the uploaded image.")
+    ] = 384,
+    prompt_file: Annotated[
+        Path | None,
+        typer.Option(help="Text file with your own prompt (the answer stays one of the seven)."),
+    ] = None,
+    logprobs: Annotated[
+        bool,
+        typer.Option(help="Ask for log probabilities (confidence); dropped if the model refuses."),
+    ] = True,
+    force: Annotated[
+        bool, typer.Option(help="Label again images that are already in the CSV.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Only retry the images listed in the errors CSV.")
+    ] = False,
+    follow_symlinks: Annotated[
+        bool, typer.Option(help="Enter symlinked folders (loops are still detected).")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            help="Read and prepare images, count what would be sent; send nothing, need no key."
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
+    ] = False,
+) -> None:
+    """Label every image under FOLDER and append the results to the labels CSV.
+
+    Re-running the same command resumes: images already labelled by the same model are
+    skipped (by path, and by content hash for moved or copied files). Exit codes: 0 all
+    labelled, 1 some images failed (see the errors CSV), 2 bad input or configuration,
+    130 interrupted.
+    """
+    from emotag import runs
+
+    config = runs.TagConfig(
+        folder=folder,
+        output=output,
+        errors=errors,
+        model=model,
+        concurrency=concurrency,
+        rpm=rpm,
+        timeout=timeout,
+        attempts=attempts,
+        max_side=max_side,
+        prompt_file=prompt_file,
+        logprobs=logprobs,
+        force=force,
+        retry_failed=retry_failed,
+        follow_symlinks=follow_symlinks,
+    ).resolved()
+    if dry_run:
+        from emotag.render import estimate_table
+
+        result = runs.dry_run(config)
+        if as_json:
+            out.print_json(data=vars(result) | {"unreadable": len(result.unreadable)})
+        else:
+            out.print(estimate_table(result, config.model))
+        return
+
+    from emotag.render import ProgressView, summary_table
+
+    with ProgressView(err, enabled=not quiet) as view:
+        view.console.print(
+            f"Labelling images under {config.folder} with {config.model} …"
+        ) if view.enabled else None
+        summary = runs.tag(config, on_event=view)
+    if as_json:
+        out.print_json(json.dumps(runs.summary_dict(summary, config)))
+    elif not quiet:
+        out.print(summary_table(summary, config.model))
+    for warning in summary.warnings:
+        err.print(f"[yellow]Warning:[/] {warning}", highlight=False)
+    if summary.failed:
+        err.print(f"{summary.failed} image(s) failed; see {config.errors}.", highlight=False)
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@key_app.command("set")
+@reports_errors
+def key_set() -> None:
+    """Store AI_STUDIO_API_KEY in the system keyring (prompted, hidden; or read from stdin)."""
+    from emotag.settings import store_key
+
+    interactive = sys.stdin.isatty()
+    value = typer.prompt("API key", hide_input=True) if interactive else sys.stdin.readline()
+    store_key(value)
+    err.print("Key stored in the system keyring (service 'emotag').")
+
+
+@key_app.command("status")
+@reports_errors
+def key_status() -> None:
+    """Show which key source wins (environment, .env, keyring), with the key masked."""
+    from emotag.settings import find_key, mask
+
+    key = find_key()
+    if key is None:
+        raise ConfigError("No key found. " + _key_help())
+    out.print(f"Using the key from the {key.source}: {mask(key.value)}", highlight=False)
+
+
+@key_app.command("delete")
+@reports_errors
+def key_delete() -> None:
+    """Remove the key from the system keyring."""
+    from emotag.settings import delete_key
+
+    if delete_key():
+        err.print("Key removed from the system keyring.")
+    else:
+        err.print("There was no key in the system keyring.")
+
+
+def _key_help() -> str:
+    return "Set AI_STUDIO_API_KEY, add it to a .env file, or run 'emotag key set'."
+
+
+def main() -> None:
+    app(prog_name="emotag")

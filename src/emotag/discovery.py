@@ -1,0 +1,65 @@
+"""Safe, streaming, recursive discovery of image files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Final
+
+IMAGE_EXTENSIONS: Final[frozenset[str]] = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+)
+
+
+def is_image_name(name: str) -> bool:
+    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+OnSkip = Callable[[Path, str], None]
+
+
+def iter_images(
+    root: Path, *, follow_symlinks: bool = False, on_skip: OnSkip | None = None
+) -> Iterator[Path]:
+    """Yield image files under root, depth first, each folder in sorted order.
+
+    Hidden files and folders are skipped. Folder symlinks are not entered unless asked,
+    and a folder already visited (by device and inode) is never entered twice, so a
+    symlink loop cannot hang the walk. Each folder is listed once, so the first path
+    comes out after one `scandir`, not after walking the whole tree. Folders that
+    cannot be listed are passed to `on_skip` with a reason.
+    """
+    root = Path(os.path.abspath(root))
+    seen: set[tuple[int, int]] = set()
+    yield from _walk(root, follow_symlinks, seen, on_skip or _ignore)
+
+
+def _ignore(path: Path, reason: str) -> None:
+    return None
+
+
+def _walk(
+    folder: Path, follow: bool, seen: set[tuple[int, int]], on_skip: OnSkip
+) -> Iterator[Path]:
+    try:
+        info = folder.stat()
+        key = (info.st_dev, info.st_ino)
+        if key in seen:
+            return
+        seen.add(key)
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        on_skip(folder, f"folder not readable: {exc.strerror or exc}")
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=follow):
+                yield from _walk(Path(entry.path), follow, seen, on_skip)
+            elif entry.is_file(follow_symlinks=True) and is_image_name(entry.name):
+                yield Path(entry.path)
+        except OSError:
+            continue

@@ -1,0 +1,113 @@
+"""Rich output for the CLI: the live progress bar and the end-of-run tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from emotag.estimate import Estimate
+from emotag.labels import EMOTIONS
+from emotag.tagger import Event, Summary
+
+
+class ProgressView:
+    """Feeds tagger events into a progress bar; does nothing off a terminal or when quiet."""
+
+    def __init__(self, console: Console, *, enabled: bool) -> None:
+        self.console = console
+        self.enabled = enabled and console.is_terminal
+        self.counts: Counter[str] = Counter()
+        self._progress = Progress(
+            TextColumn("[bold]tagging"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[counts]}"),
+            console=console,
+            transient=False,
+            disable=not self.enabled,
+        )
+        self._task = self._progress.add_task("tag", total=0, rate="", counts="")
+
+    def __enter__(self) -> ProgressView:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._progress.__exit__(kind, error, trace)
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "found":
+            self._progress.update(self._task, total=(self._total() or 0) + 1)
+            return
+        if event.kind in ("labelled", "duplicate"):
+            self.counts[event.detail] += 1
+        elif event.kind == "failed":
+            self.counts["failed"] += 1
+        elif event.kind == "skipped":
+            self.counts["done before"] += 1
+        elif event.kind == "warning":
+            self.console.print(f"[yellow]Warning:[/] {event.detail}")
+            return
+        else:
+            return
+        task = self._progress.tasks[0]
+        speed = f"{task.speed:.1f} img/s" if task.speed else ""
+        shown = " ".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
+        self._progress.update(self._task, advance=1, rate=speed, counts=shown)
+
+    def _total(self) -> float | None:
+        return self._progress.tasks[0].total
+
+
+def summary_table(summary: Summary, model: str) -> Table:
+    table = Table(title=f"emotag tag — {model}", show_header=True, header_style="bold")
+    table.add_column("", style="bold")
+    table.add_column("images", justify="right")
+    for emotion in EMOTIONS:
+        if summary.emotions[emotion]:
+            table.add_row(emotion, str(summary.emotions[emotion]))
+    table.add_row("labelled", str(summary.labelled), style="green")
+    for reason, count in sorted(summary.failures.items()):
+        table.add_row(f"failed: {reason}", str(count), style="red")
+    table.add_row("already labelled (skipped)", str(summary.skipped))
+    table.add_row("exact duplicates (not sent)", str(summary.duplicates))
+    table.add_row("requests sent", str(summary.requests))
+    table.add_row("retries", str(summary.retries))
+    table.add_row("tokens in / out", f"{summary.input_tokens:,} / {summary.output_tokens:,}")
+    table.add_row("wall time", f"{summary.elapsed:.1f} s")
+    return table
+
+
+def estimate_table(result: Estimate, model: str) -> Table:
+    table = Table(title=f"emotag tag --dry-run — {model}", header_style="bold")
+    table.add_column("", style="bold")
+    table.add_column("count", justify="right")
+    table.add_row("images found", str(result.found))
+    table.add_row("already labelled", str(result.already_done))
+    table.add_row("exact duplicates (would not be sent)", str(result.duplicates))
+    table.add_row("unreadable", str(len(result.unreadable)))
+    table.add_row("would be sent", str(result.to_send), style="green")
+    table.add_row("estimated input tokens", f"{result.input_tokens:,}")
+    return table

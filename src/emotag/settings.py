@@ -1,0 +1,116 @@
+"""Configuration and the API key: environment, then `.env`, then the system keyring."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from emotag.errors import ConfigError
+
+KEY_VAR: Final = "AI_STUDIO_API_KEY"
+KEYRING_SERVICE: Final = "emotag"
+DEFAULT_MODEL: Final = "gemini-3.5-flash-lite"
+DEFAULT_OUTPUT: Final = Path("dataset/llm_labels.csv")
+
+NO_KEY_MESSAGE: Final = (
+    f"No API key found. Set {KEY_VAR} in the environment, put {KEY_VAR}=... in a .env "
+    "file in this folder, or store it with 'emotag key set'."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key and where it came from; its repr never shows the secret."""
+
+    value: str
+    source: str
+
+    def __repr__(self) -> str:
+        return f"ApiKey(source={self.source!r}, value={mask(self.value)!r})"
+
+    __str__ = __repr__
+
+
+def mask(secret: str) -> str:
+    """Enough to tell two keys apart, never enough to use one."""
+    if len(secret) <= 8:
+        return "****"
+    return f"****{secret[-4:]} ({len(secret)} chars)"
+
+
+def setting(name: str, env_file: Path | None = None) -> str | None:
+    """A setting from the environment, else from the `.env` file (without touching os.environ)."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    from dotenv import dotenv_values
+
+    path = env_file or Path.cwd() / ".env"
+    if path.is_file():
+        found = dotenv_values(path).get(name)
+        if found:
+            return found
+    return None
+
+
+def find_key(env_file: Path | None = None) -> ApiKey | None:
+    """The first key found: environment, `.env`, keyring; None if there is none."""
+    if value := os.environ.get(KEY_VAR):
+        return ApiKey(value.strip(), "environment")
+    if value := setting(KEY_VAR, env_file):
+        return ApiKey(value.strip(), ".env file")
+    value = _keyring_get()
+    return ApiKey(value.strip(), "system keyring") if value else None
+
+
+def require_key(env_file: Path | None = None) -> ApiKey:
+    key = find_key(env_file)
+    if key is None:
+        raise ConfigError(NO_KEY_MESSAGE)
+    return key
+
+
+def store_key(value: str) -> None:
+    value = value.strip()
+    if not value:
+        raise ConfigError("Refusing to store an empty key.")
+    _keyring_call("set_password", KEYRING_SERVICE, KEY_VAR, value)
+
+
+def delete_key() -> bool:
+    """Remove the key from the keyring; False when there was none."""
+    import keyring.errors
+
+    try:
+        _keyring_call("delete_password", KEYRING_SERVICE, KEY_VAR)
+    except keyring.errors.PasswordDeleteError:
+        return False
+    return True
+
+
+def _keyring_get() -> str | None:
+    import keyring.errors
+
+    try:
+        value = _keyring_call("get_password", KEYRING_SERVICE, KEY_VAR)
+    except ConfigError:
+        # No usable keyring is the same as no key there: the other sources still count.
+        return None
+    except keyring.errors.KeyringError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _keyring_call(name: str, *args: str) -> object:
+    import keyring
+    import keyring.errors
+
+    try:
+        return getattr(keyring, name)(*args)
+    except keyring.errors.NoKeyringError as exc:
+        raise ConfigError(
+            f"No system keyring is available on this machine; set {KEY_VAR} in the "
+            "environment or in a .env file instead."
+        ) from exc

@@ -1,0 +1,287 @@
+"""The labels CSV and the errors CSV: crash-safe appends, repair, resume state, a run lock."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Final
+
+from emotag.errors import InputError, OutputError
+from emotag.labels import is_emotion
+
+LABEL_COLUMNS: Final = (
+    "filename",
+    "path",
+    "emotion",
+    "confidence",
+    "confidence_source",
+    "model",
+    "sha256",
+    "duplicate_of",
+)
+REQUIRED_LABEL_COLUMNS: Final = LABEL_COLUMNS[:4]
+ERROR_COLUMNS: Final = ("path", "reason", "model", "time")
+
+# File names on Linux may be any bytes; surrogateescape writes them back unchanged.
+ENCODING: Final = "utf-8"
+ERRORS: Final = "surrogateescape"
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """One labelled image, as a row of the labels CSV."""
+
+    path: str
+    emotion: str
+    confidence: float | None = None
+    confidence_source: str = ""
+    model: str = ""
+    sha256: str = ""
+    duplicate_of: str = ""
+
+    @property
+    def filename(self) -> str:
+        return os.path.basename(self.path)
+
+    def as_row(self) -> dict[str, str]:
+        return {
+            "filename": self.filename,
+            "path": self.path,
+            "emotion": self.emotion,
+            "confidence": "" if self.confidence is None else f"{self.confidence:.4f}",
+            "confidence_source": self.confidence_source,
+            "model": self.model,
+            "sha256": self.sha256,
+            "duplicate_of": self.duplicate_of,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One image that got no label, and why."""
+
+    path: str
+    reason: str
+    model: str = ""
+
+    def as_row(self) -> dict[str, str]:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        return {"path": self.path, "reason": self.reason, "model": self.model, "time": now}
+
+
+@dataclass
+class LabelTable:
+    """Everything a labels CSV holds: valid rows (last per path wins) and bad lines."""
+
+    labels: dict[str, Label] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    torn: bool = False
+
+
+def errors_path_for(labels_csv: Path) -> Path:
+    return labels_csv.with_name(f"{labels_csv.stem}.errors.csv")
+
+
+def read_labels(path: Path) -> LabelTable:
+    """Read and validate a labels CSV; bad rows are reported by line number, never dropped."""
+    table = LabelTable()
+    if not path.exists():
+        return table
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror}") from exc
+    text = raw.decode(ENCODING, ERRORS)
+    records = list(_records(text, table))
+    if not records:
+        return table
+    header = [h.strip() for h in records[0][1] or []]
+    if tuple(header[:4]) != REQUIRED_LABEL_COLUMNS:
+        raise InputError(
+            f"{path} is not an emotag labels CSV: the header must start with "
+            f"{','.join(REQUIRED_LABEL_COLUMNS)}, found {','.join(header[:4]) or 'nothing'}."
+        )
+    for line, values, malformed in records[1:]:
+        if values is None:
+            table.problems.append(f"{path}:{line}: {malformed}")
+            continue
+        row = dict(zip(header, values, strict=False))
+        label, problem = _parse_label(row, len(values) == len(header))
+        if problem:
+            table.problems.append(f"{path}:{line}: {problem}")
+            continue
+        assert label is not None
+        if label.path in table.labels:
+            table.duplicates += 1
+            del table.labels[label.path]  # keep insertion order of the newest row
+        table.labels[label.path] = label
+    return table
+
+
+def read_failures(path: Path) -> dict[str, Failure]:
+    """The errors CSV, last row per path."""
+    failures: dict[str, Failure] = {}
+    if not path.exists():
+        return failures
+    with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("path"):
+                failures[row["path"]] = Failure(
+                    row["path"], row.get("reason") or "", row.get("model") or ""
+                )
+    return failures
+
+
+def write_csv_atomic(path: Path, columns: Sequence[str], rows: Iterable[dict[str, str]]) -> None:
+    """Write a whole CSV to a temp file beside `path`, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding=ENCODING, errors=ERRORS, newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"Cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def compact_labels(path: Path, table: LabelTable) -> None:
+    """Rewrite the labels CSV when a crash tore its last line or left repeated paths."""
+    if table.torn or table.duplicates:
+        write_csv_atomic(path, LABEL_COLUMNS, (label.as_row() for label in table.labels.values()))
+
+
+def compact_failures(path: Path, labelled: Iterable[str]) -> int:
+    """Drop failures that have since been labelled and repeats of a path; return rows kept."""
+    failures = read_failures(path)
+    for done in labelled:
+        failures.pop(done, None)
+    if path.exists() or failures:
+        write_csv_atomic(path, ERROR_COLUMNS, (f.as_row() for f in failures.values()))
+    return len(failures)
+
+
+class Appender:
+    """Append rows to a CSV, one flush per row, so a kill loses at most the row in flight."""
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            new = not path.exists() or path.stat().st_size == 0
+            self._handle: IO[str] = open(path, "a", encoding=ENCODING, errors=ERRORS, newline="")
+        except OSError as exc:
+            raise OutputError(f"Cannot write {path}: {exc.strerror or exc}") from exc
+        self._writer = csv.DictWriter(self._handle, fieldnames=list(columns), extrasaction="ignore")
+        if new:
+            self._write(None)
+
+    def append(self, row: dict[str, str]) -> None:
+        self._write(row)
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def _write(self, row: dict[str, str] | None) -> None:
+        try:
+            if row is None:
+                self._writer.writeheader()
+            else:
+                self._writer.writerow(row)
+            self._handle.flush()
+        except OSError as exc:
+            raise OutputError(
+                f"Cannot write {self.path}: {exc.strerror or exc}. Rows written so far are kept; "
+                "free space or fix permissions, then run the same command again to resume."
+            ) from exc
+
+
+@contextmanager
+def run_lock(labels_csv: Path) -> Iterator[None]:
+    """Hold an exclusive lock for the labels CSV so two runs cannot interleave rows."""
+    lock_path = labels_csv.with_name(f".{labels_csv.name}.lock")
+    try:
+        labels_csv.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "w")
+    except OSError as exc:
+        raise OutputError(f"Cannot write to {labels_csv.parent}: {exc.strerror or exc}") from exc
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise OutputError(
+                f"Another emotag run is writing {labels_csv}; wait for it to finish "
+                "or choose another --output."
+            ) from exc
+        yield
+    finally:
+        handle.close()
+
+
+def _records(text: str, table: LabelTable) -> Iterator[tuple[int, list[str] | None, str]]:
+    """(line, fields, problem) per CSV record; a torn final record is dropped and flagged."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    pending: tuple[int, list[str] | None, str] | None = None
+    while True:
+        line = reader.line_num + 1
+        try:
+            item: tuple[int, list[str] | None, str] = (line, next(reader), "")
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # The reader resumes on the next line, so one bad row does not hide the rest.
+            item = (line, None, f"malformed CSV ({exc})")
+        if pending is not None:
+            yield pending
+        pending = item
+    if pending is None:
+        return
+    if text.endswith("\n") and pending[1] is not None:
+        yield pending
+    else:
+        # Rows are written whole and end with a newline: anything else is a crash's torn tail.
+        table.torn = True
+
+
+def _parse_label(row: dict[str, str], full: bool) -> tuple[Label | None, str]:
+    path = row.get("path") or ""
+    emotion = (row.get("emotion") or "").strip()
+    if not full:
+        return None, "wrong number of fields"
+    if not path:
+        return None, "empty path"
+    if not is_emotion(emotion):
+        return None, f"'{emotion}' is not one of the seven emotions"
+    confidence: float | None = None
+    if raw := (row.get("confidence") or "").strip():
+        try:
+            confidence = float(raw)
+        except ValueError:
+            return None, f"confidence '{raw}' is not a number"
+        if not 0.0 <= confidence <= 1.0:
+            return None, f"confidence {raw} is outside [0, 1]"
+    return (
+        Label(
+            path=path,
+            emotion=emotion,
+            confidence=confidence,
+            confidence_source=row.get("confidence_source") or "",
+            model=row.get("model") or "",
+            sha256=row.get("sha256") or "",
+            duplicate_of=row.get("duplicate_of") or "",
+        ),
+        "",
+    )

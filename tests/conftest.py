@@ -1,0 +1,65 @@
+"""Shared fixtures: no test can reach a real key, a real keyring or the network."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from fake_gemini import COLOURS, FakeGemini, start
+
+TEST_KEY = "AIzaFAKE-test-key-0123456789abcdefghijk"
+KEY_VARS = ("AI_STUDIO_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test runs in its own folder with no key, no .env and a keyring that holds nothing."""
+    for name in KEY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name in ("EMOTAG_MODEL", "EMOTAG_RPM", "EMOTAG_CONCURRENCY", "EMOTAG_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / ".data"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGemini]:
+    """A running fake Gemini server (not yet wired into the environment)."""
+    state = FakeGemini()
+    stop = start(state)
+    yield state
+    stop()
+
+
+@pytest.fixture
+def gemini(fake: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> FakeGemini:
+    """The fake, with the SDK pointed at it and a recognisable fake key in the environment."""
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+    monkeypatch.setenv("AI_STUDIO_API_KEY", TEST_KEY)
+    return fake
+
+
+def make_image(
+    path: Path,
+    colour: str = "happy",
+    size: tuple[int, int] = (64, 48),
+    mode: str = "RGB",
+    **save: object,
+) -> Path:
+    """An image of one flat colour, which the fake reads back as that emotion."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, COLOURS[colour]).convert(mode).save(path, **save)  # type: ignore[arg-type]
+    return path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -1,0 +1,297 @@
+"""A loopback fake of the Gemini `generateContent` endpoint, for end-to-end tests.
+
+It speaks the real wire format, decodes the uploaded image and "sees" its colour: each of
+the seven emotions has a colour (see COLOURS), so a test image's label is known in
+advance. Faults are scripted per colour, per request, or at random rates.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from PIL import Image
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "happy": (240, 200, 20),
+    "surprise": (250, 120, 0),
+    "angry": (200, 20, 20),
+    "disgust": (20, 140, 20),
+    "fear": (130, 20, 150),
+    "neutral": (128, 128, 128),
+    "sad": (20, 40, 210),
+    # Not emotions: colours tests use to script special answers.
+    "cyan": (0, 230, 230),
+    "white": (255, 255, 255),
+    "black": (0, 0, 0),
+}
+
+PATH = re.compile(r"^/(?P<version>v[^/]+)/models/(?P<model>[^/:]+):generateContent$")
+LABEL_LOGPROB = -0.105  # exp() of this is 0.9003, the confidence tests expect
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the fake answers to one request."""
+
+    status: int = 200
+    body: dict[str, Any] | None = None
+    text: str | None = None  # model text; None means "the label the colour says"
+    hang: float = 0.0
+
+    @staticmethod
+    def error(code: int, status: str, message: str = "", retry_delay: str | None = None) -> Reply:
+        details: list[dict[str, Any]] = []
+        if retry_delay is not None:
+            details.append(
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay}
+            )
+        error = {"code": code, "status": status, "message": message or status, "details": details}
+        return Reply(status=code, body={"error": error})
+
+    @staticmethod
+    def blocked_prompt(reason: str = "SAFETY") -> Reply:
+        return Reply(body={"promptFeedback": {"blockReason": reason}, "usageMetadata": _usage(0)})
+
+    @staticmethod
+    def finish(reason: str) -> Reply:
+        candidate = {"content": {"parts": [], "role": "model"}, "finishReason": reason}
+        return Reply(body={"candidates": [candidate], "usageMetadata": _usage(0)})
+
+
+@dataclass
+class Seen:
+    """One request as the fake received it."""
+
+    path: str
+    model: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    image_size: tuple[int, int] | None
+    colour: str | None
+    time: float
+
+
+@dataclass
+class FakeGemini:
+    """The server's state; tests change its fields while it runs."""
+
+    latency: float = 0.0
+    logprobs: str = "ok"  # "ok" answers with logprobs, "reject" answers 400 like AI Studio
+    unknown_models: set[str] = field(default_factory=set)
+    valid_keys: set[str] | None = None
+    by_colour: dict[str, Reply | list[Reply]] = field(default_factory=dict)
+    queue: list[Reply] = field(default_factory=list)
+    fault_rates: dict[str, float] = field(default_factory=dict)
+    hang_seconds: float = 30.0
+    seed: int = 1234
+    rejected_settings: set[str] = field(default_factory=set)
+    seen: list[Seen] = field(default_factory=list)
+    url: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    @property
+    def count(self) -> int:
+        return len(self.seen)
+
+    def labelling_requests(self) -> list[Seen]:
+        return [s for s in self.seen if s.model]
+
+    def choose(self, seen: Seen) -> Reply:
+        with self._lock:
+            if seen.model in self.unknown_models:
+                return Reply.error(404, "NOT_FOUND", f"models/{seen.model} is not found")
+            key = seen.headers.get("x-goog-api-key", "")
+            if self.valid_keys is not None and key not in self.valid_keys:
+                return Reply.error(
+                    400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."
+                )
+            config = seen.body.get("generationConfig", {})
+            if config.get("responseLogprobs") and self.logprobs == "reject":
+                return Reply.error(
+                    400, "INVALID_ARGUMENT", f"Logprobs is not enabled for models/{seen.model}"
+                )
+            for setting in self.rejected_settings:
+                if setting in config:
+                    return Reply.error(400, "INVALID_ARGUMENT", f"Unknown field {setting}")
+            if self.queue:
+                return self.queue.pop(0)
+            scripted = self.by_colour.get(seen.colour or "")
+            if isinstance(scripted, list):
+                if scripted:
+                    return scripted.pop(0)
+            elif scripted is not None:
+                return scripted
+            return self._random_fault() or Reply()
+
+    def _random_fault(self) -> Reply | None:
+        roll = self._rng.random()
+        for kind, rate in self.fault_rates.items():
+            if roll < rate:
+                return {
+                    "429": Reply.error(429, "RESOURCE_EXHAUSTED", "Quota exceeded", "0.2s"),
+                    "500": Reply.error(500, "INTERNAL", "Internal error"),
+                    "503": Reply.error(503, "UNAVAILABLE", "The model is overloaded"),
+                    "hang": Reply(hang=self.hang_seconds),
+                }[kind]
+            roll -= rate
+        return None
+
+    def wait(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+
+def _usage(prompt_tokens: int) -> dict[str, int]:
+    return {
+        "promptTokenCount": prompt_tokens,
+        "candidatesTokenCount": 5,
+        "totalTokenCount": prompt_tokens + 5,
+    }
+
+
+def _decode(data: str) -> bytes:
+    # The SDK sends URL-safe base64 and may drop padding.
+    cleaned = data.replace("-", "+").replace("_", "/")
+    return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4))
+
+
+def nearest_colour(rgb: tuple[float, ...]) -> str:
+    def distance(name: str) -> float:
+        return sum((a - b) ** 2 for a, b in zip(COLOURS[name], rgb, strict=True))
+
+    return min(COLOURS, key=distance)
+
+
+def _inspect_image(body: dict[str, Any]) -> tuple[tuple[int, int] | None, str | None]:
+    for content in body.get("contents", []):
+        for part in content.get("parts", []):
+            inline = part.get("inlineData") or part.get("inline_data")
+            if inline:
+                with Image.open(io.BytesIO(_decode(inline["data"]))) as img:
+                    rgb = img.convert("RGB")
+                    mean = rgb.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+                    return rgb.size, nearest_colour(tuple(mean))
+    return None, None
+
+
+def _answer(state: FakeGemini, seen: Seen, reply: Reply) -> dict[str, Any]:
+    if reply.body is not None:
+        return reply.body
+    label = reply.text if reply.text is not None else (seen.colour or "neutral")
+    config = seen.body.get("generationConfig", {})
+    as_json = config.get("responseMimeType") == "application/json" and reply.text is None
+    text = json.dumps({"emotion": label}) if as_json else label
+    candidate: dict[str, Any] = {
+        "content": {"parts": [{"text": text}], "role": "model"},
+        "finishReason": "STOP",
+        "avgLogprobs": -0.02,
+    }
+    if config.get("responseLogprobs"):
+        head, _, tail = text.partition(label)
+        tokens = [(head, 0.0), (label, LABEL_LOGPROB), (tail, 0.0)]
+        candidate["logprobsResult"] = {
+            "chosenCandidates": [{"token": t, "logProbability": p} for t, p in tokens if t],
+            "topCandidates": [],
+        }
+    return {"candidates": [candidate], "usageMetadata": _usage(280), "modelVersion": seen.model}
+
+
+def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length)
+            match = PATH.match(self.path.split("?", 1)[0])
+            body = json.loads(raw or b"{}")
+            size, colour = _inspect_image(body) if match else (None, None)
+            seen = Seen(
+                path=self.path,
+                model=match.group("model") if match else "",
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+                image_size=size,
+                colour=colour,
+                time=time.monotonic(),
+            )
+            with state._lock:
+                state.seen.append(seen)
+            if not match:
+                self._send(
+                    404, {"error": {"code": 404, "status": "NOT_FOUND", "message": self.path}}
+                )
+                return
+            reply = state.choose(seen)
+            if state.latency:
+                state.wait(state.latency)
+            if reply.hang:
+                state.wait(reply.hang)
+                if state._stopping.is_set():
+                    return
+            self._send(reply.status, _answer(state, seen, reply))
+
+        def _send(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout); nothing to answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+def start(state: FakeGemini) -> Callable[[], None]:
+    """Serve `state` on 127.0.0.1 in a thread; return a function that stops it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        state._stopping.set()
+        server.shutdown()
+        server.server_close()
+
+    return stop
+
+
+def main() -> None:
+    """Run the fake on its own (for benchmarks and manual tries): python -m fake_gemini."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    state = FakeGemini(latency=args.latency)
+    stop = start(state)
+    print(state.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        stop()
+
+
+if __name__ == "__main__":
+    main()
