@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from emotag.discovery import iter_images
+
+
+def touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_discovery_finds_images_recursively_in_sorted_order(tmp_path: Path) -> None:
+    names = ["b.PNG", "a.jpg", "sub/c.jpeg", "sub/deep/d.webp", "e.BMP", "f.gif", "g.tif", "h.TIFF"]
+    for name in names:
+        touch(tmp_path / name)
+    touch(tmp_path / "notes.txt")
+    touch(tmp_path / "labels.csv")
+    found = [p.relative_to(tmp_path).as_posix() for p in iter_images(tmp_path)]
+    assert found == [
+        "a.jpg",
+        "b.PNG",
+        "e.BMP",
+        "f.gif",
+        "g.tif",
+        "h.TIFF",
+        "sub/c.jpeg",
+        "sub/deep/d.webp",
+    ]
+
+
+def test_discovery_skips_hidden_files_and_folders(tmp_path: Path) -> None:
+    touch(tmp_path / ".x.png")
+    touch(tmp_path / ".thumbnails" / "a.png")
+    touch(tmp_path / "ok.png")
+    assert [p.name for p in iter_images(tmp_path)] == ["ok.png"]
+
+
+def test_discovery_does_not_follow_folder_symlinks_by_default(tmp_path: Path) -> None:
+    touch(tmp_path / "real" / "a.png")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert [p.parent.name for p in iter_images(tmp_path)] == ["real"]
+    followed = [p.name for p in iter_images(tmp_path, follow_symlinks=True)]
+    # The same folder is entered once even when reachable twice ("link" sorts first).
+    assert followed == ["a.png"]
+
+
+def test_discovery_survives_symlink_loops(tmp_path: Path) -> None:
+    touch(tmp_path / "a" / "x.png")
+    (tmp_path / "a" / "loop").symlink_to(tmp_path)
+    (tmp_path / "self.png").symlink_to(tmp_path / "self.png")  # a file link to itself
+    found = list(iter_images(tmp_path, follow_symlinks=True))
+    assert [p.name for p in found] == ["x.png"]
+
+
+def test_discovery_returns_absolute_paths(tmp_path: Path, monkeypatch) -> None:
+    touch(tmp_path / "d" / "a.png")
+    monkeypatch.chdir(tmp_path)
+    assert list(iter_images(Path("d"))) == [tmp_path / "d" / "a.png"]
+
+
+def test_discovery_reports_unreadable_folders(tmp_path: Path) -> None:
+    touch(tmp_path / "locked" / "a.png")
+    touch(tmp_path / "ok.png")
+    (tmp_path / "locked").chmod(0)
+    skipped: list[tuple[Path, str]] = []
+    try:
+        found = list(iter_images(tmp_path, on_skip=lambda p, r: skipped.append((p, r))))
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    if os.geteuid() == 0:
+        # root reads any folder; the walk must still list it normally.
+        assert [p.name for p in found] == ["a.png", "ok.png"]
+    else:
+        assert [p.name for p in found] == ["ok.png"]
+        assert skipped and "not readable" in skipped[0][1]
+
+
+def test_discovery_streams_a_huge_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(20_000):
+        (folder / f"{i:06d}.png").touch()
+    walk = iter_images(tmp_path)
+    assert next(walk).name == "000000.png"
+    assert sum(1 for _ in walk) == 19_999

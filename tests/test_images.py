@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from emotag.errors import ImageError
+from emotag.images import prepare
+
+
+def encode(img: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, format=fmt, **options)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def decoded(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+def test_prepare_shrinks_to_max_side_and_emits_rgb_jpeg() -> None:
+    result = prepare(encode(Image.new("RGB", (4000, 3000), (10, 200, 10)), "JPEG"), 384)
+    img = decoded(result.data)
+    assert img.format == "JPEG" and img.mode == "RGB"
+    assert img.size == (384, 288) == (result.width, result.height)
+    assert (result.original_width, result.original_height) == (4000, 3000)
+
+
+def test_prepare_keeps_small_images_small() -> None:
+    result = prepare(encode(Image.new("RGB", (100, 50), "red"), "PNG"), 384)
+    assert (result.width, result.height) == (100, 50)
+
+
+def test_prepare_applies_exif_orientation() -> None:
+    img = Image.new("RGB", (200, 100), "white")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    result = prepare(encode(img, "JPEG", exif=exif), 384)
+    assert (result.width, result.height) == (100, 200)
+
+
+def test_prepare_converts_16_bit_by_scaling_not_clipping() -> None:
+    img = Image.new("I;16", (8, 8))
+    img.putpixel((0, 0), 0)
+    for x in range(1, 8):
+        img.putpixel((x, 0), 60000)
+    pixel = decoded(prepare(encode(img, "PNG"), 384).data).getpixel((7, 7))
+    # 0 maps to black; the rest is not all clipped to white because the range is rescaled.
+    assert isinstance(pixel, tuple) and pixel[0] < 30
+    top = decoded(prepare(encode(img, "PNG"), 384).data).getpixel((7, 0))
+    assert isinstance(top, tuple) and top[0] > 200
+
+
+def test_prepare_converts_cmyk_jpeg() -> None:
+    result = prepare(encode(Image.new("RGB", (32, 32), (200, 20, 20)).convert("CMYK"), "JPEG"), 384)
+    r, g, b = decoded(result.data).getpixel((16, 16))  # type: ignore[misc]
+    assert r > 150 and g < 80 and b < 80
+
+
+def test_prepare_puts_transparency_on_white() -> None:
+    rgba = Image.new("RGBA", (16, 16), (255, 0, 0, 0))
+    pixel = decoded(prepare(encode(rgba, "PNG"), 384).data).getpixel((8, 8))
+    assert pixel == pytest.approx((255, 255, 255), abs=3)
+
+
+def test_prepare_palette_and_animated_gif_use_the_first_frame() -> None:
+    frames = [Image.new("RGB", (20, 20), c).convert("P") for c in ((0, 0, 255), (255, 0, 0))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=50)
+    r, _g, b = decoded(prepare(buffer.getvalue(), 384).data).getpixel((10, 10))  # type: ignore[misc]
+    assert b > 200 and r < 50
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param(b"", "empty file", id="zero-bytes"),
+        pytest.param(b"hello, I am text", "not an image", id="text"),
+        pytest.param(
+            encode(Image.new("RGB", (300, 300), "blue"), "JPEG")[:400],
+            "truncated",
+            id="truncated-jpeg",
+        ),
+    ],
+)
+def test_prepare_rejects_bad_files(data: bytes, reason: str) -> None:
+    with pytest.raises(ImageError, match=reason):
+        prepare(data, 384)
+
+
+def png_with_size(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge size: a decompression bomb."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 10))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_prepare_refuses_decompression_bombs() -> None:
+    with pytest.raises(ImageError, match="decompression bomb"):
+        prepare(png_with_size(100_000, 100_000), 384)
+
+
+def test_prepare_large_jpeg_uses_draft_mode(tmp_path: Path) -> None:
+    big = encode(Image.new("RGB", (6000, 4000), (90, 90, 90)), "JPEG", quality=80)
+    assert max(prepare(big, 384).width, prepare(big, 384).height) == 384

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from typer.testing import CliRunner
+
+from conftest import TEST_KEY
+from emotag.cli import app
+from emotag.errors import ConfigError
+from emotag.settings import ApiKey, find_key, mask, require_key, setting
+
+runner = CliRunner()
+
+
+class MemoryKeyring(KeyringBackend):
+    """A real keyring backend that keeps secrets in a dict."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if (service, username) not in self.store:
+            raise keyring.errors.PasswordDeleteError("none")
+        del self.store[(service, username)]
+
+
+@pytest.fixture
+def memory_keyring() -> MemoryKeyring:
+    backend = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+def test_key_sources_in_order(monkeypatch, memory_keyring: MemoryKeyring) -> None:
+    assert find_key() is None
+    memory_keyring.store[("emotag", "AI_STUDIO_API_KEY")] = "from-keyring-123456"
+    assert find_key() == ApiKey("from-keyring-123456", "system keyring")
+    Path(".env").write_text("AI_STUDIO_API_KEY=from-dotenv-123456\n")
+    assert find_key() == ApiKey("from-dotenv-123456", ".env file")
+    monkeypatch.setenv("AI_STUDIO_API_KEY", "from-env-123456")
+    assert find_key() == ApiKey("from-env-123456", "environment")
+
+
+def test_no_key_and_no_keyring_backend_is_a_clear_error() -> None:
+    # The autouse fixture installs keyring's "fail" backend, as on a headless server.
+    with pytest.raises(ConfigError, match="emotag key set"):
+        require_key()
+
+
+def test_dotenv_settings_do_not_leak_into_the_environment(monkeypatch) -> None:
+    Path(".env").write_text("EMOTAG_MODEL=gemini-3.8-flash\n")
+    assert setting("EMOTAG_MODEL") == "gemini-3.8-flash"
+    import os
+
+    assert "EMOTAG_MODEL" not in os.environ
+
+
+def test_api_key_repr_is_masked() -> None:
+    key = ApiKey(TEST_KEY, "environment")
+    assert TEST_KEY not in repr(key) and TEST_KEY not in str(key)
+    assert mask(TEST_KEY).startswith("****") and TEST_KEY[-4:] in mask(TEST_KEY)
+    assert mask("short") == "****"
+
+
+def test_key_cli_set_status_delete(memory_keyring: MemoryKeyring) -> None:
+    result = runner.invoke(app, ["key", "set"], input=TEST_KEY + "\n")
+    assert result.exit_code == 0, result.output
+    assert memory_keyring.store[("emotag", "AI_STUDIO_API_KEY")] == TEST_KEY
+    status = runner.invoke(app, ["key", "status"])
+    assert status.exit_code == 0
+    assert "system keyring" in status.stdout and TEST_KEY not in status.output
+    assert runner.invoke(app, ["key", "delete"]).exit_code == 0
+    assert memory_keyring.store == {}
+    missing = runner.invoke(app, ["key", "status"])
+    assert missing.exit_code == 2 and "No key found" in missing.stderr
+
+
+def test_key_set_without_keyring_says_so() -> None:
+    result = runner.invoke(app, ["key", "set"], input=TEST_KEY + "\n")
+    assert result.exit_code == 2
+    assert "No system keyring is available" in result.stderr
+    assert "Traceback" not in result.output and TEST_KEY not in result.output
+
+
+def test_key_set_refuses_empty(memory_keyring: MemoryKeyring) -> None:
+    result = runner.invoke(app, ["key", "set"], input="\n")
+    assert result.exit_code == 2 and "empty key" in result.stderr
