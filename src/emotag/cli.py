@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from emotag.errors import ConfigError, EmotagError
+from emotag.rename import OnConflict
 from emotag.settings import DEFAULT_MODEL, DEFAULT_OUTPUT
 
 app = typer.Typer(
@@ -25,7 +26,7 @@ app = typer.Typer(
     "fear, neutral, sad) using Google's Gemini API.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals could hold the API key
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 key_app = typer.Typer(help="Store, inspect or delete the API key in the system keyring.")
 app.add_typer(key_app, name="key")
@@ -195,6 +196,97 @@ def tag(
         err.print(f"[yellow]Warning:[/] {warning}", highlight=False)
     if summary.failed:
         err.print(f"{summary.failed} image(s) failed; see {config.errors}.", highlight=False)
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+@reports_errors
+def rename(
+    from_csv: Annotated[
+        Path, typer.Option("--from-csv", help="Labels CSV written by 'emotag tag'.")
+    ] = DEFAULT_OUTPUT,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            help="New name pattern: {stem} {emotion} {ext}; {sex} {age} {ethnicity} for "
+            "three-part stems; {t0} {t1} … for any token. "
+            "Example: '{sex}_{age}_{ethnicity}_{emotion}{ext}'."
+        ),
+    ] = None,
+    on_conflict: Annotated[
+        OnConflict,
+        typer.Option(
+            help="A target exists or is claimed twice: number it (_2, _3 …), skip, or fail."
+        ),
+    ] = OnConflict.SUFFIX,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; rename nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
+    journal: Annotated[
+        Path | None,
+        typer.Option(help="Journal to write. Default: emotag-rename-<time>.csv beside the CSV."),
+    ] = None,
+    update_csv: Annotated[
+        bool,
+        typer.Option("--update-csv/--no-update-csv", help="Rewrite the CSV with the new paths."),
+    ] = True,
+    undo: Annotated[
+        Path | None, typer.Option(help="Reverse the renames recorded in this journal.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Plan rows to show.")] = 50,
+) -> None:
+    """Rename labelled files so their names carry the emotion (`sex_age_ethnicity_emotion.ext`).
+
+    Naming: a trailing emotion token (one of the seven, or an alias such as 'surprised' or
+    'serious') is replaced; otherwise `_emotion` is appended to the stem. The extension
+    is kept. Nothing is ever overwritten, every step is journaled before it is taken, and
+    'emotag rename --undo JOURNAL' reverses a run. Exit codes: 0 done, 1 some files could
+    not be renamed, 2 bad input.
+    """
+    if undo is not None:
+        _undo_renames(undo, from_csv if update_csv else None)
+        return
+    from emotag import rename as renaming
+    from emotag.render import rename_table
+
+    plan = renaming.plan_from_csv(from_csv, template=template, on_conflict=on_conflict)
+    out.print(rename_table(plan, limit))
+    for problem in plan.problems:
+        err.print(f"[yellow]Skipped:[/] {problem}", highlight=False)
+    if dry_run or not plan.renames:
+        out.print("Dry run: nothing renamed." if dry_run else "Nothing to rename.")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("Nothing renamed: not a terminal, so pass --yes to apply this plan.")
+        if not typer.confirm(f"Rename {len(plan.renames)} file(s)?"):
+            return
+    path = journal or renaming.default_journal(from_csv)
+    result = renaming.apply(plan, path, on_conflict=on_conflict)
+    if update_csv and result.done:
+        renaming.update_labels_csv(from_csv, {str(s.old): str(s.new) for s in result.done})
+    out.print(f"Renamed {len(result.done)} file(s); journal: {path}", highlight=False)
+    for step, reason in result.failed:
+        err.print(f"[red]Failed:[/] {step.old} → {step.new.name}: {reason}", highlight=False)
+    if result.failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _undo_renames(journal: Path, labels_csv: Path | None) -> None:
+    from emotag import rename as renaming
+
+    result = renaming.undo(journal)
+    if labels_csv is not None and labels_csv.is_file():
+        renaming.update_labels_csv(labels_csv, result.moved)
+    out.print(
+        f"Restored {len(result.moved)} file(s); {result.not_applied} journaled step(s) "
+        "had not been applied.",
+        highlight=False,
+    )
+    for refusal in result.refused:
+        err.print(f"[red]Refused:[/] {refusal}", highlight=False)
+    if result.refused:
         raise typer.Exit(EXIT_PARTIAL)
 
 

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from emotag.estimate import Estimate
 from emotag.labels import EMOTIONS
+from emotag.rename import RenamePlan
 from emotag.tagger import Event, Summary
 
 
@@ -110,4 +111,23 @@ def estimate_table(result: Estimate, model: str) -> Table:
     table.add_row("unreadable", str(len(result.unreadable)))
     table.add_row("would be sent", str(result.to_send), style="green")
     table.add_row("estimated input tokens", f"{result.input_tokens:,}")
+    return table
+
+
+def rename_table(plan: RenamePlan, limit: int) -> Table:
+    table = Table(title="emotag rename — plan", header_style="bold")
+    table.add_column("file")
+    table.add_column("new name")
+    table.add_column("status")
+    style = {"rename": "green", "unchanged": "dim", "conflict": "red", "missing": "yellow"}
+    for step in plan.steps[:limit]:
+        new = step.new.name if step.status in ("rename", "conflict") else ""
+        status = f"{step.status} ({step.note})" if step.note else step.status
+        table.add_row(str(step.old), new, status, style=style[step.status])
+    if len(plan.steps) > limit:
+        table.add_row(f"… {len(plan.steps) - limit} more", "", "")
+    counts = plan.counts
+    table.caption = ", ".join(
+        f"{counts[s]} {s}" for s in ("rename", "unchanged", "conflict", "missing")
+    ) + ("" if not plan.problems else f", {len(plan.problems)} bad row(s)")
     return table

@@ -1,0 +1,279 @@
+"""Rename labelled files to `sex_age_ethnicity_emotion.ext`: plan first, journal every
+step before taking it, never overwrite, and undo from the journal."""
+
+from __future__ import annotations
+
+import csv
+import os
+import string
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from emotag.errors import InputError, OutputError
+from emotag.labels import normalise
+from emotag.store import ENCODING, ERRORS, LABEL_COLUMNS, Label, read_labels, write_csv_atomic
+
+Status = Literal["rename", "unchanged", "conflict", "missing"]
+
+
+class OnConflict(StrEnum):
+    """What to do when a target name exists or two files want the same one."""
+
+    SUFFIX = "suffix"
+    SKIP = "skip"
+    FAIL = "fail"
+
+
+JOURNAL_COLUMNS = ("old", "new", "size", "mtime_ns")
+SEX_AGE_ETHNICITY = ("sex", "age", "ethnicity")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    old: Path
+    new: Path
+    status: Status
+    note: str = ""
+
+
+@dataclass
+class RenamePlan:
+    steps: list[Step] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(step.status for step in self.steps)
+
+    @property
+    def renames(self) -> list[Step]:
+        return [step for step in self.steps if step.status == "rename"]
+
+
+@dataclass
+class RenameResult:
+    done: list[Step] = field(default_factory=list)
+    failed: list[tuple[Step, str]] = field(default_factory=list)
+    journal: Path | None = None
+
+
+@dataclass
+class UndoResult:
+    moved: dict[str, str] = field(default_factory=dict)  # renamed path -> restored path
+    not_applied: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
+def target_name(filename: str, emotion: str, template: str | None = None) -> str:
+    """The new file name for `filename` labelled `emotion` (extension and its case kept).
+
+    Default rules: a trailing emotion token (one of the seven or an alias such as
+    `surprised`) is replaced; otherwise `_emotion` is appended to the stem.
+    """
+    path = Path(filename)
+    stem, ext = path.stem, path.suffix
+    tokens = stem.split("_")
+    base = tokens[:-1] if normalise(tokens[-1]) is not None else tokens
+    if template is None:
+        return "_".join([*base, emotion]) + ext
+    fields: dict[str, str] = {"stem": stem, "emotion": emotion, "ext": ext}
+    fields.update({f"t{i}": token for i, token in enumerate(base)})
+    if len(base) == 3:
+        fields.update(zip(SEX_AGE_ETHNICITY, base, strict=True))
+    return _fill(template, fields, filename)
+
+
+def check_template(template: str) -> None:
+    """Reject a template with unknown fields or a path separator before planning."""
+    allowed = {"stem", "emotion", "ext", *SEX_AGE_ETHNICITY}
+    for _, name, _, _ in string.Formatter().parse(template):
+        if (
+            name is not None
+            and name not in allowed
+            and not (name[:1] == "t" and name[1:].isdigit())
+        ):
+            raise InputError(
+                f"Unknown field {{{name}}} in --template; use {{stem}}, {{emotion}}, {{ext}}, "
+                "{sex}, {age}, {ethnicity} or {t0}, {t1}, …"
+            )
+    if "/" in template or "\\" in template:
+        raise InputError("--template makes a file name, not a path: it may not contain / or \\.")
+
+
+def plan(
+    labels: Iterable[Label],
+    *,
+    template: str | None = None,
+    on_conflict: OnConflict = OnConflict.SUFFIX,
+) -> RenamePlan:
+    """Decide every rename before touching anything; conflicts are resolved per `on_conflict`."""
+    result = RenamePlan()
+    claimed: set[str] = set()  # casefolded targets, for case-insensitive file systems
+    listings: dict[Path, set[str]] = {}
+    for label in labels:
+        old = Path(label.path)
+        if not old.is_file():
+            result.steps.append(Step(old, old, "missing", "not found on disk"))
+            continue
+        try:
+            name = target_name(old.name, label.emotion, template)
+        except InputError as exc:
+            result.problems.append(str(exc))
+            continue
+        new = old.with_name(name)
+        if new == old:
+            result.steps.append(Step(old, new, "unchanged"))
+            claimed.add(_fold(old))
+            continue
+        taken = _taken(new, old, claimed, listings)
+        if taken and on_conflict is OnConflict.SUFFIX:
+            new = _free_name(new, old, claimed, listings)
+            result.steps.append(Step(old, new, "rename", "numbered to avoid a clash"))
+        elif taken:
+            result.steps.append(Step(old, new, "conflict", "target exists or is claimed twice"))
+            continue
+        else:
+            result.steps.append(Step(old, new, "rename"))
+        claimed.add(_fold(new))
+    return result
+
+
+def plan_from_csv(
+    labels_csv: Path, *, template: str | None = None, on_conflict: OnConflict = OnConflict.SUFFIX
+) -> RenamePlan:
+    if not labels_csv.is_file():
+        raise InputError(f"Labels CSV not found: {labels_csv}")
+    if template is not None:
+        check_template(template)
+    table = read_labels(labels_csv)
+    result = plan(table.labels.values(), template=template, on_conflict=on_conflict)
+    result.problems[:0] = table.problems
+    return result
+
+
+def apply(
+    plan_: RenamePlan, journal: Path, *, on_conflict: OnConflict = OnConflict.SUFFIX
+) -> RenameResult:
+    """Rename each planned file, writing its journal line (flushed, synced) first."""
+    if on_conflict is OnConflict.FAIL and plan_.counts["conflict"]:
+        raise InputError(
+            f"{plan_.counts['conflict']} rename(s) would clash with existing files; "
+            "nothing was renamed (use --on-conflict suffix or skip)."
+        )
+    result = RenameResult(journal=journal)
+    steps = plan_.renames
+    if not steps:
+        return result
+    try:
+        handle = open(journal, "x", encoding=ENCODING, errors=ERRORS, newline="")
+    except OSError as exc:
+        raise OutputError(f"Cannot create the journal {journal}: {exc.strerror or exc}") from exc
+    with handle:
+        writer = csv.writer(handle)
+        writer.writerow(JOURNAL_COLUMNS)
+        for step in steps:
+            try:
+                info = step.old.stat()
+                if step.new.exists():
+                    raise FileExistsError(0, "target appeared after planning")
+                writer.writerow([step.old, step.new, info.st_size, info.st_mtime_ns])
+                handle.flush()
+                os.fsync(handle.fileno())
+                step.old.rename(step.new)
+            except OSError as exc:
+                result.failed.append((step, exc.strerror or str(exc)))
+                continue
+            result.done.append(step)
+    return result
+
+
+def undo(journal: Path) -> UndoResult:
+    """Reverse a journal, last step first; refuse steps whose file has changed since."""
+    try:
+        with open(journal, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise InputError(f"Cannot read the journal {journal}: {exc.strerror or exc}") from exc
+    if rows and set(JOURNAL_COLUMNS) - set(rows[0]):
+        raise InputError(f"{journal} is not an emotag rename journal.")
+    result = UndoResult()
+    for row in reversed(rows):
+        old, new = Path(row["old"]), Path(row["new"])
+        expected = (int(row["size"]), int(row["mtime_ns"]))
+        if not new.exists() and old.exists() and _signature(old) == expected:
+            result.not_applied += 1  # the crash came between journal line and rename
+        elif not new.exists():
+            result.refused.append(f"{new}: missing, cannot restore {old.name}")
+        elif _signature(new) != expected:
+            result.refused.append(f"{new}: changed since it was renamed; left alone")
+        elif old.exists():
+            result.refused.append(f"{old}: a file of that name exists again; left alone")
+        else:
+            new.rename(old)
+            result.moved[str(new)] = str(old)
+    return result
+
+
+def update_labels_csv(labels_csv: Path, moved: Mapping[str, str]) -> int:
+    """Point the labels CSV at renamed files (atomic rewrite); return rows changed."""
+    table = read_labels(labels_csv)
+    changed = 0
+    rows = []
+    for label in table.labels.values():
+        row = label.as_row()
+        if label.path in moved:
+            changed += 1
+            row["path"] = moved[label.path]
+            row["filename"] = Path(moved[label.path]).name
+        rows.append(row)
+    if changed:
+        write_csv_atomic(labels_csv, LABEL_COLUMNS, rows)
+    return changed
+
+
+def default_journal(labels_csv: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return labels_csv.parent / f"emotag-rename-{stamp}.csv"
+
+
+def _fill(template: str, fields: dict[str, str], filename: str) -> str:
+    try:
+        name = template.format_map(fields)
+    except KeyError as exc:
+        raise InputError(
+            f"{filename}: --template uses {{{exc.args[0]}}}, which this file name does not have"
+        ) from None
+    if not name or name in (".", ".."):
+        raise InputError(f"{filename}: --template gives an empty file name")
+    return name
+
+
+def _fold(path: Path) -> str:
+    return str(path).casefold()
+
+
+def _taken(new: Path, old: Path, claimed: set[str], listings: dict[Path, set[str]]) -> bool:
+    if _fold(new) in claimed:
+        return True
+    folder = new.parent
+    if folder not in listings:
+        listings[folder] = {name.casefold() for name in os.listdir(folder)}
+    return new.name.casefold() in listings[folder] and new.name.casefold() != old.name.casefold()
+
+
+def _free_name(new: Path, old: Path, claimed: set[str], listings: dict[Path, set[str]]) -> Path:
+    for number in range(2, 100_000):
+        candidate = new.with_name(f"{new.stem}_{number}{new.suffix}")
+        if not _taken(candidate, old, claimed, listings):
+            return candidate
+    raise OutputError(f"No free name for {new}")
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_size, info.st_mtime_ns

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_image, read_csv
+from emotag import rename as renaming
+from emotag.cli import app
+from emotag.errors import InputError
+from emotag.labels import emotion_from_filename
+from emotag.store import LABEL_COLUMNS, Appender, Label
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("name", "emotion", "expected"),
+    [
+        pytest.param(
+            "male_young_asian.png", "happy", "male_young_asian_happy.png", id="three-tokens"
+        ),
+        pytest.param(
+            "male_young_asian_sad.png", "happy", "male_young_asian_happy.png", id="replace"
+        ),
+        pytest.param(
+            "female_old_white_surprised.jpg",
+            "surprise",
+            "female_old_white_surprise.jpg",
+            id="alias",
+        ),
+        pytest.param("x_y_z_Serious.PNG", "neutral", "x_y_z_neutral.PNG", id="alias-upper-ext"),
+        pytest.param("holiday.jpg", "fear", "holiday_fear.jpg", id="plain"),
+        pytest.param(
+            "my photo.v2.final.JPEG", "sad", "my photo.v2.final_sad.JPEG", id="spaces-dots"
+        ),
+        pytest.param("café_été.png", "angry", "café_été_angry.png", id="accents"),
+        pytest.param("happy.png", "sad", "sad.png", id="only-emotion"),
+        pytest.param("a_b_c_happy.png", "happy", "a_b_c_happy.png", id="already-right"),
+    ],
+)
+def test_target_name_rules(name: str, emotion: str, expected: str) -> None:
+    assert renaming.target_name(name, emotion) == expected
+
+
+def test_target_name_template_fields() -> None:
+    tpl = "{emotion}-{sex}-{age}-{ethnicity}{ext}"
+    assert renaming.target_name("m_y_a_sad.png", "happy", tpl) == "happy-m-y-a.png"
+    assert (
+        renaming.target_name("one_two.png", "fear", "{t1}_{t0}_{emotion}{ext}")
+        == "two_one_fear.png"
+    )
+    with pytest.raises(InputError, match=r"uses \{sex\}"):
+        renaming.target_name("holiday.png", "fear", tpl)
+    with pytest.raises(InputError, match="Unknown field"):
+        renaming.check_template("{colour}{ext}")
+    with pytest.raises(InputError, match="not a path"):
+        renaming.check_template("../{stem}{ext}")
+
+
+def labels_csv(rows: list[tuple[Path, str]], path: Path = Path("labels.csv")) -> Path:
+    appender = Appender(path, LABEL_COLUMNS)
+    for file, emotion in rows:
+        appender.append(Label(str(file), emotion).as_row())
+    appender.close()
+    return path
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_plan_conflicts_get_a_number_or_are_skipped(tmp_path: Path) -> None:
+    d = tmp_path / "imgs"
+    a = make_image(d / "a_b_c.png")
+    b = make_image(d / "a_b_c_sad.png", "sad")
+    make_image(d / "A_B_C_HAPPY.png")  # an existing name that differs only by case
+    rows = [(a, "happy"), (b, "happy"), (d / "gone.png", "sad")]
+    steps = renaming.plan([Label(str(p), e) for p, e in rows]).steps
+    assert [(s.new.name, s.status) for s in steps] == [
+        ("a_b_c_happy_2.png", "rename"),
+        ("a_b_c_happy_3.png", "rename"),
+        ("gone.png", "missing"),
+    ]
+    skipped = renaming.plan(
+        [Label(str(p), e) for p, e in rows], on_conflict=renaming.OnConflict.SKIP
+    )
+    assert skipped.counts == {"conflict": 2, "missing": 1}
+
+
+def test_apply_fail_policy_moves_nothing(tmp_path: Path) -> None:
+    d = tmp_path / "imgs"
+    a = make_image(d / "x.png")
+    make_image(d / "x_sad.png")
+    before = tree_digest(d)
+    plan = renaming.plan([Label(str(a), "sad")], on_conflict=renaming.OnConflict.FAIL)
+    with pytest.raises(InputError, match="nothing was renamed"):
+        renaming.apply(plan, tmp_path / "j.csv", on_conflict=renaming.OnConflict.FAIL)
+    assert tree_digest(d) == before
+
+
+def test_rename_then_undo_restores_the_exact_tree(tmp_path: Path) -> None:
+    d = tmp_path / "imgs"
+    files = [make_image(d / f"m_y_a_{i}.png", "happy", size=(10 + i, 10)) for i in range(5)]
+    before = tree_digest(d)
+    csv_path = labels_csv([(f, "sad") for f in files])
+    result = runner.invoke(
+        app, ["rename", "--from-csv", str(csv_path), "--yes", "--journal", "j.csv"]
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in d.iterdir()) == sorted(f"m_y_a_{i}_sad.png" for i in range(5))
+    assert {Path(r["path"]).name for r in read_csv(csv_path)} == {
+        f"m_y_a_{i}_sad.png" for i in range(5)
+    }
+    undo = runner.invoke(app, ["rename", "--undo", "j.csv", "--from-csv", str(csv_path)])
+    assert undo.exit_code == 0, undo.output
+    assert tree_digest(d) == before
+    assert {r["path"] for r in read_csv(csv_path)} == {str(f) for f in files}
+
+
+def test_crash_mid_plan_leaves_a_journal_that_undo_restores(tmp_path: Path, monkeypatch) -> None:
+    d = tmp_path / "imgs"
+    files = [make_image(d / f"f{i}.png", "happy", size=(10 + i, 10)) for i in range(6)]
+    before = tree_digest(d)
+    plan = renaming.plan([Label(str(f), "fear") for f in files])
+    real_rename = Path.rename
+    calls = {"n": 0}
+
+    def dying_rename(self: Path, target: Path) -> Path:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # the process dies between journal line and rename
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", dying_rename)
+    with pytest.raises(KeyboardInterrupt):
+        renaming.apply(plan, tmp_path / "j.csv")
+    monkeypatch.setattr(Path, "rename", real_rename)
+    assert len(read_csv(tmp_path / "j.csv")) == 4  # three done, the fourth journaled only
+    result = renaming.undo(tmp_path / "j.csv")
+    assert len(result.moved) == 3 and result.not_applied == 1 and not result.refused
+    assert tree_digest(d) == before
+
+
+def test_undo_refuses_a_file_changed_since(tmp_path: Path) -> None:
+    f = make_image(tmp_path / "a.png")
+    renaming.apply(renaming.plan([Label(str(f), "sad")]), tmp_path / "j.csv")
+    (tmp_path / "a_sad.png").write_bytes(b"edited")
+    result = renaming.undo(tmp_path / "j.csv")
+    assert result.refused and "changed" in result.refused[0]
+    assert (tmp_path / "a_sad.png").read_bytes() == b"edited"
+
+
+def test_rename_dry_run_and_non_interactive_change_nothing(tmp_path: Path) -> None:
+    f = make_image(tmp_path / "a.png")
+    csv_path = labels_csv([(f, "sad")])
+    dry = runner.invoke(app, ["rename", "--from-csv", str(csv_path), "--dry-run"])
+    assert dry.exit_code == 0 and "a_sad.png" in dry.stdout and f.exists()
+    blind = runner.invoke(app, ["rename", "--from-csv", str(csv_path)])
+    assert blind.exit_code == 2 and "--yes" in blind.stderr and f.exists()
+
+
+def test_rename_bad_input_is_one_line(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["rename", "--from-csv", "nope.csv"])
+    assert (
+        missing.exit_code == 2 and missing.stderr.strip() == "Error: Labels CSV not found: nope.csv"
+    )
+    Path("bad.csv").write_text("a,b\n1,2\n")
+    bad = runner.invoke(app, ["rename", "--from-csv", "bad.csv"])
+    assert bad.exit_code == 2 and "not an emotag labels CSV" in bad.stderr
+
+
+def test_rename_reports_bad_rows_and_plans_the_rest(tmp_path: Path) -> None:
+    f = make_image(tmp_path / "a.png")
+    csv_path = labels_csv([(f, "sad")])
+    with open(csv_path, "a", newline="") as handle:
+        handle.write("b.png,/x/b.png,bored,,,,,\r\n")
+    result = runner.invoke(app, ["rename", "--from-csv", str(csv_path), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert ":3: 'bored' is not one of the seven" in result.stderr
+    assert (tmp_path / "a_sad.png").exists()
+
+
+def test_tag_rename_then_filename_parser_reads_every_emotion(gemini, tmp_path: Path) -> None:
+    """The workflow's option 2: tag, rename, and a filename parser like extract_landmarks.py's."""
+    root = tmp_path / "faces"
+    truth = {"m_y_asian": "happy", "f_o_white": "sad", "m_o_black_serious": "angry", "x": "fear"}
+    for stem, emotion in truth.items():
+        make_image(root / f"{stem}.png", emotion)
+    assert runner.invoke(app, ["tag", str(root)]).exit_code == 0
+    result = runner.invoke(app, ["rename", "--from-csv", "dataset/llm_labels.csv", "--yes"])
+    assert result.exit_code == 0, result.output
+    parsed = sorted(emotion_from_filename(p.name) for p in root.iterdir())
+    assert parsed == sorted(truth.values())
