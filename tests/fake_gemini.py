@@ -261,10 +261,17 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out and hung up is normal here; keep stderr for emotag.
+        return
+
+
 def start(state: FakeGemini) -> Callable[[], None]:
     """Serve `state` on 127.0.0.1 in a thread; return a function that stops it."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), _handler(state))
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
