@@ -17,7 +17,8 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from emotag.errors import ConfigError, EmotagError
+from emotag.errors import ConfigError, EmotagError, InputError
+from emotag.merge import Prefer
 from emotag.rename import OnConflict
 from emotag.settings import DEFAULT_MODEL, DEFAULT_OUTPUT
 
@@ -287,6 +288,92 @@ def _undo_renames(journal: Path, labels_csv: Path | None) -> None:
     for refusal in result.refused:
         err.print(f"[red]Refused:[/] {refusal}", highlight=False)
     if result.refused:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+@reports_errors
+def merge(
+    landmarks: Annotated[Path, typer.Argument(help="Landmarks CSV, one row per image.")],
+    labels: Annotated[
+        Path, typer.Option("--labels", "-l", help="Labels CSV written by 'emotag tag'.")
+    ] = DEFAULT_OUTPUT,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Merged CSV. Default: <landmarks stem>_labelled.csv."),
+    ] = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Replace LANDMARKS itself.")] = False,
+    image_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Column with the image path or file name. Default: detected "
+            "(path, image_path, image, filename, file, …)."
+        ),
+    ] = None,
+    label_column: Annotated[
+        str, typer.Option(help="Column to write the emotion into.")
+    ] = "emotion",
+    prefer: Annotated[
+        Prefer, typer.Option(help="When the table already has a different label: which wins.")
+    ] = Prefer.LABELS,
+    root: Annotated[
+        Path | None, typer.Option(help="Folder that relative image paths in the table start from.")
+    ] = None,
+    fallback_filename: Annotated[
+        bool,
+        typer.Option(
+            "--fallback-filename",
+            help="Use the emotion in a sex_age_ethnicity_emotion "
+            "file name when the CSV has no label.",
+        ),
+    ] = False,
+    unmatched: Annotated[
+        Path | None, typer.Option(help="Write the rows that got no label to this CSV.")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if any row got no label.")
+    ] = False,
+) -> None:
+    """Join emotion labels onto a landmarks table (streaming; the output is written atomically).
+
+    Rows are matched by absolute path, then by path relative to `--root`, then by file name
+    when that name is unique in the labels CSV; ambiguous names are refused, never guessed.
+    """
+    from emotag.lookup import LabelStore
+    from emotag.merge import merge as merge_tables
+    from emotag.render import merge_table
+
+    if not landmarks.is_file():
+        raise InputError(f"Landmarks CSV not found: {landmarks}")
+    if not labels.is_file():
+        raise InputError(f"Labels CSV not found: {labels}")
+    if in_place and output is not None:
+        raise typer.BadParameter("give either --output or --in-place", param_hint="--in-place")
+    target = (
+        landmarks if in_place else output or landmarks.with_name(f"{landmarks.stem}_labelled.csv")
+    )
+    if target.resolve() == landmarks.resolve() and not in_place:
+        raise InputError("--output is the landmarks CSV itself; add --in-place to replace it.")
+    store = LabelStore.from_csv(
+        labels, root=root, fallback="filename" if fallback_filename else None
+    )
+    for problem in store.problems:
+        err.print(f"[yellow]Skipped:[/] {problem}", highlight=False)
+    report = merge_tables(
+        landmarks,
+        store,
+        target,
+        image_column=image_column,
+        label_column=label_column,
+        prefer=prefer,
+        unmatched_path=unmatched,
+    )
+    out.print(merge_table(report, str(target)))
+    for kind, examples in report.examples.items():
+        for example in examples:
+            err.print(f"{kind}: {example}", highlight=False, soft_wrap=True)
+    if strict and (report.unmatched or report.ambiguous):
+        err.print(f"{report.unmatched + report.ambiguous} row(s) got no label (--strict).")
         raise typer.Exit(EXIT_PARTIAL)
 
 

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from emotag.estimate import Estimate
 from emotag.labels import EMOTIONS
+from emotag.merge import MergeReport
 from emotag.rename import RenamePlan
 from emotag.tagger import Event, Summary
 
@@ -130,4 +131,22 @@ def rename_table(plan: RenamePlan, limit: int) -> Table:
     table.caption = ", ".join(
         f"{counts[s]} {s}" for s in ("rename", "unchanged", "conflict", "missing")
     ) + ("" if not plan.problems else f", {len(plan.problems)} bad row(s)")
+    return table
+
+
+def merge_table(report: MergeReport, output: str) -> Table:
+    table = Table(title=f"emotag merge → {output}", header_style="bold")
+    table.add_column("", style="bold")
+    table.add_column("rows", justify="right")
+    table.add_row("rows in the table", str(report.rows))
+    table.add_row("matched a label", str(report.matched), style="green")
+    table.add_row("no label", str(report.unmatched), style="yellow" if report.unmatched else "")
+    table.add_row(
+        "ambiguous file name (refused)",
+        str(report.ambiguous),
+        style="red" if report.ambiguous else "",
+    )
+    table.add_row("label disagreements", str(report.disagreements))
+    table.add_row("labels not used", str(report.unused_labels))
+    table.caption = f"image column: {report.image_column}"
     return table

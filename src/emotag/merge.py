@@ -1,0 +1,136 @@
+"""Join labels onto a landmarks table, streaming, with an atomic write and a report."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from emotag.errors import InputError
+from emotag.lookup import LabelStore
+from emotag.store import ENCODING, ERRORS, atomic_text
+
+if TYPE_CHECKING:
+    import _csv
+
+IMAGE_COLUMNS = (
+    "path",
+    "image_path",
+    "filepath",
+    "file_path",
+    "image",
+    "img",
+    "filename",
+    "file_name",
+    "file",
+    "image_name",
+)
+SHOWN = 20  # examples kept in memory for the report; the rest are only counted
+
+
+class Prefer(StrEnum):
+    """Whose label wins when the table already has one that disagrees."""
+
+    LABELS = "labels"
+    EXISTING = "existing"
+
+
+@dataclass
+class MergeReport:
+    rows: int = 0
+    matched: int = 0
+    unmatched: int = 0
+    ambiguous: int = 0
+    disagreements: int = 0
+    unused_labels: int = 0
+    image_column: str = ""
+    examples: dict[str, list[str]] = field(
+        default_factory=lambda: {"unmatched": [], "ambiguous": [], "disagreements": []}
+    )
+
+    def note(self, kind: str, text: str) -> None:
+        if len(self.examples[kind]) < SHOWN:
+            self.examples[kind].append(text)
+
+
+def detect_image_column(header: list[str]) -> str:
+    lowered = {name.strip().lower(): name for name in header}
+    for candidate in IMAGE_COLUMNS:
+        if candidate in lowered:
+            return lowered[candidate]
+    raise InputError(
+        f"No image column found among {', '.join(header) or 'no columns'}; "
+        "name it with --image-column."
+    )
+
+
+def merge(
+    landmarks: Path,
+    store: LabelStore,
+    output: Path,
+    *,
+    image_column: str | None = None,
+    label_column: str = "emotion",
+    prefer: Prefer = Prefer.LABELS,
+    unmatched_path: Path | None = None,
+) -> MergeReport:
+    """Write `landmarks` plus the label (and its confidence) to `output`, one row at a time."""
+    report = MergeReport()
+    used: set[str] = set()
+    confidence_column = f"{label_column}_confidence"
+    try:
+        source = open(landmarks, encoding=ENCODING, errors=ERRORS, newline="")
+    except OSError as exc:
+        raise InputError(f"Cannot read {landmarks}: {exc.strerror or exc}") from exc
+    with source, atomic_text(output) as sink, _optional_writer(unmatched_path) as unmatched:
+        reader = csv.DictReader(source)
+        header = list(reader.fieldnames or [])
+        column = image_column or detect_image_column(header)
+        if column not in header:
+            raise InputError(f"{landmarks} has no column '{column}'.")
+        report.image_column = column
+        extra = [c for c in (label_column, confidence_column) if c not in header]
+        writer = csv.DictWriter(sink, fieldnames=header + extra, extrasaction="ignore")
+        writer.writeheader()
+        if unmatched is not None:
+            unmatched.writerow(header)
+        for row in reader:
+            report.rows += 1
+            image = row.get(column) or ""
+            found = store.match(image) if image else None
+            existing = (row.get(label_column) or "").strip()
+            if found is None:
+                kind = "ambiguous" if image and store.is_ambiguous(image) else "unmatched"
+                setattr(report, kind, getattr(report, kind) + 1)
+                report.note(kind, image)
+                if unmatched is not None:
+                    unmatched.writerow([row.get(h, "") for h in header])
+            else:
+                report.matched += 1
+                if found.label is not None:
+                    used.add(found.label.path)
+                if existing and existing != found.emotion:
+                    report.disagreements += 1
+                    report.note(
+                        "disagreements", f"{image}: table {existing}, labels {found.emotion}"
+                    )
+                if not existing or prefer is Prefer.LABELS:
+                    row[label_column] = found.emotion
+                    confidence = found.label.confidence if found.label else None
+                    row[confidence_column] = "" if confidence is None else f"{confidence:.4f}"
+            writer.writerow(row)
+    report.unused_labels = len(store) - len(used)
+    return report
+
+
+@contextmanager
+def _optional_writer(path: Path | None) -> Iterator[_csv.Writer | None]:
+    if path is None:
+        yield None
+        return
+    with atomic_text(path) as handle:
+        yield csv.writer(handle)
