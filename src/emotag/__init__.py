@@ -1,7 +1,5 @@
 """emotag: label face images with one of seven emotions using Google's Gemini API."""
 
-from importlib.metadata import version
-
 from emotag.errors import EmotagError
 from emotag.labels import ALIASES, EMOTIONS, emotion_from_filename
 from emotag.lookup import AmbiguousLabel, LabelStore, MissingLabel
@@ -15,4 +13,12 @@ __all__ = [
     "MissingLabel",
     "emotion_from_filename",
 ]
-__version__ = version("emotag")
+
+
+def __getattr__(name: str) -> str:
+    # Reading package metadata costs tens of milliseconds; only pay it when asked.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("emotag")
+    raise AttributeError(name)
