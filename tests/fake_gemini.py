@@ -95,6 +95,8 @@ class FakeGemini:
     hang_seconds: float = 30.0
     seed: int = 1234
     rejected_settings: set[str] = field(default_factory=set)
+    quota_until: float = 0.0  # time.monotonic() before which every request gets a 429
+    quota_delay: str = "1s"
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -127,6 +129,8 @@ class FakeGemini:
             for setting in self.rejected_settings:
                 if setting in config:
                     return Reply.error(400, "INVALID_ARGUMENT", f"Unknown field {setting}")
+            if seen.time < self.quota_until:
+                return Reply.error(429, "RESOURCE_EXHAUSTED", "Quota exceeded", self.quota_delay)
             if self.queue:
                 return self.queue.pop(0)
             scripted = self.by_colour.get(seen.colour or "")

@@ -7,6 +7,8 @@ import pytest
 from emotag import ratelimit
 from emotag.ratelimit import RateGate
 
+_real_sleep = asyncio.sleep
+
 
 class Clock:
     """Virtual time: asyncio.sleep advances it instead of waiting."""
@@ -20,6 +22,7 @@ class Clock:
 
     async def sleep(self, seconds: float) -> None:
         self.now += seconds
+        await _real_sleep(0)
 
 
 @pytest.fixture
@@ -58,5 +61,26 @@ def test_gate_pause_holds_everyone_back(clock: Clock) -> None:
 def test_gate_backs_off_exponentially_without_a_server_delay(clock: Clock) -> None:
     gate = RateGate()
     assert [gate.pause(None) for _ in range(3)] == [1.0, 2.0, 4.0]
-    gate.ok()
+    gate.release()
     assert gate.pause(None) == 1.0
+
+
+def test_gate_lets_one_probe_through_after_a_pause(clock: Clock) -> None:
+    gate = RateGate()
+    gate.pause(2.0)
+    order: list[str] = []
+
+    async def worker(name: str) -> None:
+        await gate.wait()
+        order.append(f"{name}@{clock.now - 1000:.0f}")
+
+    async def scenario() -> None:
+        tasks = [asyncio.create_task(worker(n)) for n in "abc"]
+        for _ in range(5):
+            await asyncio.sleep(0)  # virtual: lets the tasks run
+        assert order == ["a@2"]  # only the probe went; b and c wait for it
+        gate.release()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(scenario())
+    assert order == ["a@2", "b@2", "c@2"]

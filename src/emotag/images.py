@@ -62,15 +62,20 @@ def prepare(raw: bytes, max_side: int = DEFAULT_MAX_SIDE) -> Prepared:
 
 
 def _to_rgb(img: PILImage.Image) -> PILImage.Image:
-    """Convert any mode faithfully: 16-bit and float are rescaled, alpha goes on white."""
+    """Convert any mode faithfully: 16-bit is scaled, not clipped; alpha goes on white."""
     from PIL import Image
 
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        # Pillow's own I->L conversion clips at 255; scale the real range down instead.
+    if img.mode.startswith("I;16"):
+        # Pillow's own I;16 -> L conversion clips at 255; scale the 16-bit range instead.
+        img = img.convert("I").point(lambda v: v / 257).convert("L")
+    elif img.mode in ("I", "F"):
         as_float = img.convert("F")
         low, high = (float(v) for v in as_float.getextrema())  # type: ignore[arg-type]
-        span = (high - low) or 1.0
-        img = as_float.point(lambda v: (v - low) * 255.0 / span).convert("L")
+        if low < 0 or high > 255:
+            # 32-bit data has no fixed range: stretch what is there to 0..255.
+            span = (high - low) or 1.0
+            as_float = as_float.point(lambda v: (v - low) * 255.0 / span)
+        img = as_float.convert("L")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, (255, 255, 255))

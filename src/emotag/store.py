@@ -8,7 +8,7 @@ import io
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,7 +206,10 @@ class Appender:
         self._write(row)
 
     def close(self) -> None:
-        self._handle.close()
+        # After a failed flush (disk full) closing retries the same bytes and fails the
+        # same way; that failure was already reported by _write.
+        with suppress(OSError):
+            self._handle.close()
 
     def _write(self, row: dict[str, str] | None) -> None:
         try:

@@ -137,10 +137,11 @@ class Tagger:
             labels.close()
             errors.close()
             self.summary.elapsed = time.monotonic() - started
-            compact_failures(self.errors_csv, self._labelled_now)
-            if self._replaced:
-                # --force or another model wrote a second row for a path; keep the newest.
-                compact_labels(self.labels_csv, read_labels(self.labels_csv))
+        # Tidying is for a finished run only; an interrupted one is tidied by the next start.
+        compact_failures(self.errors_csv, self._labelled_now)
+        if self._replaced:
+            # --force or another model wrote a second row for a path; keep the newest.
+            compact_labels(self.labels_csv, read_labels(self.labels_csv))
         return self.summary
 
     def _load_previous(self) -> None:
@@ -152,6 +153,7 @@ class Tagger:
                 "them and run again; emotag will not overwrite rows it cannot read."
             )
         compact_labels(self.labels_csv, table)
+        compact_failures(self.errors_csv, table.labels)
         self._on_file = set(table.labels)
         if self.options.force:
             return
@@ -273,17 +275,20 @@ class Tagger:
             with attempt:
                 await self._gate.wait()
                 self.summary.requests += 1
+                throttled = False
                 try:
                     async with asyncio.timeout(self.options.timeout):
-                        answer = await self.labeller.label(prepared)
+                        return await self.labeller.label(prepared)
                 except TransientAPIError as exc:
-                    if exc.code == 429:
+                    throttled = exc.code == 429
+                    if throttled:
                         self._gate.pause(exc.retry_after)
                     raise
                 except _transport_errors() as exc:
                     raise TransientAPIError(f"network error: {type(exc).__name__}") from exc
-                self._gate.ok()
-                return answer
+                finally:
+                    if not throttled:
+                        self._gate.release()
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     @staticmethod

@@ -1,0 +1,349 @@
+"""Faults, crashes and hostile input: nothing lost, nothing paid twice, nothing leaked."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import TEST_KEY, make_image, read_csv
+from emotag.cli import app
+from emotag.labels import EMOTIONS
+from emotag.store import read_labels
+from fake_gemini import FakeGemini, Reply
+from test_images import encode, png_with_size
+
+runner = CliRunner()
+LABELS = Path("dataset/llm_labels.csv")
+ERRORS = Path("dataset/llm_labels.errors.csv")
+
+
+def dataset(root: Path, count: int) -> dict[str, str]:
+    """`count` distinct images; returns path -> the emotion the fake will answer."""
+    truth = {}
+    for i in range(count):
+        emotion = EMOTIONS[i % len(EMOTIONS)]
+        path = make_image(
+            root / f"d{i % 10}" / f"img_{i:04d}.png", emotion, size=(40 + i % 50, 30 + i // 50)
+        )
+        truth[str(path)] = emotion
+    return truth
+
+
+def assert_labels_exactly(truth: dict[str, str]) -> None:
+    rows = read_csv(LABELS)
+    assert len(rows) == len({r["path"] for r in rows}), "duplicate rows"
+    assert {r["path"]: r["emotion"] for r in rows} == truth
+
+
+# --- faults -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_fault_storm_labels_everything_without_a_retry_flood(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    truth = dataset(tmp_path / "in", 300)
+    gemini.fault_rates = {"429": 0.20, "500": 0.05, "503": 0.05, "hang": 0.02}
+    started = time.monotonic()
+    result = runner.invoke(
+        app,
+        ["tag", str(tmp_path / "in"), "--timeout", "5", "--attempts", "12", "-c", "16", "--json"],
+    )
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    assert_labels_exactly(truth)
+    summary = json.loads(result.stdout)
+    assert summary["requests"] == gemini.count <= 1.6 * 300
+    assert summary["retries"] > 0.2 * 300
+    assert elapsed < 120  # bounded: a hung request never waits past --timeout
+
+
+def test_quota_storm_sends_one_probe_not_a_flood(gemini: FakeGemini, tmp_path: Path) -> None:
+    truth = dataset(tmp_path / "in", 40)
+    gemini.quota_until = time.monotonic() + 3.0
+    gemini.quota_delay = "1s"
+    result = runner.invoke(app, ["tag", str(tmp_path / "in"), "-c", "16", "--attempts", "10"])
+    assert result.exit_code == 0, result.output
+    assert_labels_exactly(truth)
+    throttled = sum(1 for s in gemini.seen if s.time < gemini.quota_until)
+    # The first wave (one per worker) meets the 429; after that one probe per retryDelay.
+    assert throttled <= 16 + 4
+
+
+# --- crashes ------------------------------------------------------------------------------
+
+
+def start_cli(fake: FakeGemini, cwd: Path, *args: str, **popen: object) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "GOOGLE_GEMINI_BASE_URL": fake.url,
+        "AI_STUDIO_API_KEY": TEST_KEY,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "emotag", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.slow
+def test_kill_9_five_times_then_resume_loses_nothing_and_pays_little(
+    fake: FakeGemini, tmp_path: Path
+) -> None:
+    truth = dataset(tmp_path / "in", 300)
+    fake.latency = 0.1
+    rng = random.Random(7)
+    concurrency = 8
+    for _ in range(5):
+        proc = start_cli(fake, tmp_path, "tag", "in", "-c", str(concurrency))
+        time.sleep(rng.uniform(1.0, 2.0))
+        proc.kill()
+        proc.communicate()
+        assert proc.returncode == -signal.SIGKILL
+    final = start_cli(fake, tmp_path, "tag", "in", "-c", str(concurrency))
+    _, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err
+    assert_labels_exactly({k: v for k, v in truth.items()})
+    assert len(fake.labelling_requests()) <= 300 + 5 * concurrency
+    assert read_labels(LABELS).problems == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_fast_keeps_labels_and_says_how_to_resume(
+    fake: FakeGemini, tmp_path: Path
+) -> None:
+    dataset(tmp_path / "in", 200)
+    fake.latency = 0.2
+    proc = start_cli(fake, tmp_path, "tag", "in", "-c", "4")
+    time.sleep(2.5)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert time.monotonic() - sent < 3
+    assert proc.returncode == 130
+    assert "run the same command again" in err
+    kept = read_csv(LABELS)
+    assert 0 < len(kept) < 200
+    before = len(fake.labelling_requests())
+    resumed = start_cli(fake, tmp_path, "tag", "in", "-c", "16")
+    resumed.communicate(timeout=60)
+    assert resumed.returncode == 0
+    assert len(read_csv(LABELS)) == 200
+    assert len(fake.labelling_requests()) - before <= 200 - len(kept) + 4
+
+
+# --- hostile images and names ------------------------------------------------------------
+
+
+def test_hostile_images_are_reported_and_the_rest_labelled(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    root = tmp_path / "in"
+    good = make_image(root / "good.png", "happy")
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "truncated.jpg").write_bytes(encode(Image.new("RGB", (300, 300), "blue"), "JPEG")[:500])
+    (root / "text.png").write_text("not an image")
+    (root / "bomb.png").write_bytes(png_with_size(60_000, 60_000))
+    (root / "locked.png").write_bytes(good.read_bytes() + b"x")
+    (root / "x.jpg").mkdir()  # a folder with an image name is walked as a folder
+    make_image(root / "x.jpg" / "inside.png", "sad")
+    Image.new("I;16", (30, 30), 128 * 257).save(root / "sixteen.png")  # mid-grey in 16 bits
+    (root / "cmyk.jpg").write_bytes(
+        encode(Image.new("RGB", (40, 40), (200, 20, 20)).convert("CMYK"), "JPEG")
+    )
+    frames = [Image.new("RGB", (30, 30), c).convert("P") for c in ((20, 40, 210), (240, 200, 20))]
+    frames[0].save(root / "anim.gif", save_all=True, append_images=frames[1:], duration=40)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    (root / "rotated.jpg").write_bytes(
+        encode(Image.new("RGB", (80, 40), (130, 20, 150)), "JPEG", exif=exif)
+    )
+
+    real_read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "locked.png":
+            raise PermissionError(13, "Permission denied")  # root ignores chmod, so inject it
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    result = runner.invoke(app, ["tag", str(root)])
+    assert result.exit_code == 1, result.output
+    labels = {Path(r["path"]).name: r["emotion"] for r in read_csv(LABELS)}
+    assert labels == {
+        "good.png": "happy",
+        "inside.png": "sad",
+        "sixteen.png": "neutral",
+        "cmyk.jpg": "angry",
+        "anim.gif": "sad",
+        "rotated.jpg": "fear",
+    }
+    reasons = {Path(r["path"]).name: r["reason"] for r in read_csv(ERRORS)}
+    assert reasons == {
+        "empty.jpg": "unreadable image: empty file",
+        "truncated.jpg": reasons["truncated.jpg"],
+        "text.png": "unreadable image: not an image Pillow can read",
+        "bomb.png": reasons["bomb.png"],
+        "locked.png": "cannot read file: Permission denied",
+    }
+    assert reasons["truncated.jpg"].startswith("unreadable image: corrupt or truncated image")
+    assert reasons["bomb.png"].startswith("unreadable image: image too large (decompression bomb")
+    rotated = next(s for s in gemini.seen if s.colour == "fear")
+    assert rotated.image_size == (40, 80)  # EXIF orientation applied before upload
+
+
+def test_file_deleted_between_discovery_and_upload(tmp_path: Path) -> None:
+    import asyncio
+
+    from emotag.gemini import Answer
+    from emotag.images import Prepared
+    from emotag.tagger import Tagger
+
+    class Labeller:
+        model = "m"
+
+        async def label(self, image: Prepared) -> Answer:
+            return Answer("happy", None, "", 1, 1)
+
+    kept = make_image(tmp_path / "a.png")
+    gone = tmp_path / "gone.png"
+    tagger = Tagger(Labeller(), tmp_path / "l.csv", tmp_path / "e.csv")
+    summary = asyncio.run(tagger.run(lambda skip: [kept, gone]))
+    assert summary.labelled == 1
+    assert (
+        read_csv(tmp_path / "e.csv")[0]["reason"] == "cannot read file: No such file or directory"
+    )
+
+
+def test_hostile_names_round_trip_through_the_csv(gemini: FakeGemini, tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    names = [
+        "with space.png",
+        "comma,name.png",
+        'quote"d.png',
+        "new\nline.png",
+        "-leading-dash.png",
+        "ünïcødé_顔.png",
+        "x" * 250 + ".png",
+    ]
+    for i, name in enumerate(names):
+        make_image(root / name, EMOTIONS[i % 7], size=(30 + i, 30))
+    raw = os.fsencode(str(root)) + b"/caf\xe9.png"  # not valid UTF-8
+    make_image(Path(os.fsdecode(raw)), "sad", size=(50, 50))
+    (root / "loop").symlink_to(root)
+    result = runner.invoke(app, ["tag", str(root), "--follow-symlinks"])
+    assert result.exit_code == 0, result.output
+    on_disk = {str(p) for p in root.iterdir() if p.is_file()}
+    rows = read_csv(LABELS)
+    assert {r["path"] for r in rows} == on_disk
+    assert len(rows) == 8
+    assert raw in LABELS.read_bytes()
+
+
+# --- output safety ------------------------------------------------------------------------
+
+
+def test_unwritable_output_fails_before_any_request(gemini: FakeGemini, tmp_path: Path) -> None:
+    dataset(tmp_path / "in", 3)
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    result = runner.invoke(
+        app, ["tag", str(tmp_path / "in"), "-o", str(tmp_path / "blocker" / "l.csv")]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: Cannot write") and "Traceback" not in result.output
+    assert gemini.count == 0
+
+
+@pytest.mark.slow
+def test_disk_full_mid_run_stops_cleanly_and_resumes(fake: FakeGemini, tmp_path: Path) -> None:
+    truth = dataset(tmp_path / "in", 60)
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of dying
+        resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
+
+    proc = start_cli(fake, tmp_path, "tag", "in", "-c", "4", preexec_fn=small_disk)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert err.startswith("Error: Cannot write") and "Rows written so far are kept" in err
+    partial = read_labels(LABELS)
+    assert partial.problems == [] and 0 < len(partial.labels) < 60
+    resumed = start_cli(fake, tmp_path, "tag", "in")
+    resumed.communicate(timeout=60)
+    assert resumed.returncode == 0
+    assert_labels_exactly(truth)
+
+
+def test_hand_edited_bad_row_is_reported_with_its_line(gemini: FakeGemini, tmp_path: Path) -> None:
+    dataset(tmp_path / "in", 3)
+    assert runner.invoke(app, ["tag", str(tmp_path / "in")]).exit_code == 0
+    with open(LABELS, "a", newline="") as handle:
+        handle.write("z.png,/z.png,bored,,,,,\r\n")
+    result = runner.invoke(app, ["tag", str(tmp_path / "in")])
+    assert result.exit_code == 2
+    assert f"{LABELS.resolve()}:5: 'bored' is not one of the seven emotions" in result.stderr
+    assert "z.png" in LABELS.read_text()  # not silently dropped
+
+
+def test_second_run_on_the_same_output_is_refused(fake: FakeGemini, tmp_path: Path) -> None:
+    truth = dataset(tmp_path / "in", 30)
+    fake.latency = 0.2
+    first = start_cli(fake, tmp_path, "tag", "in", "-c", "2")
+    time.sleep(1.5)
+    second = start_cli(fake, tmp_path, "tag", "in")
+    _, err = second.communicate(timeout=30)
+    assert second.returncode == 2 and "Another emotag run is writing" in err
+    first.communicate(timeout=60)
+    assert first.returncode == 0
+    assert_labels_exactly(truth)
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+
+def test_the_key_never_appears_in_any_output(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "in"
+    dataset(root, 5)
+    make_image(root / "odd.png", "cyan")
+    (root / "broken.png").write_bytes(b"junk")
+    gemini.by_colour["cyan"] = Reply.blocked_prompt()
+    outputs: list[str] = []
+
+    def invoke(*args: str) -> None:
+        result = runner.invoke(app, list(args))
+        outputs.extend([result.stdout, result.stderr, repr(result.exception)])
+
+    invoke("tag", str(root))
+    invoke("key", "status")
+    gemini.valid_keys = {"another"}
+    invoke("tag", str(root), "--force")
+    gemini.valid_keys = None
+    gemini.unknown_models.add("gone")
+    invoke("tag", str(root), "-m", "gone")
+    monkeypatch.setenv("EMOTAG_DEBUG", "1")
+    invoke("tag", str(root), "-m", "gone")  # the traceback path
+    invoke("rename", "--from-csv", str(LABELS), "--yes", "--journal", "j.csv")
+    files = [p.read_bytes() for p in Path().rglob("*.csv")]
+    assert files and all(TEST_KEY.encode() not in data for data in files)
+    assert all(TEST_KEY not in text for text in outputs)
+    assert all(TEST_KEY not in seen.path for seen in gemini.seen)
+    assert all(seen.headers["x-goog-api-key"] == TEST_KEY for seen in gemini.seen)
