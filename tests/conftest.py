@@ -60,6 +60,13 @@ def make_image(
     return path
 
 
+def csv_line(*fields: str) -> str:
+    """A labels CSV line with these first fields and the rest empty, as a hand edit would add."""
+    from emotag.store import LABEL_COLUMNS
+
+    return ",".join([*fields, *[""] * (len(LABEL_COLUMNS) - len(fields))]) + "\r\n"
+
+
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
         return list(csv.DictReader(handle))

@@ -47,6 +47,8 @@ class Reply:
     body: dict[str, Any] | None = None
     text: str | None = None  # model text; None means "the label the colour says"
     hang: float = 0.0
+    faces: str = "one"  # the face count in a JSON answer: none, one or several
+    emotion: str | None = None  # a JSON answer with this label instead of the colour's
 
     @staticmethod
     def error(code: int, status: str, message: str = "", retry_delay: str | None = None) -> Reply:
@@ -194,17 +196,17 @@ def _inspect_image(body: dict[str, Any]) -> tuple[tuple[int, int] | None, str | 
 def _answer(state: FakeGemini, seen: Seen, reply: Reply) -> dict[str, Any]:
     if reply.body is not None:
         return reply.body
-    label = reply.text if reply.text is not None else (seen.colour or "neutral")
+    label = reply.text if reply.text is not None else (reply.emotion or seen.colour or "neutral")
     config = seen.body.get("generationConfig", {})
     as_json = config.get("responseMimeType") == "application/json" and reply.text is None
-    text = json.dumps({"emotion": label}) if as_json else label
+    text = json.dumps({"faces": reply.faces, "emotion": label}) if as_json else label
     candidate: dict[str, Any] = {
         "content": {"parts": [{"text": text}], "role": "model"},
         "finishReason": "STOP",
         "avgLogprobs": -0.02,
     }
     if config.get("responseLogprobs"):
-        head, _, tail = text.partition(label)
+        head, _, tail = text.rpartition(label)
         tokens = [(head, 0.0), (label, LABEL_LOGPROB), (tail, 0.0)]
         candidate["logprobsResult"] = {
             "chosenCandidates": [{"token": t, "logProbability": p} for t, p in tokens if t],
@@ -216,6 +218,7 @@ def _answer(state: FakeGemini, seen: Seen, reply: Reply) -> dict[str, Any]:
 def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else headers and body meet delayed ACKs: +40 ms
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
@@ -247,6 +250,27 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 if state._stopping.is_set():
                     return
             self._send(reply.status, _answer(state, seen, reply))
+
+        def do_GET(self) -> None:
+            # Control channel for a fake in another process (benchmarks): request times.
+            if self.path != "/_stats":
+                self._send(
+                    404, {"error": {"code": 404, "status": "NOT_FOUND", "message": self.path}}
+                )
+                return
+            with state._lock:
+                times = [s.time for s in state.seen if s.model]
+            self._send(200, {"count": len(times), "times": times})
+
+        def do_PUT(self) -> None:
+            if self.path != "/_config":
+                self._send(
+                    404, {"error": {"code": 404, "status": "NOT_FOUND", "message": self.path}}
+                )
+                return
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+            state.latency = float(body.get("latency", state.latency))
+            self._send(200, {"latency": state.latency})
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
@@ -297,6 +321,7 @@ def main() -> None:
     args = parser.parse_args()
     state = FakeGemini(latency=args.latency)
     stop = start(state)
+    # GET /_stats gives the labelling requests' times; PUT /_config {"latency": s} sets it.
     print(state.url, flush=True)
     try:
         threading.Event().wait()

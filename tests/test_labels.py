@@ -9,15 +9,17 @@ from emotag.labels import EMOTIONS, emotion_from_filename, normalise, parse_answ
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        ('{"emotion": "happy"}', "happy"),
-        ('{"emotion": " Sad "}', "sad"),
-        ("neutral", "neutral"),
-        ("  FEAR\n", "fear"),
-        ("The expression is: surprise.", "surprise"),
-        ("Angry!", "angry"),
+        ('{"faces": "one", "emotion": "happy"}', ("happy", "1")),
+        ('{"faces": "several", "emotion": " Sad "}', ("sad", "2+")),
+        ('{"faces": "none", "emotion": "fear"}', ("fear", "0")),
+        ('{"emotion": "happy"}', ("happy", "")),
+        ("neutral", ("neutral", "")),
+        ("  FEAR\n", ("fear", "")),
+        ("The expression is: surprise.", ("surprise", "")),
+        ("Angry!", ("angry", "")),
     ],
 )
-def test_parse_answer_accepts(answer: str, expected: str) -> None:
+def test_parse_answer_accepts(answer: str, expected: tuple[str, str]) -> None:
     assert parse_answer(answer) == expected
 
 
@@ -31,6 +33,7 @@ def test_parse_answer_accepts(answer: str, expected: str) -> None:
         ("happy, but also a bit sad", "ambiguous answer names 2 labels"),
         ('{"emotion": ', "answer is not valid JSON"),
         ('{"label": "happy"}', "off-list answer: None"),
+        ('{"faces": "two", "emotion": "happy"}', "off-list face count: two"),
         ("unhappy", "off-list answer"),  # a label inside a longer word is not a label
     ],
 )

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, make_image, read_csv
+from conftest import TEST_KEY, csv_line, make_image, read_csv
 from emotag.cli import app
 from emotag.labels import EMOTIONS
 from emotag.store import read_labels
@@ -295,7 +295,7 @@ def test_hand_edited_bad_row_is_reported_with_its_line(gemini: FakeGemini, tmp_p
     dataset(tmp_path / "in", 3)
     assert runner.invoke(app, ["tag", str(tmp_path / "in")]).exit_code == 0
     with open(LABELS, "a", newline="") as handle:
-        handle.write("z.png,/z.png,bored,,,,,\r\n")
+        handle.write(csv_line("z.png", "/z.png", "bored"))
     result = runner.invoke(app, ["tag", str(tmp_path / "in")])
     assert result.exit_code == 2
     assert f"{LABELS.resolve()}:5: 'bored' is not one of the seven emotions" in result.stderr

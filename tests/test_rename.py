@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv
+from conftest import csv_line, make_image, read_csv
 from emotag import rename as renaming
 from emotag.cli import app
 from emotag.errors import InputError
@@ -180,7 +180,7 @@ def test_rename_reports_bad_rows_and_plans_the_rest(tmp_path: Path) -> None:
     f = make_image(tmp_path / "a.png")
     csv_path = labels_csv([(f, "sad")])
     with open(csv_path, "a", newline="") as handle:
-        handle.write("b.png,/x/b.png,bored,,,,,\r\n")
+        handle.write(csv_line("b.png", "/x/b.png", "bored"))
     result = runner.invoke(app, ["rename", "--from-csv", str(csv_path), "--yes"])
     assert result.exit_code == 0, result.output
     assert ":3: 'bored' is not one of the seven" in result.stderr

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import csv_line
 from emotag.errors import InputError, OutputError
 from emotag.labels import EMOTIONS
 from emotag.store import (
@@ -63,9 +64,9 @@ def test_read_labels_reports_bad_rows_with_line_numbers(tmp_path: Path) -> None:
     csv_path = tmp_path / "l.csv"
     write_labels(csv_path, [Label("/a/1.png", "happy")])
     with open(csv_path, "a", newline="") as handle:
-        handle.write("2.png,/a/2.png,serious,,,,,\r\n")
-        handle.write("3.png,/a/3.png,sad,2.5,,,,\r\n")
-        handle.write("4.png,/a/4.png,sad,,,,,\r\n")
+        handle.write(csv_line("2.png", "/a/2.png", "serious"))
+        handle.write(csv_line("3.png", "/a/3.png", "sad", "2.5"))
+        handle.write(csv_line("4.png", "/a/4.png", "sad"))
     table = read_labels(csv_path)
     assert table.problems == [
         f"{csv_path}:3: 'serious' is not one of the seven emotions",

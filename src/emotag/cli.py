@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from emotag.errors import ConfigError, EmotagError, InputError
+from emotag.labels import MultiFace
 from emotag.merge import Prefer
 from emotag.rename import OnConflict
 from emotag.settings import DEFAULT_MODEL, DEFAULT_OUTPUT
@@ -135,18 +136,28 @@ def tag(
         typer.Option(help="Ask for log probabilities (confidence); dropped if the model refuses."),
     ] = True,
     force: Annotated[
-        bool, typer.Option(help="Label again images that are already in the CSV.")
+        bool, typer.Option("--force", help="Label again images that are already in the CSV.")
     ] = False,
+    multi_face: Annotated[
+        MultiFace,
+        typer.Option(
+            help="Images with several faces: label the most prominent face, or skip them."
+        ),
+    ] = MultiFace.LABEL,
     retry_failed: Annotated[
-        bool, typer.Option(help="Only retry the images listed in the errors CSV.")
+        bool, typer.Option("--retry-failed", help="Only retry the images listed in the errors CSV.")
     ] = False,
     follow_symlinks: Annotated[
-        bool, typer.Option(help="Enter symlinked folders (loops are still detected).")
+        bool,
+        typer.Option(
+            "--follow-symlinks", help="Enter symlinked folders (loops are still detected)."
+        ),
     ] = False,
     dry_run: Annotated[
         bool,
         typer.Option(
-            help="Read and prepare images, count what would be sent; send nothing, need no key."
+            "--dry-run",
+            help="Read and prepare images, count what would be sent; send nothing, need no key.",
         ),
     ] = False,
     as_json: Annotated[
@@ -178,6 +189,7 @@ def tag(
         prompt_file=prompt_file,
         logprobs=logprobs,
         force=force,
+        skip_multi_face=multi_face is MultiFace.SKIP,
         retry_failed=retry_failed,
         follow_symlinks=follow_symlinks,
     ).resolved()
@@ -384,6 +396,39 @@ def merge(
     if strict and (report.unmatched or report.ambiguous):
         err.print(f"{report.unmatched + report.ambiguous} row(s) got no label (--strict).")
         raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+@reports_errors
+def dupes(
+    folder: Annotated[Path, typer.Argument(help="Folder of images, searched recursively.")],
+    distance: Annotated[
+        int,
+        typer.Option(
+            min=0, max=7, help="Most differing bits (of 64) for two images to count as copies."
+        ),
+    ] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON.")] = False,
+) -> None:
+    """List groups of near-duplicate images (resized or re-encoded copies), by perceptual hash.
+
+    Nothing is changed: clean the dataset yourself before splitting it for training.
+    Byte-identical copies are already sent once by `emotag tag`.
+    """
+    from emotag.discovery import iter_images
+    from emotag.dupes import find_near_duplicates
+    from emotag.render import dupes_table
+
+    if not folder.is_dir():
+        raise InputError(f"Folder not found: {folder}")
+    report = find_near_duplicates(iter_images(folder), distance)
+    if as_json:
+        groups = [[{"path": str(p), "distance": d} for p, d in group] for group in report.groups]
+        out.print_json(data={"hashed": report.hashed, "groups": groups})
+    else:
+        out.print(dupes_table(report))
+    for path, reason in report.unreadable:
+        err.print(f"[yellow]Skipped:[/] {path}: {reason}", highlight=False)
 
 
 @key_app.command("set")

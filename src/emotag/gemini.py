@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from emotag.errors import AnswerError, EmotagError, FatalAPIError
-from emotag.labels import EMOTIONS, parse_answer
+from emotag.labels import EMOTIONS, FACE_COUNTS, parse_answer
 
 if TYPE_CHECKING:
     from google import genai
@@ -22,16 +22,21 @@ if TYPE_CHECKING:
 
 DEFAULT_PROMPT: Final = (
     "You are an expert annotator of facial expressions for a machine-learning dataset. "
-    "Look at the face in this image (if there are several, the largest, most prominent "
-    "one) and classify its expression as exactly one of: "
-    + ", ".join(EMOTIONS)
-    + ". Answer with the label only."
+    "First count the human faces in this image: none, one or several. Then classify the "
+    "expression of the face (if there are several, the largest, most prominent one) as "
+    "exactly one of: " + ", ".join(EMOTIONS) + ". If there is no face, say faces: none; "
+    "the emotion is then ignored."
 )
 
+# Faces come first so the model commits to "is there a face" before picking an emotion.
 RESPONSE_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
-    "properties": {"emotion": {"type": "string", "enum": list(EMOTIONS)}},
-    "required": ["emotion"],
+    "properties": {
+        "faces": {"type": "string", "enum": list(FACE_COUNTS)},
+        "emotion": {"type": "string", "enum": list(EMOTIONS)},
+    },
+    "required": ["faces", "emotion"],
+    "propertyOrdering": ["faces", "emotion"],
 }
 
 BLOCKING_FINISH_REASONS: Final = frozenset(
@@ -64,6 +69,7 @@ class Answer:
     confidence_source: str
     input_tokens: int
     output_tokens: int
+    faces: str = ""  # "0", "1", "2+", or "" when the answer did not say
 
 
 @dataclass
@@ -75,6 +81,7 @@ class Labeller:
     prompt: str = DEFAULT_PROMPT
     settings: set[str] = field(default_factory=lambda: set(OPTIONAL_SETTINGS))
     on_warning: Callable[[str], None] = lambda message: None
+    _configs: dict[frozenset[str], types.GenerateContentConfig] = field(default_factory=dict)
 
     async def label(self, image: Prepared) -> Answer:
         from google.genai import errors, types
@@ -104,6 +111,13 @@ class Labeller:
             return read_response(response)
 
     def _config(self) -> types.GenerateContentConfig:
+        """The request config for the settings still in use; built once per combination."""
+        key = frozenset(self.settings)
+        if key not in self._configs:
+            self._configs[key] = self._build_config()
+        return self._configs[key]
+
+    def _build_config(self) -> types.GenerateContentConfig:
         from google.genai import types
 
         config = types.GenerateContentConfig(
@@ -151,7 +165,7 @@ def read_response(response: types.GenerateContentResponse) -> Answer:
         raise AnswerError(f"answer blocked by the API: {finish}")
     parts = candidate.content.parts if candidate.content and candidate.content.parts else []
     text = "".join(p.text for p in parts if p.text and not p.thought)
-    emotion = parse_answer(text)
+    emotion, faces = parse_answer(text)
     confidence = _label_probability(candidate, text, emotion)
     return Answer(
         emotion=emotion,
@@ -159,6 +173,7 @@ def read_response(response: types.GenerateContentResponse) -> Answer:
         confidence_source="logprobs" if confidence is not None else "",
         input_tokens=tokens_in,
         output_tokens=tokens_out,
+        faces=faces,
     )
 
 
@@ -237,7 +252,7 @@ def _label_probability(candidate: types.Candidate, text: str, emotion: str) -> f
     result = candidate.logprobs_result
     if not result or not result.chosen_candidates:
         return None
-    start = text.find(emotion)
+    start = text.rfind(emotion)  # the label is the answer's last field
     if start < 0:
         return None
     end = start + len(emotion)

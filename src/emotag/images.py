@@ -32,6 +32,14 @@ class Prepared:
 
 def prepare(raw: bytes, max_side: int = DEFAULT_MAX_SIDE) -> Prepared:
     """Decode, orient, convert to RGB and shrink; raise ImageError with a readable reason."""
+    rgb, original = load_rgb(raw, max_side)
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return Prepared(out.getvalue(), "image/jpeg", *rgb.size, *original)
+
+
+def load_rgb(raw: bytes, max_side: int) -> tuple[PILImage.Image, tuple[int, int]]:
+    """The upright 8-bit RGB image, at most `max_side` a side, and the original size."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not raw:
@@ -47,8 +55,7 @@ def prepare(raw: bytes, max_side: int = DEFAULT_MAX_SIDE) -> Prepared:
                     # is never fully decoded.
                     img.draft("RGB", (max_side, max_side))
                 img.seek(0)
-                oriented = ImageOps.exif_transpose(img)
-                rgb = _to_rgb(oriented)
+                rgb = _to_rgb(ImageOps.exif_transpose(img))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"image too large (decompression bomb guard): {exc}") from exc
     except UnidentifiedImageError as exc:
@@ -56,9 +63,7 @@ def prepare(raw: bytes, max_side: int = DEFAULT_MAX_SIDE) -> Prepared:
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageError(f"corrupt or truncated image: {exc}") from exc
     rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    out = io.BytesIO()
-    rgb.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
-    return Prepared(out.getvalue(), "image/jpeg", *rgb.size, *original)
+    return rgb, original
 
 
 def _to_rgb(img: PILImage.Image) -> PILImage.Image:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from enum import StrEnum
 from pathlib import PurePath
 from typing import Final
 
@@ -42,6 +43,17 @@ ALIASES: Final[dict[str, str]] = {
     "unhappy": "sad",
 }
 
+
+class MultiFace(StrEnum):
+    """What to do with an image in which the model sees several faces."""
+
+    LABEL = "label"
+    SKIP = "skip"
+
+
+# How many faces the model sees, as the schema asks and as the `faces` column records it.
+FACE_COUNTS: Final[dict[str, str]] = {"none": "0", "one": "1", "several": "2+"}
+
 _WORD = re.compile(r"[a-z]+")
 
 
@@ -57,25 +69,30 @@ def normalise(token: str, *, aliases: bool = True) -> str | None:
     return ALIASES.get(word) if aliases else None
 
 
-def parse_answer(text: str) -> str:
-    """Return the emotion in a model answer, or raise AnswerError.
+def parse_answer(text: str) -> tuple[str, str]:
+    """Return (emotion, faces) from a model answer, or raise AnswerError.
 
     Accepted: the JSON object the schema asks for, a bare label, or a chatty answer that
     names exactly one of the seven labels as a word. Aliases are never applied here.
+    `faces` is "0", "1" or "2+" from the schema's face count, or "" when the answer has none.
     """
     stripped = text.strip()
     if stripped.startswith("{"):
         try:
-            value = json.loads(stripped).get("emotion")
+            answer = json.loads(stripped)
+            value, count = answer.get("emotion"), answer.get("faces")
         except (ValueError, AttributeError) as exc:
             raise AnswerError(f"answer is not valid JSON: {_clip(stripped)}") from exc
+        faces = FACE_COUNTS.get(count, "") if isinstance(count, str) else ""
+        if count is not None and not faces:
+            raise AnswerError(f"off-list face count: {_clip(str(count))}")
         word = value.strip().lower() if isinstance(value, str) else ""
         if word in EMOTIONS:
-            return word
+            return word, faces
         raise AnswerError(f"off-list answer: {_clip(str(value))}")
     found: set[str] = {w for w in _WORD.findall(stripped.lower()) if w in EMOTIONS}
     if len(found) == 1:
-        return found.pop()
+        return found.pop(), ""
     if not found:
         raise AnswerError(f"off-list answer: {_clip(stripped)}")
     raise AnswerError(f"ambiguous answer names {len(found)} labels: {_clip(stripped)}")

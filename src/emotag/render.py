@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from emotag.dupes import DupeReport
 from emotag.estimate import Estimate
 from emotag.labels import EMOTIONS
 from emotag.merge import MergeReport
@@ -149,4 +150,20 @@ def merge_table(report: MergeReport, output: str) -> Table:
     table.add_row("label disagreements", str(report.disagreements))
     table.add_row("labels not used", str(report.unused_labels))
     table.caption = f"image column: {report.image_column}"
+    return table
+
+
+def dupes_table(report: DupeReport) -> Table:
+    table = Table(title="emotag dupes — near-duplicate groups", header_style="bold")
+    table.add_column("group", justify="right")
+    table.add_column("image")
+    table.add_column("bits from first", justify="right")
+    for number, group in enumerate(report.groups, 1):
+        for path, distance in group:
+            table.add_row(str(number), str(path), str(distance))
+        table.add_section()
+    copies = sum(len(group) - 1 for group in report.groups)
+    table.caption = (
+        f"{report.hashed} images hashed, {len(report.groups)} groups, {copies} likely copies"
+    )
     return table

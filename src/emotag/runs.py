@@ -39,6 +39,7 @@ class TagConfig:
     prompt_file: Path | None = None
     logprobs: bool = True
     force: bool = False
+    skip_multi_face: bool = False
     retry_failed: bool = False
     follow_symlinks: bool = False
     prompt: str = DEFAULT_PROMPT
@@ -97,6 +98,7 @@ class ResolvedConfig(TagConfig):
             max_attempts=self.attempts,
             max_side=self.max_side,
             force=self.force,
+            skip_multi_face=self.skip_multi_face,
         )
 
 

@@ -24,6 +24,7 @@ LABEL_COLUMNS: Final = (
     "confidence",
     "confidence_source",
     "model",
+    "faces",
     "sha256",
     "duplicate_of",
 )
@@ -44,6 +45,7 @@ class Label:
     confidence: float | None = None
     confidence_source: str = ""
     model: str = ""
+    faces: str = ""
     sha256: str = ""
     duplicate_of: str = ""
 
@@ -59,6 +61,7 @@ class Label:
             "confidence": "" if self.confidence is None else f"{self.confidence:.4f}",
             "confidence_source": self.confidence_source,
             "model": self.model,
+            "faces": self.faces,
             "sha256": self.sha256,
             "duplicate_of": self.duplicate_of,
         }
@@ -83,6 +86,7 @@ class LabelTable:
 
     labels: dict[str, Label] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
     duplicates: int = 0
     torn: bool = False
 
@@ -104,7 +108,7 @@ def read_labels(path: Path) -> LabelTable:
     records = list(_records(text, table))
     if not records:
         return table
-    header = [h.strip() for h in records[0][1] or []]
+    header = table.header = [h.strip() for h in records[0][1] or []]
     if tuple(header[:4]) != REQUIRED_LABEL_COLUMNS:
         raise InputError(
             f"{path} is not an emotag labels CSV: the header must start with "
@@ -172,8 +176,8 @@ def write_csv_atomic(path: Path, columns: Sequence[str], rows: Iterable[dict[str
 
 
 def compact_labels(path: Path, table: LabelTable) -> None:
-    """Rewrite the labels CSV when a crash tore its last line or left repeated paths."""
-    if table.torn or table.duplicates:
+    """Rewrite the labels CSV after a torn last line, repeated paths, or an older header."""
+    if table.torn or table.duplicates or (table.header and tuple(table.header) != LABEL_COLUMNS):
         write_csv_atomic(path, LABEL_COLUMNS, (label.as_row() for label in table.labels.values()))
 
 
@@ -296,6 +300,7 @@ def _parse_label(row: dict[str, str], full: bool) -> tuple[Label | None, str]:
             confidence=confidence,
             confidence_source=row.get("confidence_source") or "",
             model=row.get("model") or "",
+            faces=row.get("faces") or "",
             sha256=row.get("sha256") or "",
             duplicate_of=row.get("duplicate_of") or "",
         ),

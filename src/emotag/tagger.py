@@ -60,6 +60,7 @@ class TagOptions:
     max_attempts: int = 6
     max_side: int = images.DEFAULT_MAX_SIDE
     force: bool = False
+    skip_multi_face: bool = False
 
 
 @dataclass
@@ -254,12 +255,19 @@ class Tagger:
             return None
         self.summary.input_tokens += answer.input_tokens
         self.summary.output_tokens += answer.output_tokens
+        if answer.faces == "0":
+            self._fail(errors, path, "no face")
+            return None
+        if answer.faces == "2+" and self.options.skip_multi_face:
+            self._fail(errors, path, "several faces (--multi-face skip)")
+            return None
         return Label(
             path=path,
             emotion=answer.emotion,
             confidence=answer.confidence,
             confidence_source=answer.confidence_source,
             model=self.labeller.model,
+            faces=answer.faces,
             sha256=digest,
         )
 
@@ -327,6 +335,7 @@ def _copy_of(original: Label, path: str) -> Label:
         confidence=original.confidence,
         confidence_source=original.confidence_source,
         model=original.model,
+        faces=original.faces,
         sha256=original.sha256,
         duplicate_of=original.path,
     )
