@@ -431,6 +431,121 @@ def dupes(
         err.print(f"[yellow]Skipped:[/] {path}: {reason}", highlight=False)
 
 
+@app.command()
+@reports_errors
+def report(
+    labels: Annotated[
+        Path, typer.Argument(help="Labels CSV written by 'emotag tag'.")
+    ] = DEFAULT_OUTPUT,
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
+        "report.html"
+    ),
+    errors: Annotated[
+        Path | None, typer.Option(help="Errors CSV to show. Default: <labels stem>.errors.csv.")
+    ] = None,
+    link_images: Annotated[
+        bool,
+        typer.Option(
+            "--link-images", help="Link images by relative path instead of embedding thumbnails."
+        ),
+    ] = False,
+    truth: Annotated[
+        str | None,
+        typer.Option(help="Add an agreement section: 'filenames' or another labels CSV."),
+    ] = None,
+) -> None:
+    """Write one self-contained HTML page to review, filter and correct the labels.
+
+    Thumbnails are embedded (no network needed). Change labels with each card's menu or keys
+    1-7, then 'Export corrections' and run `emotag apply-corrections corrections.csv`.
+    """
+    from emotag.evaluation import evaluate
+    from emotag.report import build_report
+    from emotag.store import errors_path_for
+
+    evaluation = evaluate(labels, truth) if truth else None
+    stats = build_report(
+        labels,
+        output,
+        errors_csv=errors or errors_path_for(labels),
+        link_images=link_images,
+        evaluation=evaluation,
+    )
+    out.print(
+        f"Wrote {output}: {stats.labels} labels, {stats.failures} failures, "
+        f"{stats.thumbnails} pictures.",
+        highlight=False,
+    )
+
+
+@app.command("eval")
+@reports_errors
+def evaluate_labels(
+    labels: Annotated[Path, typer.Argument(help="Labels CSV to score.")],
+    other: Annotated[
+        Path | None, typer.Argument(help="A second labels CSV: how much do the two agree?")
+    ] = None,
+    truth: Annotated[
+        str | None,
+        typer.Option(
+            help="Reference: 'filenames' (sex_age_ethnicity_emotion names) or a labels CSV."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Compare labels with a reference: accuracy, per-class precision/recall/F1, macro-F1,
+    Cohen's kappa and the confusion matrix.
+
+    `emotag eval a.csv b.csv` measures how much two models agree, to choose a cheaper one
+    with evidence.
+    """
+    from emotag.evaluation import evaluate
+    from emotag.render import agreement_tables
+
+    if (other is None) == (truth is None):
+        raise typer.BadParameter("give either --truth or a second labels CSV", param_hint="--truth")
+    result = evaluate(labels, truth if truth is not None else str(other))
+    if as_json:
+        payload = result.result.as_dict() | {
+            "reference": result.reference,
+            "without_reference": result.without_reference,
+        }
+        out.print_json(data=payload)
+        return
+    for table in agreement_tables(result):
+        out.print(table)
+
+
+@app.command("apply-corrections")
+@reports_errors
+def apply_corrections(
+    corrections: Annotated[
+        Path,
+        typer.Argument(help="corrections.csv exported from the report, or a journal with --undo."),
+    ],
+    labels: Annotated[
+        Path, typer.Option("--labels", "-l", help="Labels CSV to update.")
+    ] = DEFAULT_OUTPUT,
+    undo: Annotated[
+        bool, typer.Option("--undo", help="CORRECTIONS is a journal: put the old labels back.")
+    ] = False,
+) -> None:
+    """Write human corrections into the labels CSV (atomically, journaled; `tag` keeps them)."""
+    from emotag.corrections import apply_corrections as apply_them
+    from emotag.corrections import undo_corrections
+
+    result = undo_corrections(corrections, labels) if undo else apply_them(corrections, labels)
+    verb = "Restored" if undo else "Applied"
+    message = f"{verb} {result.applied} correction(s)"
+    if result.journal:
+        message += f"; journal: {result.journal} (undo with --undo)"
+    out.print(message + ".", highlight=False)
+    for problem in result.problems:
+        err.print(f"[yellow]Skipped:[/] {problem}", highlight=False)
+    if result.problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
 @key_app.command("set")
 @reports_errors
 def key_set() -> None:

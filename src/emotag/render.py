@@ -19,6 +19,7 @@ from rich.table import Table
 
 from emotag.dupes import DupeReport
 from emotag.estimate import Estimate
+from emotag.evaluation import Evaluation
 from emotag.labels import EMOTIONS
 from emotag.merge import MergeReport
 from emotag.rename import RenamePlan
@@ -167,3 +168,33 @@ def dupes_table(report: DupeReport) -> Table:
         f"{report.hashed} images hashed, {len(report.groups)} groups, {copies} likely copies"
     )
     return table
+
+
+def agreement_tables(evaluation: Evaluation) -> list[Table]:
+    result = evaluation.result
+    summary = Table(title=f"Agreement with {evaluation.reference}", header_style="bold")
+    summary.add_column("")
+    summary.add_column("value", justify="right")
+    summary.add_row("images compared", str(evaluation.compared))
+    summary.add_row("labelled, no reference", str(evaluation.without_reference))
+    summary.add_row("accuracy", f"{result.accuracy:.3f}")
+    summary.add_row("Cohen's kappa", f"{result.kappa:.3f}")
+    summary.add_row("macro-F1", f"{result.macro_f1:.3f}")
+    classes = Table(title="Per class", header_style="bold")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        classes.add_column(column, justify="left" if column == "class" else "right")
+    for label, score in result.per_class.items():
+        classes.add_row(
+            label,
+            f"{score.precision:.3f}",
+            f"{score.recall:.3f}",
+            f"{score.f1:.3f}",
+            str(score.support),
+        )
+    matrix = Table(title="Confusion (rows: reference, columns: labels)", header_style="bold")
+    matrix.add_column("")
+    for label in result.labels:
+        matrix.add_column(label, justify="right")
+    for label in result.labels:
+        matrix.add_row(label, *(str(result.confusion[label][p]) for p in result.labels))
+    return [summary, classes, matrix]

@@ -160,7 +160,8 @@ class Tagger:
             return
         model = self.labeller.model
         for label in table.labels.values():
-            if label.model == model:
+            # A human correction outranks any model: only --force labels such an image again.
+            if label.model == model or label.confidence_source == "human":
                 self._done_paths.add(label.path)
                 if label.sha256:
                     self._by_hash.setdefault(label.sha256, label)

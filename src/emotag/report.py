@@ -1,0 +1,126 @@
+"""`emotag report`: one self-contained HTML file to review labels, filter them, correct
+them (click or keys 1-7) and export the corrections. No network, no CDN."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from emotag.errors import ImageError, InputError
+from emotag.evaluation import Evaluation
+from emotag.images import load_rgb
+from emotag.labels import EMOTIONS
+from emotag.store import atomic_text, read_failures, read_labels
+
+THUMB_SIDE = 160
+TEMPLATE = Path(__file__).with_name("report.html")
+
+
+@dataclass(frozen=True)
+class ReportStats:
+    labels: int
+    failures: int
+    thumbnails: int
+
+
+def build_report(
+    labels_csv: Path,
+    output: Path,
+    *,
+    errors_csv: Path | None = None,
+    link_images: bool = False,
+    evaluation: Evaluation | None = None,
+) -> ReportStats:
+    if not labels_csv.is_file():
+        raise InputError(f"Labels CSV not found: {labels_csv}")
+    table = read_labels(labels_csv)
+    failures = read_failures(errors_csv) if errors_csv and errors_csv.is_file() else {}
+    labels = list(table.labels.values())
+    paths = [label.path for label in labels] + list(failures)
+    root = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
+    with ThreadPoolExecutor() as pool:
+        picture = (lambda p: _link(p, output)) if link_images else _thumbnail
+        pictures = list(pool.map(picture, paths))
+    items = [
+        {
+            "path": label.path,
+            "name": label.filename,
+            "folder": os.path.relpath(os.path.dirname(label.path), root) if root else "",
+            "emotion": label.emotion,
+            "confidence": label.confidence,
+            "source": label.confidence_source,
+            "faces": label.faces,
+            "img": pictures[i],
+        }
+        for i, label in enumerate(labels)
+    ]
+    failed = [
+        {
+            "path": path,
+            "name": Path(path).name,
+            "reason": failure.reason,
+            "img": pictures[len(labels) + i],
+        }
+        for i, (path, failure) in enumerate(failures.items())
+    ]
+    data = {
+        "emotions": list(EMOTIONS),
+        "labels": items,
+        "failures": failed,
+        "source": str(labels_csv),
+    }
+    page = (
+        TEMPLATE.read_text(encoding="utf-8")
+        .replace("{{TITLE}}", html.escape(f"emotag report — {labels_csv.name}"))
+        .replace("{{AGREEMENT}}", _agreement_html(evaluation) if evaluation else "")
+        # "</" inside the JSON would end the script element early.
+        .replace("{{DATA}}", json.dumps(data).replace("</", "<\\/"))
+    )
+    with atomic_text(output) as handle:
+        handle.write(page)
+    return ReportStats(len(items), len(failed), sum(1 for p in pictures if p))
+
+
+def _thumbnail(path: str) -> str:
+    try:
+        rgb, _ = load_rgb(Path(path).read_bytes(), THUMB_SIDE)
+    except (OSError, ImageError):
+        return ""
+    out = io.BytesIO()
+    rgb.save(out, "JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def _link(path: str, output: Path) -> str:
+    return quote(os.path.relpath(path, output.resolve().parent))
+
+
+def _agreement_html(evaluation: Evaluation) -> str:
+    result = evaluation.result
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in result.labels)
+    matrix = "".join(
+        f"<tr><th>{html.escape(r)}</th>"
+        + "".join(f"<td>{result.confusion[r][p]}</td>" for p in result.labels)
+        + "</tr>"
+        for r in result.labels
+    )
+    scores = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{s.precision:.3f}</td><td>{s.recall:.3f}</td>"
+        f"<td>{s.f1:.3f}</td><td>{s.support}</td></tr>"
+        for k, s in result.per_class.items()
+    )
+    return (
+        f'<section id="agreement"><h2>Agreement with {html.escape(evaluation.reference)}</h2>'
+        f"<p>{evaluation.compared} images compared: accuracy <b>{result.accuracy:.3f}</b>, "
+        f"Cohen's kappa <b>{result.kappa:.3f}</b>, macro-F1 <b>{result.macro_f1:.3f}</b>.</p>"
+        "<table><tr><th></th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
+        f"{scores}</table><h3>Confusion (rows: reference, columns: labels)</h3>"
+        f"<table><tr><th></th>{head}</tr>{matrix}</table></section>"
+    )
