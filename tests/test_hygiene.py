@@ -32,7 +32,7 @@ def test_the_request_asks_for_faces_before_the_emotion(gemini: FakeGemini, tmp_p
     assert schema["propertyOrdering"] == ["faces", "emotion"]
     assert schema["properties"]["faces"]["enum"] == ["none", "one", "several"]
     prompt = gemini.seen[0].body["contents"][0]["parts"][1]["text"]
-    assert "most prominent" in prompt and "no face" in prompt
+    assert "most prominent" in prompt and "none, one or several" in prompt
 
 
 def test_no_face_images_go_to_the_errors_csv(gemini: FakeGemini, tmp_path: Path) -> None:

@@ -21,11 +21,11 @@ if TYPE_CHECKING:
     from emotag.images import Prepared
 
 DEFAULT_PROMPT: Final = (
-    "You are an expert annotator of facial expressions for a machine-learning dataset. "
-    "First count the human faces in this image: none, one or several. Then classify the "
-    "expression of the face (if there are several, the largest, most prominent one) as "
-    "exactly one of: " + ", ".join(EMOTIONS) + ". If there is no face, say faces: none; "
-    "the emotion is then ignored."
+    "You are an expert annotator of facial expressions. Count the human faces in the image: "
+    "none, one or several (with none, the emotion is ignored). Classify the expression of "
+    "the face, or of the most prominent face if there are several, as exactly one of: "
+    + ", ".join(EMOTIONS)
+    + "."
 )
 
 # Faces come first so the model commits to "is there a face" before picking an emotion.

@@ -1,0 +1,108 @@
+"""The report in a real headless Chromium: counts, filters, a correction, the export."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_image
+from emotag.cli import app
+from emotag.labels import EMOTIONS
+from fake_gemini import FakeGemini
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+if not (CHROMIUM and DRIVER) and os.environ.get("CI"):
+    pytest.fail(
+        "CI must install Debian's chromium and chromium-driver (see .ci/run)", pytrace=False
+    )
+pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs chromium and chromedriver")
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "report.png"
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    service = webdriver.ChromeService(executable_path=DRIVER)
+    driver = webdriver.Chrome(options=options, service=service)
+    yield driver
+    driver.quit()
+
+
+def test_report_counts_filters_and_exports_a_correction(
+    gemini: FakeGemini, tmp_path: Path, browser
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    root = tmp_path / "faces"
+    for i in range(49):
+        folder = "a" if i % 2 else "b"
+        make_image(root / folder / f"img_{i:02d}.png", EMOTIONS[i % 7], size=(60 + i, 50))
+    assert CliRunner().invoke(app, ["tag", str(root)]).exit_code == 0
+    report = tmp_path / "report.html"
+    assert (
+        CliRunner().invoke(app, ["report", "dataset/llm_labels.csv", "-o", str(report)]).exit_code
+        == 0
+    )
+
+    browser.get(report.as_uri())
+    counts = {
+        e: int(browser.find_element(By.CSS_SELECTOR, f'[data-count="{e}"]').text) for e in EMOTIONS
+    }
+    assert counts == {e: 7 for e in EMOTIONS}
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#grid .card")) == 49
+
+    Select(browser.find_element(By.ID, "f-emotion")).select_by_visible_text("sad")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#grid .card")) == 7
+    Select(browser.find_element(By.ID, "f-folder")).select_by_visible_text("a")
+    names = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#grid .card .name")]
+    assert names and all(int(n[4:6]) % 2 == 1 for n in names)
+    browser.find_element(By.ID, "f-q").send_keys("img_13")
+    assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#grid .card .name")] == [
+        "img_13.png"
+    ]
+
+    Select(browser.find_element(By.ID, "f-folder")).select_by_visible_text("all")
+    Select(browser.find_element(By.ID, "f-emotion")).select_by_visible_text("all")
+    browser.find_element(By.ID, "f-q").clear()
+    browser.find_element(By.ID, "f-q").send_keys("img_0")
+    first = browser.find_element(By.CSS_SELECTOR, "#grid .card")
+    path = first.get_attribute("title")
+    old = Select(first.find_element(By.TAG_NAME, "select")).first_selected_option.text
+    assert old != "angry"
+    first.click()
+    first.send_keys("3")  # key 3 = angry
+    card = browser.find_element(By.CSS_SELECTOR, "#grid .card")
+    assert "changed" in card.get_attribute("class")
+    assert browser.find_element(By.ID, "n-changed").text == "1"
+    assert browser.find_element(By.CSS_SELECTOR, '[data-count="angry"]').text == "8"
+    exported = browser.execute_script("return exportCsv();")
+    assert exported == f"path,old,new\r\n{path},{old},angry\r\n"
+
+    browser.find_element(By.ID, "f-q").send_keys(Keys.CONTROL, "a", Keys.BACKSPACE)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#grid .card")) == 49
+    browser.save_screenshot(str(tmp_path / "shot.png"))
+    if os.environ.get("EMOTAG_UPDATE_SCREENSHOT"):
+        shutil.copy(tmp_path / "shot.png", SCREENSHOT)
