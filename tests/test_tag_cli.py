@@ -313,3 +313,18 @@ def test_tag_quiet_non_terminal_output_has_no_control_characters(
     assert "labelled" in result.stdout
     quiet = run("tag", str(dataset), "--quiet", "--force")
     assert quiet.exit_code == 0 and quiet.stdout == ""
+
+
+def test_tag_settings_come_from_env_and_dotenv(
+    gemini: FakeGemini, dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Path(".env").write_text("EMOTAG_MODEL=gemini-3.8-flash\nEMOTAG_CONCURRENCY=2\n")
+    assert run("tag", str(dataset)).exit_code == 0
+    assert {s.model for s in gemini.seen} == {"gemini-3.8-flash"}
+    monkeypatch.setenv("EMOTAG_CONCURRENCY", "2.5")
+    bad = run("tag", str(dataset))
+    assert bad.exit_code == 2 and "EMOTAG_CONCURRENCY must be a whole number" in bad.stderr
+    monkeypatch.setenv("EMOTAG_CONCURRENCY", "4")
+    monkeypatch.setenv("EMOTAG_RPM", "fast")
+    worse = run("tag", str(dataset))
+    assert worse.exit_code == 2 and "EMOTAG_RPM must be a number" in worse.stderr

@@ -69,7 +69,7 @@ class TagConfig:
                 "concurrency": self.concurrency
                 or _int_setting("EMOTAG_CONCURRENCY")
                 or DEFAULT_CONCURRENCY,
-                "rpm": self.rpm or _float_setting("EMOTAG_RPM"),
+                "rpm": self.rpm or _number_setting("EMOTAG_RPM"),
                 "prompt": prompt,
             }
         )
@@ -164,16 +164,13 @@ def summary_dict(summary: Summary, config: ResolvedConfig) -> dict[str, Any]:
 
 
 def _int_setting(name: str) -> int | None:
-    value = setting(name)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}.") from None
+    value = _number_setting(name)
+    if value is not None and not value.is_integer():
+        raise ConfigError(f"{name} must be a whole number, got {value:g}.")
+    return None if value is None else int(value)
 
 
-def _float_setting(name: str) -> float | None:
+def _number_setting(name: str) -> float | None:
     value = setting(name)
     if value is None:
         return None

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -216,7 +216,9 @@ class Tagger:
         digest = hashlib.sha256(raw).hexdigest()
         original = await self._settled(digest)
         if original is not None:
-            self._write(labels, _copy_of(original, path), duplicate=True)
+            self._write(
+                labels, replace(original, path=path, duplicate_of=original.path), duplicate=True
+            )
             return
         future: asyncio.Future[Label | None] = asyncio.get_running_loop().create_future()
         self._in_flight[digest] = future
@@ -327,19 +329,6 @@ class Tagger:
         errors.append(Failure(path, reason, self.labeller.model).as_row())
         self.summary.failures[reason.split(":", 1)[0]] += 1
         self.on_event(Event("failed", path, reason))
-
-
-def _copy_of(original: Label, path: str) -> Label:
-    return Label(
-        path=path,
-        emotion=original.emotion,
-        confidence=original.confidence,
-        confidence_source=original.confidence_source,
-        model=original.model,
-        faces=original.faces,
-        sha256=original.sha256,
-        duplicate_of=original.path,
-    )
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
