@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from emotag.labels import emotion_from_filename
-from emotag.store import Label, read_labels
+from emotag.store import Label, bulk_allocation, read_labels
 
 How = Literal["path", "relative", "filename", "fallback"]
 
@@ -54,13 +53,14 @@ class LabelStore:
         self.missing = missing
         self.problems: list[str] = []
         self._by_path = {_norm(label.path): label for label in labels}
-        names = Counter(posixpath.basename(p) for p in self._by_path)
-        self._by_name = {
-            posixpath.basename(p): label
-            for p, label in self._by_path.items()
-            if names[posixpath.basename(p)] == 1
-        }
-        self._ambiguous = {name for name, count in names.items() if count > 1}
+        by_name: dict[str, Label] = {}
+        self._ambiguous: set[str] = set()
+        for key, label in self._by_path.items():
+            name = key.rpartition("/")[2]
+            if name in by_name:
+                self._ambiguous.add(name)
+            by_name[name] = label
+        self._by_name = {n: lab for n, lab in by_name.items() if n not in self._ambiguous}
         self._by_relative: dict[str, Label] = {}
         if self.root is not None:
             prefix = self.root.rstrip("/") + "/"
@@ -81,7 +81,8 @@ class LabelStore:
     ) -> LabelStore:
         """Load a labels CSV; bad rows are skipped and listed in `problems`."""
         table = read_labels(Path(path))
-        store = cls(list(table.labels.values()), root=root, fallback=fallback, missing=missing)
+        with bulk_allocation():
+            store = cls(list(table.labels.values()), root=root, fallback=fallback, missing=missing)
         store.problems = table.problems
         return store
 
@@ -130,4 +131,6 @@ class LabelStore:
 
 
 def _norm(path: str) -> str:
-    return posixpath.normpath(path.replace("\\", "/"))
+    if "\\" in path or "/." in path or "//" in path or path.startswith("."):
+        return posixpath.normpath(path.replace("\\", "/"))
+    return path.rstrip("/") or "/"  # already normal, as every path emotag writes is

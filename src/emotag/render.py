@@ -63,7 +63,7 @@ class ProgressView:
 
     def __call__(self, event: Event) -> None:
         if event.kind == "found":
-            self._progress.update(self._task, total=(self._total() or 0) + 1)
+            self._progress.update(self._task, total=(self._total() or 0) + event.count)
             return
         if event.kind in ("labelled", "duplicate"):
             self.counts[event.detail] += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import gc
 import io
 import os
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from emotag.errors import InputError, OutputError
-from emotag.labels import is_emotion
+from emotag.labels import EMOTIONS
 
 LABEL_COLUMNS: Final = (
     "filename",
@@ -36,9 +37,9 @@ ENCODING: Final = "utf-8"
 ERRORS: Final = "surrogateescape"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Label:
-    """One labelled image, as a row of the labels CSV."""
+    """One labelled image, as a row of the labels CSV (not frozen: 100k rows load faster)."""
 
     path: str
     emotion: str
@@ -95,17 +96,34 @@ def errors_path_for(labels_csv: Path) -> Path:
     return labels_csv.with_name(f"{labels_csv.stem}.errors.csv")
 
 
+@contextmanager
+def bulk_allocation() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many acyclic records: it would
+    only rescan them over and over (half the time of loading 100k rows)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_labels(path: Path) -> LabelTable:
     """Read and validate a labels CSV; bad rows are reported by line number, never dropped."""
+    with bulk_allocation():
+        return _read_labels(path)
+
+
+def _read_labels(path: Path) -> LabelTable:
     table = LabelTable()
     if not path.exists():
         return table
     try:
-        raw = path.read_bytes()
+        text = path.read_bytes().decode(ENCODING, ERRORS)
     except OSError as exc:
-        raise InputError(f"Cannot read {path}: {exc.strerror}") from exc
-    text = raw.decode(ENCODING, ERRORS)
-    records = list(_records(text, table))
+        raise InputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    records = _records(text, table)
     if not records:
         return table
     header = table.header = [h.strip() for h in records[0][1] or []]
@@ -114,20 +132,20 @@ def read_labels(path: Path) -> LabelTable:
             f"{path} is not an emotag labels CSV: the header must start with "
             f"{','.join(REQUIRED_LABEL_COLUMNS)}, found {','.join(header[:4]) or 'nothing'}."
         )
+    columns = [header.index(name) if name in header else -1 for name in LABEL_COLUMNS[1:]]
+    labels = table.labels
     for line, values, malformed in records[1:]:
         if values is None:
             table.problems.append(f"{path}:{line}: {malformed}")
             continue
-        row = dict(zip(header, values, strict=False))
-        label, problem = _parse_label(row, len(values) == len(header))
-        if problem:
+        label, problem = _parse_label(values, columns, len(values) == len(header))
+        if label is None:
             table.problems.append(f"{path}:{line}: {problem}")
             continue
-        assert label is not None
-        if label.path in table.labels:
+        if label.path in labels:
             table.duplicates += 1
-            del table.labels[label.path]  # keep insertion order of the newest row
-        table.labels[label.path] = label
+            del labels[label.path]  # keep insertion order of the newest row
+        labels[label.path] = label
     return table
 
 
@@ -251,58 +269,45 @@ def run_lock(labels_csv: Path) -> Iterator[None]:
         handle.close()
 
 
-def _records(text: str, table: LabelTable) -> Iterator[tuple[int, list[str] | None, str]]:
+def _records(text: str, table: LabelTable) -> list[tuple[int, list[str] | None, str]]:
     """(line, fields, problem) per CSV record; a torn final record is dropped and flagged."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    pending: tuple[int, list[str] | None, str] | None = None
+    records: list[tuple[int, list[str] | None, str]] = []
+    line = 1
     while True:
-        line = reader.line_num + 1
         try:
-            item: tuple[int, list[str] | None, str] = (line, next(reader), "")
+            records.append((line, next(reader), ""))
         except StopIteration:
             break
         except csv.Error as exc:
             # The reader resumes on the next line, so one bad row does not hide the rest.
-            item = (line, None, f"malformed CSV ({exc})")
-        if pending is not None:
-            yield pending
-        pending = item
-    if pending is None:
-        return
-    if text.endswith("\n") and pending[1] is not None:
-        yield pending
-    else:
+            records.append((line, None, f"malformed CSV ({exc})"))
+        line = reader.line_num + 1
+    if records and (not text.endswith("\n") or records[-1][1] is None):
         # Rows are written whole and end with a newline: anything else is a crash's torn tail.
+        records.pop()
         table.torn = True
+    return records
 
 
-def _parse_label(row: dict[str, str], full: bool) -> tuple[Label | None, str]:
-    path = row.get("path") or ""
-    emotion = (row.get("emotion") or "").strip()
+def _parse_label(values: list[str], columns: list[int], full: bool) -> tuple[Label | None, str]:
+    """One row as a Label; `columns` are the indexes of LABEL_COLUMNS[1:] (-1: absent)."""
     if not full:
         return None, "wrong number of fields"
+    path, emotion, confidence_text, source, model, faces, sha256, duplicate_of = (
+        values[i] if i >= 0 else "" for i in columns
+    )
+    emotion = emotion.strip()
     if not path:
         return None, "empty path"
-    if not is_emotion(emotion):
+    if emotion not in EMOTIONS:
         return None, f"'{emotion}' is not one of the seven emotions"
     confidence: float | None = None
-    if raw := (row.get("confidence") or "").strip():
+    if raw := confidence_text.strip():
         try:
             confidence = float(raw)
         except ValueError:
             return None, f"confidence '{raw}' is not a number"
         if not 0.0 <= confidence <= 1.0:
             return None, f"confidence {raw} is outside [0, 1]"
-    return (
-        Label(
-            path=path,
-            emotion=emotion,
-            confidence=confidence,
-            confidence_source=row.get("confidence_source") or "",
-            model=row.get("model") or "",
-            faces=row.get("faces") or "",
-            sha256=row.get("sha256") or "",
-            duplicate_of=row.get("duplicate_of") or "",
-        ),
-        "",
-    )
+    return Label(path, emotion, confidence, source, model, faces, sha256, duplicate_of), ""

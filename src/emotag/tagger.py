@@ -50,6 +50,7 @@ class Event:
     kind: EventKind
     path: str = ""
     detail: str = ""
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,18 +180,28 @@ class Tagger:
         def skip(path: Path, reason: str) -> None:
             loop.call_soon_threadsafe(self._fail, errors, str(path), reason)
 
+        # Paths go over in batches that double up to 512, so the first one leaves at once
+        # but a 100k-file folder does not queue 100k callbacks ahead of the workers.
+        batch: list[Path] = []
+        limit = 1
         try:
             for path in source(skip):
                 if stop.is_set():
                     return
-                loop.call_soon_threadsafe(self._found, queue, path)
+                batch.append(path)
+                if len(batch) >= limit:
+                    loop.call_soon_threadsafe(self._found, queue, batch)
+                    batch, limit = [], min(limit * 2, 512)
         finally:
+            if batch:
+                loop.call_soon_threadsafe(self._found, queue, batch)
             loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
-    def _found(self, queue: asyncio.Queue[object], path: Path) -> None:
-        self.summary.found += 1
-        self.on_event(Event("found", str(path)))
-        queue.put_nowait(path)
+    def _found(self, queue: asyncio.Queue[object], paths: list[Path]) -> None:
+        self.summary.found += len(paths)
+        self.on_event(Event("found", str(paths[-1]), count=len(paths)))
+        for path in paths:
+            queue.put_nowait(path)
 
     async def _worker(
         self, queue: asyncio.Queue[object], labels: Appender, errors: Appender
