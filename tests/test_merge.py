@@ -164,3 +164,11 @@ def test_merge_detects_common_column_names(column: str) -> None:
     from emotag.merge import detect_image_column
 
     assert detect_image_column(["x", column, "y"]) == column
+
+
+def test_merge_pads_short_rows_of_a_hand_edited_table() -> None:
+    write_labels([Label("/d/a.png", "happy"), Label("/d/b.png", "sad")])
+    Path("landmarks.csv").write_text("path,x0,x1\r\n/d/a.png,1\r\n/d/b.png,2,3\r\n")
+    assert merge("landmarks.csv", "-l", "labels.csv", "-o", "out.csv").exit_code == 0
+    rows = read_csv(Path("out.csv"))
+    assert [(r["x1"], r["emotion"]) for r in rows] == [("", "happy"), ("3", "sad")]
