@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from measure import run_measured
 
 from emotag import LabelStore
 from emotag.labels import EMOTIONS
@@ -40,24 +41,6 @@ def write_inputs(folder: Path, rows: int) -> tuple[Path, Path]:
     return labels, landmarks
 
 
-def peak_mb(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (VmHWM, read while it runs) of a command."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    status, peak = Path(f"/proc/{proc.pid}/status"), 0
-    while proc.poll() is None:
-        try:
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.02)
-    if proc.returncode != 0:
-        raise SystemExit(f"{cmd} failed with {proc.returncode}")
-    return time.perf_counter() - started, peak / 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -75,7 +58,7 @@ def main() -> None:
         started = time.perf_counter()
         hits = sum(1 for q in queries if store.emotion_for(q))
         lookup_us = (time.perf_counter() - started) / len(queries) * 1e6
-        merge_s, merge_mb = peak_mb(
+        code, merge_s, merge_mb = run_measured(
             [
                 sys.executable,
                 "-m",
@@ -91,7 +74,7 @@ def main() -> None:
         small = folder / "small"
         small.mkdir()
         _, small_landmarks = write_inputs(small, 1000)
-        small_s, small_mb = peak_mb(
+        code_small, small_s, small_mb = run_measured(
             [
                 sys.executable,
                 "-m",
@@ -104,6 +87,8 @@ def main() -> None:
                 str(small / "out.csv"),
             ]
         )
+    if code or code_small:
+        raise SystemExit(f"emotag merge failed (exit {code or code_small})")
     result = {
         "rows": args.rows,
         "labelstore_load_s": load_s,

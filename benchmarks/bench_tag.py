@@ -31,6 +31,8 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from measure import run_measured  # noqa: E402
+
 from emotag import images  # noqa: E402
 from emotag.discovery import iter_images  # noqa: E402
 from emotag.gemini import DEFAULT_PROMPT, Labeller, estimate_input_tokens, make_client  # noqa: E402
@@ -293,12 +295,12 @@ def large_folder(fake: RemoteFake, work: Path, count: int) -> dict[str, Any]:
     ]
     before = fake.count
     started = time.perf_counter()
-    first_code, peak_mb = run_measured(cmd, env)
+    first_code, _, peak_mb = run_measured(cmd, env)
     first_wall = time.perf_counter() - started
     sent_first = fake.count - before
     before = fake.count
     started = time.perf_counter()
-    again_code, _ = run_measured(cmd, env)
+    again_code, _, _ = run_measured(cmd, env)
     resume_wall = time.perf_counter() - started
     return {
         "images": count,
@@ -309,26 +311,6 @@ def large_folder(fake: RemoteFake, work: Path, count: int) -> dict[str, Any]:
         "resume_s": resume_wall,
         "resume_requests": fake.count - before,
     }
-
-
-def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[int, float]:
-    """Run a command; return its exit code and its peak RSS in MB.
-
-    Read from /proc/PID/status (VmHWM) while it runs: wait4's ru_maxrss would also count
-    the pages the child shared with this big process between fork and exec.
-    """
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    status = Path(f"/proc/{proc.pid}/status")
-    peak_kb = 0
-    while proc.poll() is None:
-        try:
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak_kb = max(peak_kb, int(line.split()[1]))
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
-    return proc.returncode, peak_kb / 1024
 
 
 def first_request(fake: RemoteFake, work: Path, count: int) -> dict[str, Any]:

@@ -206,16 +206,16 @@ def tag(
     from emotag.render import ProgressView, summary_table
 
     with ProgressView(err, enabled=not quiet) as view:
-        view.console.print(
-            f"Labelling images under {config.folder} with {config.model} …"
-        ) if view.enabled else None
+        if view.enabled:
+            err.print(f"Labelling images under {config.folder} with {config.model} …")
         summary = runs.tag(config, on_event=view)
     if as_json:
         out.print_json(json.dumps(runs.summary_dict(summary, config)))
     elif not quiet:
         out.print(summary_table(summary, config.model))
-    for warning in summary.warnings:
-        err.print(f"[yellow]Warning:[/] {warning}", highlight=False)
+    if not view.enabled:  # a live progress view has shown them already
+        for warning in summary.warnings:
+            err.print(f"[yellow]Warning:[/] {warning}", highlight=False)
     if summary.failed:
         err.print(f"{summary.failed} image(s) failed; see {config.errors}.", highlight=False)
         raise typer.Exit(EXIT_PARTIAL)
