@@ -154,3 +154,20 @@ def test_dhash_distance_separates_different_pictures() -> None:
 def test_find_near_duplicates_rejects_distances_it_cannot_index() -> None:
     with pytest.raises(ValueError, match=r"0\.\.7"):
         find_near_duplicates([], 8)
+
+
+def test_no_face_answers_are_not_paid_for_twice(gemini: FakeGemini, tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    make_image(root / "face.png", "happy")
+    make_image(root / "wall.png", "cyan")
+    shutil.copy(root / "wall.png", root / "wall_copy.png")
+    gemini.by_colour["cyan"] = Reply(faces="none", emotion="neutral")
+    assert runner.invoke(app, ["tag", str(root)]).exit_code == 1
+    assert gemini.count == 2  # face.png and one of the two identical walls
+    again = runner.invoke(app, ["tag", str(root), "--json"])
+    assert again.exit_code == 1 and gemini.count == 2
+    assert json.loads(again.stdout)["failures"] == {"no face": 2}
+    reasons = {Path(r["path"]).name: r["reason"] for r in read_csv(ERRORS)}
+    assert reasons == {"wall.png": "no face", "wall_copy.png": "no face"}
+    assert runner.invoke(app, ["tag", str(root), "--force"]).exit_code == 1
+    assert gemini.count == 4  # --force asks again (face.png and one wall)

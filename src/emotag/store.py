@@ -30,7 +30,8 @@ LABEL_COLUMNS: Final = (
     "duplicate_of",
 )
 REQUIRED_LABEL_COLUMNS: Final = LABEL_COLUMNS[:4]
-ERROR_COLUMNS: Final = ("path", "reason", "model", "time")
+ERROR_COLUMNS: Final = ("path", "reason", "model", "time", "sha256")
+NO_FACE: Final = "no face"  # a definitive answer: the same bytes are not sent again
 
 # File names on Linux may be any bytes; surrogateescape writes them back unchanged.
 ENCODING: Final = "utf-8"
@@ -75,10 +76,17 @@ class Failure:
     path: str
     reason: str
     model: str = ""
+    sha256: str = ""
 
     def as_row(self) -> dict[str, str]:
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        return {"path": self.path, "reason": self.reason, "model": self.model, "time": now}
+        return {
+            "path": self.path,
+            "reason": self.reason,
+            "model": self.model,
+            "time": now,
+            "sha256": self.sha256,
+        }
 
 
 @dataclass
@@ -158,7 +166,10 @@ def read_failures(path: Path) -> dict[str, Failure]:
         for row in csv.DictReader(handle):
             if row.get("path"):
                 failures[row["path"]] = Failure(
-                    row["path"], row.get("reason") or "", row.get("model") or ""
+                    row["path"],
+                    row.get("reason") or "",
+                    row.get("model") or "",
+                    row.get("sha256") or "",
                 )
     return failures
 

@@ -28,11 +28,13 @@ from emotag.ratelimit import RateGate
 from emotag.store import (
     ERROR_COLUMNS,
     LABEL_COLUMNS,
+    NO_FACE,
     Appender,
     Failure,
     Label,
     compact_failures,
     compact_labels,
+    read_failures,
     read_labels,
 )
 
@@ -112,6 +114,7 @@ class Tagger:
         self._gate = RateGate(options.rpm)
         self._done_paths: set[str] = set()
         self._by_hash: dict[str, Label] = {}
+        self._no_face: set[str] = set()  # hashes this model already said show no face
         self._in_flight: dict[str, asyncio.Future[Label | None]] = {}
         self._labelled_now: list[str] = []
         self._on_file: set[str] = set()  # paths with a row before this run (any model)
@@ -156,6 +159,12 @@ class Tagger:
             )
         compact_labels(self.labels_csv, table)
         compact_failures(self.errors_csv, table.labels)
+        if not self.options.force:
+            self._no_face = {
+                f.sha256
+                for f in read_failures(self.errors_csv).values()
+                if f.reason == NO_FACE and f.sha256 and f.model == self.labeller.model
+            }
         self._on_file = set(table.labels)
         if self.options.force:
             return
@@ -231,6 +240,9 @@ class Tagger:
                 labels, replace(original, path=path, duplicate_of=original.path), duplicate=True
             )
             return
+        if digest in self._no_face:
+            self._fail(errors, path, NO_FACE, digest)  # answered before: not paid again
+            return
         future: asyncio.Future[Label | None] = asyncio.get_running_loop().create_future()
         self._in_flight[digest] = future
         label: Label | None = None
@@ -270,7 +282,8 @@ class Tagger:
         self.summary.input_tokens += answer.input_tokens
         self.summary.output_tokens += answer.output_tokens
         if answer.faces == "0":
-            self._fail(errors, path, "no face")
+            self._fail(errors, path, NO_FACE, digest)
+            self._no_face.add(digest)
             return None
         if answer.faces == "2+" and self.options.skip_multi_face:
             self._fail(errors, path, "several faces (--multi-face skip)")
@@ -336,8 +349,8 @@ class Tagger:
             self.summary.duplicates += 1
         self.on_event(Event("duplicate" if duplicate else "labelled", label.path, label.emotion))
 
-    def _fail(self, errors: Appender, path: str, reason: str) -> None:
-        errors.append(Failure(path, reason, self.labeller.model).as_row())
+    def _fail(self, errors: Appender, path: str, reason: str, digest: str = "") -> None:
+        errors.append(Failure(path, reason, self.labeller.model, digest).as_row())
         self.summary.failures[reason.split(":", 1)[0]] += 1
         self.on_event(Event("failed", path, reason))
 
