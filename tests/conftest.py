@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +48,25 @@ def gemini(fake: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> FakeGemini:
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
     monkeypatch.setenv("AI_STUDIO_API_KEY", TEST_KEY)
     return fake
+
+
+def start_cli(fake: FakeGemini, cwd: Path, *args: str, **popen: object) -> subprocess.Popen[str]:
+    """`python -m emotag ARGS` as a real process against the fake, for kills and signals."""
+    env = {
+        **os.environ,
+        "GOOGLE_GEMINI_BASE_URL": fake.url,
+        "AI_STUDIO_API_KEY": TEST_KEY,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "emotag", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,  # type: ignore[arg-type]
+    )
 
 
 def make_image(

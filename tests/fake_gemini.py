@@ -36,6 +36,12 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 
 PATH = re.compile(r"^/(?P<version>v[^/]+)/models/(?P<model>[^/:]+):generateContent$")
+BATCH_CREATE = re.compile(r"^/v[^/]+/models/([^/:]+):batchGenerateContent$")
+BATCH_GET = re.compile(r"^/v[^/]+/batches/([^/:]+)$")
+BATCH_CANCEL = re.compile(r"^/v[^/]+/batches/([^/:]+):cancel$")
+BATCH_LIST = re.compile(r"^/v[^/]+/batches$")
+FILE_GET = re.compile(r"^/v[^/]+/files/([^/:]+)$")
+FILE_DOWNLOAD = re.compile(r"^/v[^/]+/files/([^/:]+):download$")
 LABEL_LOGPROB = -0.105  # exp() of this is 0.9003, the confidence tests expect
 
 
@@ -101,6 +107,15 @@ class FakeGemini:
     quota_delay: str = "1s"
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
+    # Files and Batch API: uploaded files, batch jobs, how many polls a job takes to finish
+    # and how it ends (BATCH_STATE_SUCCEEDED, _FAILED or _EXPIRED).
+    files: dict[str, bytes] = field(default_factory=dict)
+    uploads: dict[str, bytearray] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batch_polls: int = 1
+    batch_outcome: str = "BATCH_STATE_SUCCEEDED"
+    batch_creates: int = 0
+    uploads_started: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -112,7 +127,10 @@ class FakeGemini:
         return len(self.seen)
 
     def labelling_requests(self) -> list[Seen]:
-        return [s for s in self.seen if s.model]
+        return [s for s in self.seen if s.model and s.path != "batch"]
+
+    def batch_requests(self) -> list[Seen]:
+        return [s for s in self.seen if s.path == "batch"]
 
     def choose(self, seen: Seen) -> Reply:
         with self._lock:
@@ -215,6 +233,82 @@ def _answer(state: FakeGemini, seen: Seen, reply: Reply) -> dict[str, Any]:
     return {"candidates": [candidate], "usageMetadata": _usage(280), "modelVersion": seen.model}
 
 
+def _file_json(state: FakeGemini, name: str) -> dict[str, Any]:
+    size = len(state.files.get(name, b""))
+    return {
+        "name": name,
+        "mimeType": "application/jsonl",
+        "sizeBytes": str(size),
+        "state": "ACTIVE",
+    }
+
+
+def _job(state: FakeGemini, job_id: str) -> dict[str, Any]:
+    return state.jobs[f"batches/{job_id}"]
+
+
+def _create_batch(
+    state: FakeGemini, model: str, body: dict[str, Any], headers: Any
+) -> dict[str, Any]:
+    batch = body["batch"]
+    name = f"batches/b{len(state.jobs) + 1}"
+    state.batch_creates += 1
+    state.jobs[name] = {
+        "name": name,
+        "metadata": {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+            "name": name,
+            "displayName": batch.get("displayName", ""),
+            "model": f"models/{model}",
+            "state": "BATCH_STATE_PENDING",
+            "createTime": "2026-11-25T00:00:00Z",
+        },
+        "_input": batch["inputConfig"]["fileName"],
+        "_headers": {k.lower(): v for k, v in headers.items()},
+        "_polls": 0,
+    }
+    return _public(state.jobs[name])
+
+
+def _poll_batch(state: FakeGemini, job_id: str) -> dict[str, Any]:
+    """Each poll moves a job on; after `batch_polls` polls it ends as `batch_outcome`."""
+    job = _job(state, job_id)
+    meta = job["metadata"]
+    if meta["state"] in ("BATCH_STATE_PENDING", "BATCH_STATE_RUNNING"):
+        job["_polls"] += 1
+        meta["state"] = "BATCH_STATE_RUNNING"
+        if job["_polls"] >= state.batch_polls:
+            meta["state"] = state.batch_outcome
+            job["done"] = True
+            if state.batch_outcome == "BATCH_STATE_SUCCEEDED":
+                meta["output"] = {"responsesFile": _run_batch(state, job)}
+    return _public(job)
+
+
+def _run_batch(state: FakeGemini, job: dict[str, Any]) -> str:
+    """Answer every line of the job's input file exactly as generateContent would."""
+    lines = []
+    model = job["metadata"]["model"].removeprefix("models/")
+    for raw in state.files[job["_input"]].decode().splitlines():
+        item = json.loads(raw)
+        request = item["request"]
+        size, colour = _inspect_image(request)
+        seen = Seen("batch", model, job["_headers"], request, size, colour, time.monotonic())
+        state.seen.append(seen)
+        reply = state.choose(seen)
+        if reply.status == 200:
+            lines.append({"key": item["key"], "response": _answer(state, seen, reply)})
+        else:
+            lines.append({"key": item["key"], "error": (reply.body or {}).get("error", {})})
+    name = f"files/results-{job['name'].rsplit('/', 1)[1]}"
+    state.files[name] = "\n".join(json.dumps(line) for line in lines).encode()
+    return name
+
+
+def _public(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in job.items() if not k.startswith("_")}
+
+
 def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -223,7 +317,18 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
-            match = PATH.match(self.path.split("?", 1)[0])
+            route = self.path.split("?", 1)[0]
+            if route.startswith("/upload/") or route.startswith("/_upload/"):
+                self._upload(route, raw)
+                return
+            if found := BATCH_CREATE.match(route):
+                self._send(200, _create_batch(state, found.group(1), json.loads(raw), self.headers))
+                return
+            if found := BATCH_CANCEL.match(route):
+                _job(state, found.group(1))["metadata"]["state"] = "BATCH_STATE_CANCELLED"
+                self._send(200, {})
+                return
+            match = PATH.match(route)
             body = json.loads(raw or b"{}")
             size, colour = _inspect_image(body) if match else (None, None)
             seen = Seen(
@@ -252,6 +357,19 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             self._send(reply.status, _answer(state, seen, reply))
 
         def do_GET(self) -> None:
+            route = self.path.split("?", 1)[0]
+            if found := FILE_DOWNLOAD.match(route):
+                self._send_bytes(state.files.get(f"files/{found.group(1)}", b""))
+                return
+            if found := FILE_GET.match(route):
+                self._send(200, _file_json(state, f"files/{found.group(1)}"))
+                return
+            if found := BATCH_GET.match(route):
+                self._send(200, _poll_batch(state, found.group(1)))
+                return
+            if BATCH_LIST.match(route):
+                self._send(200, {"operations": list(state.jobs.values())})
+                return
             # Control channel for a fake in another process (benchmarks): request times.
             if self.path != "/_stats":
                 self._send(
@@ -272,10 +390,43 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             state.latency = float(body.get("latency", state.latency))
             self._send(200, {"latency": state.latency})
 
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
+        def do_DELETE(self) -> None:
+            if found := BATCH_GET.match(self.path.split("?", 1)[0]):
+                state.jobs.pop(f"batches/{found.group(1)}", None)
+            self._send(200, {})
+
+        def _upload(self, route: str, raw: bytes) -> None:
+            """The resumable upload protocol the SDK speaks (start, then chunks)."""
+            if route.startswith("/upload/"):
+                state.uploads_started += 1
+                upload_id = f"u{state.uploads_started}"
+                state.uploads[upload_id] = bytearray()
+                self._send(200, {}, {"X-Goog-Upload-URL": f"{state.url}/_upload/{upload_id}"})
+                return
+            upload_id = route.rsplit("/", 1)[1]
+            state.uploads[upload_id] += raw
+            if "finalize" not in (self.headers.get("X-Goog-Upload-Command") or ""):
+                self._send(200, {}, {"X-Goog-Upload-Status": "active"})
+                return
+            name = f"files/{upload_id}"
+            state.files[name] = bytes(state.uploads.pop(upload_id))
+            self._send(200, {"file": _file_json(state, name)}, {"X-Goog-Upload-Status": "final"})
+
+        def _send_bytes(self, data: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _send(
+            self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
             data = json.dumps(payload).encode()
             try:
                 self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.send_header("Content-Type", "application/json; charset=UTF-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

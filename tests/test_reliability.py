@@ -7,15 +7,13 @@ import os
 import random
 import resource
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, csv_line, make_image, read_csv
+from conftest import TEST_KEY, csv_line, make_image, read_csv, start_cli
 from emotag.cli import app
 from emotag.labels import EMOTIONS
 from emotag.store import read_labels
@@ -81,24 +79,6 @@ def test_quota_storm_sends_one_probe_not_a_flood(gemini: FakeGemini, tmp_path: P
 
 
 # --- crashes ------------------------------------------------------------------------------
-
-
-def start_cli(fake: FakeGemini, cwd: Path, *args: str, **popen: object) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "GOOGLE_GEMINI_BASE_URL": fake.url,
-        "AI_STUDIO_API_KEY": TEST_KEY,
-        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "emotag", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,  # type: ignore[arg-type]
-    )
 
 
 @pytest.mark.slow

@@ -32,6 +32,10 @@ app = typer.Typer(
 )
 key_app = typer.Typer(help="Store, inspect or delete the API key in the system keyring.")
 app.add_typer(key_app, name="key")
+batch_app = typer.Typer(
+    help="Follow `emotag tag --batch` jobs: status, wait, fetch the labels, cancel."
+)
+app.add_typer(batch_app, name="batch")
 
 out = Console()
 err = Console(stderr=True)
@@ -160,6 +164,17 @@ def tag(
             help="Read and prepare images, count what would be sent; send nothing, need no key.",
         ),
     ] = False,
+    use_batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="Submit to the Batch API (half price, up to 24 h) instead; then "
+            "'emotag batch wait' and 'emotag batch fetch'.",
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Requests per batch job.")
+    ] = 10_000,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
@@ -197,10 +212,36 @@ def tag(
         from emotag.render import estimate_table
 
         result = runs.dry_run(config)
+        batch_size_shown = batch_size if use_batch else None
         if as_json:
-            out.print_json(data=vars(result) | {"unreadable": len(result.unreadable)})
+            extra = {"unreadable": len(result.unreadable)}
+            if use_batch:
+                extra |= {
+                    "batch_jobs": result.batch_jobs(batch_size),
+                    "batch_billed_input_tokens": result.input_tokens // 2,
+                }
+            out.print_json(data=vars(result) | extra)
         else:
-            out.print(estimate_table(result, config.model))
+            out.print(estimate_table(result, config.model, batch_size_shown))
+        return
+
+    if use_batch:
+        submitted = runs.tag_batch(config, batch_size)
+        if as_json:
+            out.print_json(data=vars(submitted))
+        elif submitted.reattached:
+            out.print(
+                f"{submitted.reattached} batch job(s) from an earlier run are still open; "
+                "nothing new was submitted. Next: emotag batch wait, then emotag batch fetch.",
+                highlight=False,
+            )
+        else:
+            out.print(
+                f"Submitted {submitted.requests} request(s) in {submitted.jobs} batch job(s) "
+                f"({submitted.duplicates} duplicates and {submitted.skipped} already labelled "
+                "not sent). Next: emotag batch wait, then emotag batch fetch.",
+                highlight=False,
+            )
         return
 
     from emotag.render import ProgressView, summary_table
@@ -544,6 +585,68 @@ def apply_corrections(
         err.print(f"[yellow]Skipped:[/] {problem}", highlight=False)
     if result.problems:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+LabelsOption = Annotated[
+    Path, typer.Option("--output", "-o", help="Labels CSV the jobs write into.")
+]
+
+
+@batch_app.command("status")
+@reports_errors
+def batch_status(output: LabelsOption = DEFAULT_OUTPUT) -> None:
+    """Show each batch job and its state."""
+    from emotag import runs
+    from emotag.render import batch_table
+
+    out.print(batch_table(runs.batch_command("status", output, None)))
+
+
+@batch_app.command("wait")
+@reports_errors
+def batch_wait(
+    output: LabelsOption = DEFAULT_OUTPUT,
+    poll: Annotated[float, typer.Option(min=0.01, help="First polling interval, seconds.")] = 30.0,
+) -> None:
+    """Poll until every job has ended (backing off up to 5 minutes); Ctrl-C is safe."""
+    from emotag import runs
+    from emotag.batch import TERMINAL, BatchState
+    from emotag.render import batch_table
+
+    def show(state: BatchState) -> None:
+        done = sum(1 for job in state.open_jobs if job.state in TERMINAL)
+        err.print(f"{done}/{len(state.open_jobs)} job(s) finished", highlight=False)
+
+    state = runs.batch_command("wait", output, None, poll=poll, on_poll=show)
+    out.print(batch_table(state))
+
+
+@batch_app.command("fetch")
+@reports_errors
+def batch_fetch(
+    output: LabelsOption = DEFAULT_OUTPUT,
+    errors: Annotated[Path | None, typer.Option(help="Errors CSV.")] = None,
+) -> None:
+    """Download finished jobs' answers, validate them like `tag`, append to the CSVs."""
+    from emotag import runs
+
+    result = runs.batch_command("fetch", output, errors)
+    out.print(
+        f"{result.labelled} labelled, {result.failed} failed, "
+        f"{result.waiting} job(s) still running.",
+        highlight=False,
+    )
+    if result.failed:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@batch_app.command("cancel")
+@reports_errors
+def batch_cancel(output: LabelsOption = DEFAULT_OUTPUT) -> None:
+    """Cancel the jobs that have not ended; fetch still records their images as failed."""
+    from emotag import runs
+
+    out.print(f"Cancelled {runs.batch_command('cancel', output, None)} job(s).")
 
 
 @key_app.command("set")

@@ -23,6 +23,9 @@ class Estimate:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     input_tokens: int = 0
 
+    def batch_jobs(self, per_job: int) -> int:
+        return -(-self.to_send // per_job)
+
 
 def estimate(
     paths: Iterable[Path],

@@ -5,6 +5,7 @@ The only module that imports google-genai, lazily, so `emotag --help` stays fast
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Callable
@@ -109,6 +110,15 @@ class Labeller:
                 )
                 continue
             return read_response(response)
+
+    def request_json(self, image: Prepared) -> dict[str, Any]:
+        """The REST body of the same request, for a Batch API input file (no logprobs:
+        batch answers are not worth a per-line refusal on keys that cannot have them)."""
+        generation = self._config().model_dump(mode="json", by_alias=True, exclude_none=True)
+        generation.pop("responseLogprobs", None)
+        data = base64.b64encode(image.data).decode()
+        parts = [{"inlineData": {"mimeType": image.mime_type, "data": data}}, {"text": self.prompt}]
+        return {"contents": [{"role": "user", "parts": parts}], "generationConfig": generation}
 
     def _config(self) -> types.GenerateContentConfig:
         """The request config for the settings still in use; built once per combination."""

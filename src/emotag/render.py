@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from emotag.batch import BatchState
 from emotag.dupes import DupeReport
 from emotag.estimate import Estimate
 from emotag.evaluation import Evaluation
@@ -104,7 +105,7 @@ def summary_table(summary: Summary, model: str) -> Table:
     return table
 
 
-def estimate_table(result: Estimate, model: str) -> Table:
+def estimate_table(result: Estimate, model: str, batch_size: int | None = None) -> Table:
     table = Table(title=f"emotag tag --dry-run — {model}", header_style="bold")
     table.add_column("", style="bold")
     table.add_column("count", justify="right")
@@ -114,6 +115,9 @@ def estimate_table(result: Estimate, model: str) -> Table:
     table.add_row("unreadable", str(len(result.unreadable)))
     table.add_row("would be sent", str(result.to_send), style="green")
     table.add_row("estimated input tokens", f"{result.input_tokens:,}")
+    if batch_size:
+        table.add_row("batch jobs", str(result.batch_jobs(batch_size)))
+        table.add_row("input tokens as billed in batch mode (50%)", f"{result.input_tokens // 2:,}")
     return table
 
 
@@ -198,3 +202,18 @@ def agreement_tables(evaluation: Evaluation) -> list[Table]:
     for label in result.labels:
         matrix.add_row(label, *(str(result.confusion[label][p]) for p in result.labels))
     return [summary, classes, matrix]
+
+
+def batch_table(state: BatchState) -> Table:
+    table = Table(title=f"emotag batch jobs — {state.model}", header_style="bold")
+    for column in ("job", "display name", "requests", "state", "fetched"):
+        table.add_column(column, justify="right" if column == "requests" else "left")
+    for job in state.jobs:
+        table.add_row(
+            job.name or "(not created)",
+            job.display_name,
+            str(len(job.keys)),
+            job.state.removeprefix("JOB_STATE_").lower(),
+            "yes" if job.fetched else "no",
+        )
+    return table

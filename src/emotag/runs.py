@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emotag import batch
 from emotag.discovery import iter_images
 from emotag.errors import ConfigError, InputError
 from emotag.estimate import Estimate, estimate
@@ -128,6 +129,53 @@ async def _run_and_close(tagger: Tagger, labeller: Labeller, source: Source) -> 
         return await tagger.run(source)
     finally:
         await labeller.client.aio.aclose()
+
+
+def tag_batch(config: ResolvedConfig, per_job: int) -> batch.Submission:
+    """`tag --batch`: submit the same requests to the Batch API (or re-attach to open jobs)."""
+    client = _client(config.timeout)
+    labeller = Labeller(client=client, model=config.model, prompt=config.prompt)
+    with run_lock(config.output):
+        try:
+            return batch.submit(
+                client,
+                labeller,
+                config.source()(lambda path, reason: None),
+                config.output,
+                config.errors,
+                max_side=config.max_side,
+                per_job=per_job,
+                force=config.force,
+            )
+        finally:
+            client.close()
+
+
+def batch_command(action: str, labels_csv: Path, errors_csv: Path | None, **options: Any) -> Any:
+    """Run `batch status|wait|fetch|cancel` for the jobs recorded beside `labels_csv`."""
+    labels_csv = Path(os.path.abspath(labels_csv))
+    state = batch.load_state(labels_csv)
+    if state is None:
+        raise InputError(
+            f"No batch jobs recorded for {labels_csv}; start with 'emotag tag DIR --batch'."
+        )
+    client = _client(60.0)
+    try:
+        if action == "fetch":
+            errors = errors_path_for(labels_csv) if errors_csv is None else errors_csv.absolute()
+            with run_lock(labels_csv):
+                return batch.fetch(client, labels_csv, errors, state.model)
+        if action == "wait":
+            return batch.wait(client, labels_csv, **options)
+        if action == "cancel":
+            return batch.cancel(client, labels_csv)
+        return batch.refresh(client, labels_csv)
+    finally:
+        client.close()
+
+
+def _client(timeout: float) -> Any:
+    return make_client(require_key().value, timeout=timeout + 5)
 
 
 def dry_run(config: ResolvedConfig) -> Estimate:

@@ -51,6 +51,10 @@ class Label:
     sha256: str = ""
     duplicate_of: str = ""
 
+    def done_for(self, model: str) -> bool:
+        """Labelled by `model`, or corrected by a person, which outranks any model."""
+        return self.model == model or self.confidence_source == "human"
+
     @property
     def filename(self) -> str:
         return os.path.basename(self.path)
@@ -194,6 +198,15 @@ def atomic_text(path: Path) -> Iterator[IO[str]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def no_face_hashes(errors_csv: Path, model: str) -> set[str]:
+    """Content hashes `model` already answered with no face: not worth paying for again."""
+    return {
+        f.sha256
+        for f in read_failures(errors_csv).values()
+        if f.reason == NO_FACE and f.sha256 and f.model == model
+    }
 
 
 def write_csv_atomic(path: Path, columns: Sequence[str], rows: Iterable[dict[str, str]]) -> None:

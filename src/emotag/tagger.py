@@ -34,7 +34,7 @@ from emotag.store import (
     Label,
     compact_failures,
     compact_labels,
-    read_failures,
+    no_face_hashes,
     read_labels,
 )
 
@@ -160,18 +160,13 @@ class Tagger:
         compact_labels(self.labels_csv, table)
         compact_failures(self.errors_csv, table.labels)
         if not self.options.force:
-            self._no_face = {
-                f.sha256
-                for f in read_failures(self.errors_csv).values()
-                if f.reason == NO_FACE and f.sha256 and f.model == self.labeller.model
-            }
+            self._no_face = no_face_hashes(self.errors_csv, self.labeller.model)
         self._on_file = set(table.labels)
         if self.options.force:
             return
         model = self.labeller.model
         for label in table.labels.values():
-            # A human correction outranks any model: only --force labels such an image again.
-            if label.model == model or label.confidence_source == "human":
+            if label.done_for(model):  # only --force labels a human correction again
                 self._done_paths.add(label.path)
                 if label.sha256:
                     self._by_hash.setdefault(label.sha256, label)

@@ -1,0 +1,231 @@
+"""Batch mode end to end: the real SDK's Files and Batch calls against the loopback fake."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_image, read_csv, start_cli
+from emotag import batch
+from emotag.cli import app
+from emotag.labels import EMOTIONS
+from fake_gemini import FakeGemini, Reply
+
+runner = CliRunner()
+LABELS = Path("dataset/llm_labels.csv")
+ERRORS = Path("dataset/llm_labels.errors.csv")
+COMPARED = ("path", "emotion", "confidence", "confidence_source", "model", "faces", "duplicate_of")
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def images(root: Path, count: int = 7) -> list[Path]:
+    return [
+        make_image(root / f"img_{i}.png", EMOTIONS[i % 7], size=(30 + i, 30)) for i in range(count)
+    ]
+
+
+def camel(value: object) -> object:
+    if isinstance(value, dict):
+        return {
+            "".join(w.title() if i else w for i, w in enumerate(k.split("_"))): camel(v)
+            for k, v in value.items()
+        }
+    return value
+
+
+def rows(path: Path) -> dict[str, tuple[str, ...]]:
+    return {r["path"]: tuple(r[c] for c in COMPARED) for r in read_csv(path)}
+
+
+def test_tag_batch_wait_fetch_gives_the_interactive_csv(gemini: FakeGemini, tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    images(root)
+    shutil.copy(root / "img_0.png", root / "copy_of_0.png")
+    gemini.batch_polls = 3  # pending, running, running, succeeded
+    submitted = invoke("tag", str(root), "--batch", "--json")
+    assert submitted.exit_code == 0, submitted.output
+    assert json.loads(submitted.stdout) | {} == {
+        "jobs": 1,
+        "requests": 7,
+        "reattached": 0,
+        "duplicates": 1,
+        "skipped": 0,
+        "failed": 0,
+    }
+    assert gemini.labelling_requests() == [] and gemini.batch_creates == 1
+    status = invoke("batch", "status")
+    assert status.exit_code == 0 and "running" in status.stdout
+    waited = invoke("batch", "wait", "--poll", "0.01")
+    assert waited.exit_code == 0, waited.output
+    assert "succeeded" in waited.stdout
+    fetched = invoke("batch", "fetch")
+    assert fetched.exit_code == 0, fetched.output
+    assert "8 labelled, 0 failed" in fetched.stdout
+    assert len(gemini.batch_requests()) == 7
+    # The same images through the interactive path (no logprobs, as batch requests have none).
+    assert invoke("tag", str(root), "-o", "interactive.csv", "--no-logprobs").exit_code == 0
+    interactive = rows(Path("interactive.csv"))
+    batched = rows(LABELS)
+    copy = str(root / "copy_of_0.png")
+    assert {p: v[:-1] for p, v in batched.items()} == {p: v[:-1] for p, v in interactive.items()}
+    pair = {copy, str(root / "img_0.png")}
+    for table in (batched, interactive):  # one of the identical pair names the other
+        links = {p: v[-1] for p, v in table.items() if v[-1]}
+        assert len(links) == 1 and {*links, *links.values()} == pair
+    # The request in the JSONL is the interactive request, minus logprobs.
+    line = json.loads(
+        next(Path("dataset/llm_labels.batch").glob("*.jsonl")).read_text().splitlines()[0]
+    )
+    interactive_config = gemini.labelling_requests()[0].body["generationConfig"]
+    # The SDK itself sends thinking_level in snake case; proto JSON accepts either spelling.
+    assert camel(line["request"]["generationConfig"]) == camel(interactive_config)
+    again = invoke("batch", "fetch")
+    assert "0 labelled" in again.stdout and len(read_csv(LABELS)) == 8
+
+
+def test_tag_batch_again_reattaches_instead_of_submitting(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    images(tmp_path / "in", 3)
+    gemini.batch_polls = 100
+    assert invoke("tag", str(tmp_path / "in"), "--batch").exit_code == 0
+    again = invoke("tag", str(tmp_path / "in"), "--batch")
+    assert again.exit_code == 0 and "still open; nothing new was submitted" in again.stdout
+    assert gemini.batch_creates == 1
+
+
+def test_large_runs_are_split_into_jobs(gemini: FakeGemini, tmp_path: Path) -> None:
+    images(tmp_path / "in", 5)
+    result = invoke("tag", str(tmp_path / "in"), "--batch", "--batch-size", "2", "--json")
+    assert json.loads(result.stdout)["jobs"] == 3 and gemini.batch_creates == 3
+    assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
+    assert "5 labelled" in invoke("batch", "fetch").stdout
+
+
+def test_partial_failures_go_to_the_errors_csv_and_retry_failed_resubmits_them(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    root = tmp_path / "in"
+    images(root, 3)
+    make_image(root / "rejected.png", "cyan")
+    make_image(root / "wall.png", "white")
+    make_image(root / "chatty.png", "black")
+    gemini.by_colour.update(
+        cyan=Reply.error(400, "INVALID_ARGUMENT", "Unable to process input image."),
+        white=Reply(faces="none", emotion="neutral"),
+        black=Reply(text="bored"),
+    )
+    assert invoke("tag", str(root), "--batch").exit_code == 0
+    assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
+    fetched = invoke("batch", "fetch")
+    assert fetched.exit_code == 1 and "3 labelled, 3 failed" in fetched.stdout
+    reasons = {Path(r["path"]).name: r["reason"] for r in read_csv(ERRORS)}
+    assert reasons == {
+        "rejected.png": "batch request failed: 400 Unable to process input image.",
+        "wall.png": "no face",
+        "chatty.png": "off-list answer: bored",
+    }
+    gemini.by_colour["cyan"] = Reply(emotion="happy")  # the image is fine now
+    retry = invoke("tag", str(root), "--batch", "--retry-failed", "--json")
+    # The no-face answer is not paid for again; the other two are resubmitted.
+    assert json.loads(retry.stdout)["requests"] == 2
+    assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
+    assert invoke("batch", "fetch").exit_code == 1  # chatty fails again
+    assert "rejected.png" in {Path(r["path"]).name for r in read_csv(LABELS)}
+    assert {Path(r["path"]).name for r in read_csv(ERRORS)} == {"wall.png", "chatty.png"}
+
+
+def test_expired_job_marks_its_images_failed(gemini: FakeGemini, tmp_path: Path) -> None:
+    images(tmp_path / "in", 2)
+    gemini.batch_outcome = "BATCH_STATE_EXPIRED"
+    assert invoke("tag", str(tmp_path / "in"), "--batch").exit_code == 0
+    assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
+    fetched = invoke("batch", "fetch")
+    assert fetched.exit_code == 1
+    assert {r["reason"] for r in read_csv(ERRORS)} == {
+        "batch job expired; retry with --retry-failed"
+    }
+
+
+def test_crash_after_creating_a_job_reattaches_by_display_name(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images(tmp_path / "in", 3)
+    real_save = batch.save_state
+    calls = {"n": 0}
+
+    def save_then_die(labels_csv: Path, state: batch.BatchState) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:  # 1: planned, 2: uploaded, 3: created -> the process dies first
+            raise KeyboardInterrupt
+        real_save(labels_csv, state)
+
+    monkeypatch.setattr(batch, "save_state", save_then_die)
+    assert invoke("tag", str(tmp_path / "in"), "--batch").exit_code == 130
+    monkeypatch.setattr(batch, "save_state", real_save)
+    saved = batch.load_state(LABELS.absolute())
+    assert saved is not None and saved.jobs[0].file and not saved.jobs[0].name
+    assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
+    assert "3 labelled" in invoke("batch", "fetch").stdout
+    assert gemini.batch_creates == 1  # re-attached, not paid twice
+
+
+def test_kill_9_while_waiting_then_fetch(fake: FakeGemini, tmp_path: Path) -> None:
+    images(tmp_path / "in", 4)
+    fake.batch_polls = 10_000
+
+    def cli(*args: str) -> subprocess.Popen[str]:
+        return start_cli(fake, tmp_path, *args)
+
+    submit = cli("tag", "in", "--batch")
+    submit.communicate(timeout=60)
+    assert submit.returncode == 0
+    waiting = cli("batch", "wait", "--poll", "0.05")
+    time.sleep(2.0)
+    waiting.send_signal(signal.SIGKILL)
+    waiting.communicate()
+    fake.batch_polls = 1  # the job finishes at its next poll
+    fetch = cli("batch", "fetch")
+    out, err = fetch.communicate(timeout=60)
+    assert fetch.returncode == 0, err
+    assert "4 labelled" in out and len(read_csv(tmp_path / LABELS)) == 4
+    assert fake.batch_creates == 1
+
+
+def test_batch_commands_without_jobs_say_how_to_start(gemini: FakeGemini) -> None:
+    result = invoke("batch", "status")
+    assert result.exit_code == 2 and "emotag tag DIR --batch" in result.stderr
+
+
+def test_cancel(gemini: FakeGemini, tmp_path: Path) -> None:
+    images(tmp_path / "in", 2)
+    gemini.batch_polls = 100
+    assert invoke("tag", str(tmp_path / "in"), "--batch").exit_code == 0
+    assert "Cancelled 1 job" in invoke("batch", "cancel").stdout
+    fetched = invoke("batch", "fetch")
+    assert fetched.exit_code == 1
+    assert {r["reason"] for r in read_csv(ERRORS)} == {
+        "batch job cancelled; retry with --retry-failed"
+    }
+
+
+def test_dry_run_shows_jobs_and_batch_tokens(fake: FakeGemini, tmp_path: Path) -> None:
+    images(tmp_path / "in", 5)
+    result = invoke(
+        "tag", str(tmp_path / "in"), "--dry-run", "--batch", "--batch-size", "2", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["batch_jobs"] == 3
+    assert report["batch_billed_input_tokens"] == report["input_tokens"] // 2
+    assert fake.count == 0
