@@ -229,3 +229,21 @@ def test_dry_run_shows_jobs_and_batch_tokens(fake: FakeGemini, tmp_path: Path) -
     assert report["batch_jobs"] == 3
     assert report["batch_billed_input_tokens"] == report["input_tokens"] // 2
     assert fake.count == 0
+
+
+def test_unreachable_api_is_one_line_and_loses_nothing(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images(tmp_path / "in", 2)
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    result = invoke("tag", str(tmp_path / "in"), "--batch")
+    assert result.exit_code == 2
+    assert (
+        result.stderr.startswith("Error: Cannot reach the Gemini API")
+        and "Traceback" not in result.output
+    )
+    saved = batch.load_state(LABELS.absolute())
+    assert saved is not None and len(saved.jobs) == 1 and not saved.jobs[0].file
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.url)
+    assert invoke("batch", "status").exit_code == 0  # re-attach uploads and creates the job
+    assert gemini.batch_creates == 1

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from emotag import images
 from emotag.errors import AnswerError, ImageError, InputError
-from emotag.gemini import Labeller, map_api_error, read_response
+from emotag.gemini import Labeller, read_response
 from emotag.store import (
     ERROR_COLUMNS,
     LABEL_COLUMNS,
@@ -341,28 +341,24 @@ def _job_failure(job: Job) -> str:
 
 def _start(client: genai.Client, labels_csv: Path, state: BatchState, job: Job, model: str) -> None:
     """Upload and create one job, saving the state after each paid step."""
-    from google.genai import errors as sdk_errors
     from google.genai import types
 
-    try:
-        if not job.file:
-            uploaded = client.files.upload(
-                file=job.input_path,
-                config=types.UploadFileConfig(display_name=job.display_name, mime_type="jsonl"),
-            )
-            job.file = uploaded.name or ""
-            save_state(labels_csv, state)
-        if not job.name:
-            created = client.batches.create(
-                model=model,
-                src=job.file,
-                config=types.CreateBatchJobConfig(display_name=job.display_name),
-            )
-            job.name = created.name or ""
-            job.state = _state_name(created.state)
-            save_state(labels_csv, state)
-    except sdk_errors.APIError as exc:
-        raise map_api_error(exc, model) from None
+    if not job.file:
+        uploaded = client.files.upload(
+            file=job.input_path,
+            config=types.UploadFileConfig(display_name=job.display_name, mime_type="jsonl"),
+        )
+        job.file = uploaded.name or ""
+        save_state(labels_csv, state)
+    if not job.name:
+        created = client.batches.create(
+            model=model,
+            src=job.file,
+            config=types.CreateBatchJobConfig(display_name=job.display_name),
+        )
+        job.name = created.name or ""
+        job.state = _state_name(created.state)
+        save_state(labels_csv, state)
 
 
 def _recover(client: genai.Client, labels_csv: Path, state: BatchState) -> None:

@@ -6,6 +6,7 @@ The only module that imports google-genai, lazily, so `emotag --help` stays fast
 from __future__ import annotations
 
 import base64
+import importlib
 import math
 import re
 from collections.abc import Callable
@@ -278,3 +279,14 @@ def _label_probability(candidate: types.Candidate, text: str, emotion: str) -> f
 
 def _enum_name(value: Any) -> str:
     return str(getattr(value, "value", value))
+
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """httpx's connection/timeout errors, for whichever httpx the SDK runs on."""
+    found: list[type[BaseException]] = []
+    for name in ("httpx", "httpx2"):
+        try:
+            found.append(importlib.import_module(name).TransportError)
+        except ImportError:
+            continue
+    return tuple(found)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from emotag import batch
 from emotag.discovery import iter_images
 from emotag.errors import ConfigError, InputError
 from emotag.estimate import Estimate, estimate
-from emotag.gemini import DEFAULT_PROMPT, Labeller, make_client
+from emotag.gemini import DEFAULT_PROMPT, Labeller, make_client, map_api_error, transport_errors
 from emotag.settings import DEFAULT_MODEL, require_key, setting
 from emotag.store import errors_path_for, read_failures, run_lock
 from emotag.tagger import Event, Summary, Tagger, TagOptions
@@ -135,7 +136,7 @@ def tag_batch(config: ResolvedConfig, per_job: int) -> batch.Submission:
     """`tag --batch`: submit the same requests to the Batch API (or re-attach to open jobs)."""
     client = _client(config.timeout)
     labeller = Labeller(client=client, model=config.model, prompt=config.prompt)
-    with run_lock(config.output):
+    with run_lock(config.output), _api_errors(config.model):
         try:
             return batch.submit(
                 client,
@@ -161,17 +162,36 @@ def batch_command(action: str, labels_csv: Path, errors_csv: Path | None, **opti
         )
     client = _client(60.0)
     try:
-        if action == "fetch":
-            errors = errors_path_for(labels_csv) if errors_csv is None else errors_csv.absolute()
-            with run_lock(labels_csv):
-                return batch.fetch(client, labels_csv, errors, state.model)
-        if action == "wait":
-            return batch.wait(client, labels_csv, **options)
-        if action == "cancel":
-            return batch.cancel(client, labels_csv)
-        return batch.refresh(client, labels_csv)
+        with _api_errors(state.model):
+            if action == "fetch":
+                errors = (
+                    errors_path_for(labels_csv) if errors_csv is None else errors_csv.absolute()
+                )
+                with run_lock(labels_csv):
+                    return batch.fetch(client, labels_csv, errors, state.model)
+            if action == "wait":
+                return batch.wait(client, labels_csv, **options)
+            if action == "cancel":
+                return batch.cancel(client, labels_csv)
+            return batch.refresh(client, labels_csv)
     finally:
         client.close()
+
+
+@contextmanager
+def _api_errors(model: str) -> Iterator[None]:
+    """Batch calls go through the SDK directly: give its errors the same one-line form."""
+    from google.genai import errors as sdk_errors
+
+    try:
+        yield
+    except sdk_errors.APIError as exc:
+        raise map_api_error(exc, model) from None
+    except transport_errors() as exc:
+        raise ConfigError(
+            f"Cannot reach the Gemini API ({type(exc).__name__}); nothing is lost, "
+            "run the same command again."
+        ) from None
 
 
 def _client(timeout: float) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import random
 import threading
 import time
@@ -23,7 +22,7 @@ from tenacity.wait import wait_exponential_jitter
 
 from emotag import images
 from emotag.errors import AnswerError, EmotagError, ImageError, InputError
-from emotag.gemini import Answer, TransientAPIError
+from emotag.gemini import Answer, TransientAPIError, transport_errors
 from emotag.ratelimit import RateGate
 from emotag.store import (
     ERROR_COLUMNS,
@@ -314,7 +313,7 @@ class Tagger:
                     if throttled:
                         self._gate.pause(exc.retry_after)
                     raise
-                except _transport_errors() as exc:
+                except transport_errors() as exc:
                     raise TransientAPIError(f"network error: {type(exc).__name__}") from exc
                 finally:
                     if not throttled:
@@ -348,17 +347,6 @@ class Tagger:
         errors.append(Failure(path, reason, self.labeller.model, digest).as_row())
         self.summary.failures[reason.split(":", 1)[0]] += 1
         self.on_event(Event("failed", path, reason))
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """httpx's connection/timeout errors, for whichever httpx the SDK runs on."""
-    found: list[type[BaseException]] = []
-    for name in ("httpx", "httpx2"):
-        try:
-            found.append(importlib.import_module(name).TransportError)
-        except ImportError:
-            continue
-    return tuple(found)
 
 
 def _first_emotag_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
