@@ -158,12 +158,11 @@ class Tagger:
             )
         compact_labels(self.labels_csv, table)
         compact_failures(self.errors_csv, table.labels)
-        if not self.options.force:
-            self._no_face = no_face_hashes(self.errors_csv, self.labeller.model)
         self._on_file = set(table.labels)
         if self.options.force:
             return
         model = self.labeller.model
+        self._no_face = no_face_hashes(self.errors_csv, model)
         for label in table.labels.values():
             if label.done_for(model):  # only --force labels a human correction again
                 self._done_paths.add(label.path)
