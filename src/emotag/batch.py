@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -129,18 +129,14 @@ def submit(
     done = (
         set() if force else {p for p, lab in table.labels.items() if lab.done_for(labeller.model)}
     )
-    known = (
-        {}
-        if force
-        else {
-            lab.sha256: lab
-            for lab in table.labels.values()
-            if lab.sha256 and lab.model == labeller.model
-        }
-    )
+    known = {
+        lab.sha256: lab
+        for lab in table.labels.values()
+        if not force and lab.sha256 and lab.done_for(labeller.model)
+    }
     no_face = set() if force else no_face_hashes(errors_csv, labeller.model)
     groups: dict[str, list[str]] = {}
-    todo: list[tuple[str, bytes]] = []
+    todo: list[tuple[str, str]] = []  # (content hash, first path): bytes are re-read later
     labels = Appender(labels_csv, LABEL_COLUMNS)
     errors = Appender(errors_csv, ERROR_COLUMNS)
     try:
@@ -171,17 +167,16 @@ def submit(
                 result.duplicates += 1
             else:
                 groups[digest] = [path]
-                todo.append((digest, raw))
+                todo.append((digest, path))
         state = BatchState(labeller.model, prompt_sha(labeller.prompt))
         folder = labels_csv.with_name(f"{labels_csv.stem}.batch")
         folder.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor() as pool:
-            prepared = pool.map(lambda item: _prepare(item[1], max_side), todo)
             chunk: list[str] = []
             size = 0
             handle = None
             jsonl: Path | None = None
-            for (digest, _), outcome in zip(todo, prepared, strict=True):
+            for digest, outcome in _prepared(pool, todo, max_side):
                 if isinstance(outcome, str):
                     for path in groups[digest]:
                         errors.append(Failure(path, outcome, labeller.model, digest).as_row())
@@ -391,9 +386,22 @@ def _add_job(state: BatchState, chunk: list[str], groups: dict[str, list[str]], 
     state.jobs.append(Job(display, {key: groups[key] for key in chunk}, str(path)))
 
 
-def _prepare(raw: bytes, max_side: int) -> images.Prepared | str:
+def _prepared(
+    pool: ThreadPoolExecutor, todo: list[tuple[str, str]], max_side: int
+) -> Iterator[tuple[str, images.Prepared | str]]:
+    """Prepare in threads, a slice at a time, so memory stays flat for 100k+ images."""
+    for start in range(0, len(todo), 256):
+        part = todo[start : start + 256]
+        outcomes = pool.map(lambda item: _prepare(Path(item[1]), max_side), part)
+        for (digest, _), outcome in zip(part, outcomes, strict=True):
+            yield digest, outcome
+
+
+def _prepare(path: Path, max_side: int) -> images.Prepared | str:
     try:
-        return images.prepare(raw, max_side)
+        return images.prepare(path.read_bytes(), max_side)
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror or exc}"
     except ImageError as exc:
         return f"unreadable image: {exc}"
 
