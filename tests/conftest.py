@@ -14,7 +14,7 @@ from PIL import Image
 
 from fake_gemini import COLOURS, FakeGemini, start
 
-TEST_KEY = "AIzaFAKE-test-key-0123456789abcdefghijk"
+TEST_KEY = "FAKE-emotag-test-key-0123456789abcdefghijk"  # recognisable, not Google-shaped
 KEY_VARS = ("AI_STUDIO_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL")
 
 
