@@ -328,3 +328,16 @@ def test_tag_settings_come_from_env_and_dotenv(
     monkeypatch.setenv("EMOTAG_RPM", "fast")
     worse = run("tag", str(dataset))
     assert worse.exit_code == 2 and "EMOTAG_RPM must be a number" in worse.stderr
+
+
+@pytest.mark.parametrize("setting", ["thinkingConfig", "mediaResolution"])
+def test_tag_a_rejected_setting_is_dropped_once_with_a_warning(
+    gemini: FakeGemini, dataset: Path, setting: str
+) -> None:
+    gemini.rejected_settings.add(setting)
+    result = run("tag", str(dataset), "--concurrency", "1")
+    assert result.exit_code == 0, result.output
+    assert len(read_csv(Path("dataset/llm_labels.csv"))) == 8
+    assert gemini.count == 9  # one refusal, then every request without the setting
+    assert all(setting not in s.body["generationConfig"] for s in gemini.seen[1:])
+    assert result.stderr.count("does not accept") == 1

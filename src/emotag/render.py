@@ -73,7 +73,8 @@ class ProgressView:
         elif event.kind == "skipped":
             self.counts["done before"] += 1
         elif event.kind == "warning":
-            self.console.print(f"[yellow]Warning:[/] {event.detail}")
+            if self.enabled:  # otherwise the CLI prints warnings after the run
+                self.console.print(f"[yellow]Warning:[/] {event.detail}")
             return
         else:
             return
