@@ -125,3 +125,11 @@ def test_undo_refuses_a_row_changed_since(tagged: Path) -> None:
     undo = runner.invoke(app, ["apply-corrections", "first-journal.csv", "--undo"])
     assert undo.exit_code == 1 and "changed since the correction" in undo.stderr
     assert next(r for r in read_csv(LABELS) if r["path"] == wrong)["emotion"] == "angry"
+
+
+def test_dry_run_counts_human_corrections_as_done_like_tag(tagged: Path) -> None:
+    wrong = str(tagged / "x_y_z_disgust.png")
+    Path("c.csv").write_text(f"path,old,new\r\n{wrong},happy,disgust\r\n")
+    assert runner.invoke(app, ["apply-corrections", "c.csv"]).exit_code == 0
+    dry = runner.invoke(app, ["tag", str(tagged), "-m", "gemini-3.8-flash", "--dry-run", "--json"])
+    assert json.loads(dry.stdout)["already_done"] == 1  # only the human row, for another model

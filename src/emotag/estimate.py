@@ -38,8 +38,9 @@ def estimate(
 ) -> Estimate:
     """Read and prepare every image exactly as `tag` would, and count what would be paid for."""
     table = read_labels(labels_csv)
-    done = set() if force else {p for p, lab in table.labels.items() if lab.model == model}
-    known = set() if force else {lab.sha256 for lab in table.labels.values() if lab.model == model}
+    labels = [] if force else [lab for lab in table.labels.values() if lab.done_for(model)]
+    done = {lab.path for lab in labels}
+    known = {lab.sha256 for lab in labels if lab.sha256}
     result = Estimate()
     todo: list[Path] = []
     for path in paths:
