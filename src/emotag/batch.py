@@ -257,19 +257,12 @@ def fetch(client: genai.Client, labels_csv: Path, errors_csv: Path, model: str) 
                     continue  # written by an earlier, interrupted fetch
                 outcome = answers.get(key, _job_failure(job))
                 if isinstance(outcome, Label):
-                    first = Label(
-                        todo[0],
-                        outcome.emotion,
-                        outcome.confidence,
-                        outcome.confidence_source,
-                        model,
-                        outcome.faces,
-                        key,
-                    )
+                    first = replace(outcome, path=todo[0], model=model, sha256=key)
                     labels.append(first.as_row())
                     for copy in todo[1:]:
                         labels.append(replace(first, path=copy, duplicate_of=first.path).as_row())
                     result.labelled += len(todo)
+                    labelled.update(todo)
                 else:
                     for path in todo:
                         errors.append(Failure(path, outcome, model, key).as_row())
@@ -279,7 +272,7 @@ def fetch(client: genai.Client, labels_csv: Path, errors_csv: Path, model: str) 
     finally:
         labels.close()
         errors.close()
-    compact_failures(errors_csv, set(read_labels(labels_csv).labels))
+    compact_failures(errors_csv, labelled)
     return result
 
 
