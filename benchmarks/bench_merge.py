@@ -16,7 +16,7 @@ from pathlib import Path
 from measure import run_measured
 
 from emotag import LabelStore
-from emotag.labels import EMOTIONS
+from emotag.emotions import EMOTIONS
 
 
 def write_inputs(folder: Path, rows: int) -> tuple[Path, Path]:

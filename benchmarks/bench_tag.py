@@ -35,9 +35,9 @@ from measure import run_measured  # noqa: E402
 
 from emotag import images  # noqa: E402
 from emotag.discovery import iter_images  # noqa: E402
-from emotag.gemini import DEFAULT_PROMPT, Labeller, estimate_input_tokens, make_client  # noqa: E402
+from emotag.engine import Tagger, TagOptions  # noqa: E402
+from emotag.providers.gemini import DEFAULT_PROMPT, Labeller, estimate_input_tokens, make_client  # noqa: E402
 from emotag.settings import DEFAULT_MODEL  # noqa: E402
-from emotag.tagger import Tagger, TagOptions  # noqa: E402
 from fake_gemini import COLOURS  # noqa: E402
 
 KEY = "bench-key-not-secret"
@@ -341,7 +341,7 @@ def first_request(fake: RemoteFake, work: Path, count: int) -> dict[str, Any]:
     proc.kill()
     proc.wait()
     python_start = median_time(
-        [sys.executable, "-c", "import emotag.cli, emotag.runs, google.genai, PIL.Image"], 3
+        [sys.executable, "-c", "import emotag.cli, emotag.tagging, google.genai, PIL.Image"], 3
     )
     return {"files": count, "first_request_s": first, "of_which_imports_s": python_start}
 

@@ -84,7 +84,7 @@ def make_image(
 
 def csv_line(*fields: str) -> str:
     """A labels CSV line with these first fields and the rest empty, as a hand edit would add."""
-    from emotag.store import LABEL_COLUMNS
+    from emotag.ledger import LABEL_COLUMNS
 
     return ",".join([*fields, *[""] * (len(LABEL_COLUMNS) - len(fields))]) + "\r\n"
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from conftest import make_image, read_csv, start_cli
 from emotag import batch
 from emotag.cli import app
-from emotag.labels import EMOTIONS
+from emotag.emotions import EMOTIONS
 from fake_gemini import FakeGemini, Reply
 
 runner = CliRunner()

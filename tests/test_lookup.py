@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from emotag import AmbiguousLabel, LabelStore, MissingLabel
-from emotag.store import Label
+from emotag.ledger import Label
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from conftest import make_image, read_csv
 from emotag.cli import app
-from emotag.store import LABEL_COLUMNS, Appender, Label
+from emotag.ledger import LABEL_COLUMNS, Appender, Label
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from conftest import TEST_KEY, csv_line, make_image, read_csv, start_cli
 from emotag.cli import app
-from emotag.labels import EMOTIONS
-from emotag.store import read_labels
+from emotag.emotions import EMOTIONS
+from emotag.ledger import read_labels
 from fake_gemini import FakeGemini, Reply
 from test_images import encode, png_with_size
 
@@ -192,9 +192,9 @@ def test_hostile_images_are_reported_and_the_rest_labelled(
 def test_file_deleted_between_discovery_and_upload(tmp_path: Path) -> None:
     import asyncio
 
-    from emotag.gemini import Answer
+    from emotag.engine import Tagger
     from emotag.images import Prepared
-    from emotag.tagger import Tagger
+    from emotag.providers.gemini import Answer
 
     class Labeller:
         model = "m"

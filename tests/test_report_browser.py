@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from conftest import make_image
 from emotag.cli import app
-from emotag.labels import EMOTIONS
+from emotag.emotions import EMOTIONS
 from fake_gemini import FakeGemini
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

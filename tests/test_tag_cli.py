@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from conftest import TEST_KEY, make_image, read_csv
 from emotag.cli import app
-from emotag.labels import EMOTIONS
+from emotag.emotions import EMOTIONS
 from fake_gemini import LABEL_LOGPROB, FakeGemini, Reply
 
 runner = CliRunner()

@@ -1,7 +1,7 @@
 """emotag: label face images with one of seven emotions using Google's Gemini API."""
 
+from emotag.emotions import ALIASES, EMOTIONS, emotion_from_filename
 from emotag.errors import EmotagError
-from emotag.labels import ALIASES, EMOTIONS, emotion_from_filename
 from emotag.lookup import AmbiguousLabel, LabelStore, MissingLabel
 
 __all__ = [

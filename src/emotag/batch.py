@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from emotag import images
 from emotag.errors import AnswerError, ImageError, InputError
-from emotag.gemini import Labeller, read_response
-from emotag.store import (
+from emotag.ledger import (
     ERROR_COLUMNS,
     LABEL_COLUMNS,
     NO_FACE,
@@ -32,6 +31,7 @@ from emotag.store import (
     no_face_hashes,
     read_labels,
 )
+from emotag.providers.gemini import Labeller, read_response
 
 if TYPE_CHECKING:
     from google import genai

@@ -17,8 +17,8 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
+from emotag.emotions import MultiFace
 from emotag.errors import ConfigError, EmotagError, InputError
-from emotag.labels import MultiFace
 from emotag.merge import Prefer
 from emotag.rename import OnConflict
 from emotag.settings import DEFAULT_MODEL, DEFAULT_OUTPUT
@@ -189,9 +189,9 @@ def tag(
     labelled, 1 some images failed (see the errors CSV), 2 bad input or configuration,
     130 interrupted.
     """
-    from emotag import runs
+    from emotag import tagging
 
-    config = runs.TagConfig(
+    config = tagging.TagConfig(
         folder=folder,
         output=output,
         errors=errors,
@@ -209,9 +209,9 @@ def tag(
         follow_symlinks=follow_symlinks,
     ).resolved()
     if dry_run:
-        from emotag.render import estimate_table
+        from emotag.console import estimate_table
 
-        result = runs.dry_run(config)
+        result = tagging.dry_run(config)
         batch_size_shown = batch_size if use_batch else None
         if as_json:
             extra = {"unreadable": len(result.unreadable)}
@@ -226,7 +226,7 @@ def tag(
         return
 
     if use_batch:
-        submitted = runs.tag_batch(config, batch_size)
+        submitted = tagging.tag_batch(config, batch_size)
         if as_json:
             out.print_json(data=vars(submitted))
         elif submitted.reattached:
@@ -244,14 +244,14 @@ def tag(
             )
         return
 
-    from emotag.render import ProgressView, summary_table
+    from emotag.console import ProgressView, summary_table
 
     with ProgressView(err, enabled=not quiet) as view:
         if view.enabled:
             err.print(f"Labelling images under {config.folder} with {config.model} …")
-        summary = runs.tag(config, on_event=view)
+        summary = tagging.tag(config, on_event=view)
     if as_json:
-        out.print_json(json.dumps(runs.summary_dict(summary, config)))
+        out.print_json(json.dumps(tagging.summary_dict(summary, config)))
     elif not quiet:
         out.print(summary_table(summary, config.model))
     if not view.enabled:  # a live progress view has shown them already
@@ -311,7 +311,7 @@ def rename(
         _undo_renames(undo, from_csv if update_csv else None)
         return
     from emotag import rename as renaming
-    from emotag.render import rename_table
+    from emotag.console import rename_table
 
     plan = renaming.plan_from_csv(from_csv, template=template, on_conflict=on_conflict)
     out.print(rename_table(plan, limit))
@@ -401,9 +401,9 @@ def merge(
     Rows are matched by absolute path, then by path relative to `--root`, then by file name
     when that name is unique in the labels CSV; ambiguous names are refused, never guessed.
     """
+    from emotag.console import merge_table
     from emotag.lookup import LabelStore
     from emotag.merge import merge as merge_tables
-    from emotag.render import merge_table
 
     if not landmarks.is_file():
         raise InputError(f"Landmarks CSV not found: {landmarks}")
@@ -456,9 +456,9 @@ def dupes(
     Nothing is changed: clean the dataset yourself before splitting it for training.
     Byte-identical copies are already sent once by `emotag tag`.
     """
+    from emotag.console import dupes_table
     from emotag.discovery import iter_images
     from emotag.dupes import find_near_duplicates
-    from emotag.render import dupes_table
 
     if not folder.is_dir():
         raise InputError(f"Folder not found: {folder}")
@@ -501,8 +501,8 @@ def report(
     1-7, then 'Export corrections' and run `emotag apply-corrections corrections.csv`.
     """
     from emotag.evaluation import evaluate
-    from emotag.report import build_report
-    from emotag.store import errors_path_for
+    from emotag.ledger import errors_path_for
+    from emotag.review_page import build_report
 
     evaluation = evaluate(labels, truth) if truth else None
     stats = build_report(
@@ -540,8 +540,8 @@ def evaluate_labels(
     `emotag eval a.csv b.csv` measures how much two models agree, to choose a cheaper one
     with evidence.
     """
+    from emotag.console import agreement_tables
     from emotag.evaluation import evaluate
-    from emotag.render import agreement_tables
 
     if (other is None) == (truth is None):
         raise typer.BadParameter("give either --truth or a second labels CSV", param_hint="--truth")
@@ -596,10 +596,10 @@ LabelsOption = Annotated[
 @reports_errors
 def batch_status(output: LabelsOption = DEFAULT_OUTPUT) -> None:
     """Show each batch job and its state."""
-    from emotag import runs
-    from emotag.render import batch_table
+    from emotag import tagging
+    from emotag.console import batch_table
 
-    out.print(batch_table(runs.batch_command("status", output, None)))
+    out.print(batch_table(tagging.batch_command("status", output, None)))
 
 
 @batch_app.command("wait")
@@ -609,15 +609,15 @@ def batch_wait(
     poll: Annotated[float, typer.Option(min=0.01, help="First polling interval, seconds.")] = 30.0,
 ) -> None:
     """Poll until every job has ended (backing off up to 5 minutes); Ctrl-C is safe."""
-    from emotag import runs
+    from emotag import tagging
     from emotag.batch import TERMINAL, BatchState
-    from emotag.render import batch_table
+    from emotag.console import batch_table
 
     def show(state: BatchState) -> None:
         done = sum(1 for job in state.open_jobs if job.state in TERMINAL)
         err.print(f"{done}/{len(state.open_jobs)} job(s) finished", highlight=False)
 
-    state = runs.batch_command("wait", output, None, poll=poll, on_poll=show)
+    state = tagging.batch_command("wait", output, None, poll=poll, on_poll=show)
     out.print(batch_table(state))
 
 
@@ -628,9 +628,9 @@ def batch_fetch(
     errors: Annotated[Path | None, typer.Option(help="Errors CSV.")] = None,
 ) -> None:
     """Download finished jobs' answers, validate them like `tag`, append to the CSVs."""
-    from emotag import runs
+    from emotag import tagging
 
-    result = runs.batch_command("fetch", output, errors)
+    result = tagging.batch_command("fetch", output, errors)
     out.print(
         f"{result.labelled} labelled, {result.failed} failed, "
         f"{result.waiting} job(s) still running.",
@@ -644,9 +644,9 @@ def batch_fetch(
 @reports_errors
 def batch_cancel(output: LabelsOption = DEFAULT_OUTPUT) -> None:
     """Cancel the jobs that have not ended; fetch still records their images as failed."""
-    from emotag import runs
+    from emotag import tagging
 
-    out.print(f"Cancelled {runs.batch_command('cancel', output, None)} job(s).")
+    out.print(f"Cancelled {tagging.batch_command('cancel', output, None)} job(s).")
 
 
 @key_app.command("set")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from emotag import images
 from emotag.errors import ImageError
-from emotag.gemini import estimate_input_tokens
-from emotag.store import read_labels
+from emotag.ledger import read_labels
+from emotag.providers.gemini import estimate_input_tokens
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from emotag.emotions import emotion_from_filename
 from emotag.errors import InputError
-from emotag.labels import emotion_from_filename
+from emotag.ledger import read_labels
 from emotag.lookup import LabelStore
 from emotag.metrics import Agreement, agreement
-from emotag.store import read_labels
 
 
 @dataclass

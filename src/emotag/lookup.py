@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from emotag.labels import emotion_from_filename
-from emotag.store import Label, bulk_allocation, read_labels
+from emotag.emotions import emotion_from_filename
+from emotag.ledger import Label, bulk_allocation, read_labels
 
 How = Literal["path", "relative", "filename", "fallback"]
 

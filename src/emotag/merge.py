@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emotag.errors import InputError
+from emotag.ledger import ENCODING, ERRORS, atomic_text
 from emotag.lookup import LabelStore
-from emotag.store import ENCODING, ERRORS, atomic_text
 
 if TYPE_CHECKING:
     import _csv

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from emotag.labels import EMOTIONS
+from emotag.emotions import EMOTIONS
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
+from emotag.emotions import normalise
 from emotag.errors import InputError, OutputError
-from emotag.labels import normalise
-from emotag.store import ENCODING, ERRORS, LABEL_COLUMNS, Label, read_labels, write_csv_atomic
+from emotag.ledger import ENCODING, ERRORS, LABEL_COLUMNS, Label, read_labels, write_csv_atomic
 
 Status = Literal["rename", "unchanged", "conflict", "missing"]
 

@@ -22,9 +22,7 @@ from tenacity.wait import wait_exponential_jitter
 
 from emotag import images
 from emotag.errors import AnswerError, EmotagError, ImageError, InputError
-from emotag.gemini import Answer, TransientAPIError, transport_errors
-from emotag.ratelimit import RateGate
-from emotag.store import (
+from emotag.ledger import (
     ERROR_COLUMNS,
     LABEL_COLUMNS,
     NO_FACE,
@@ -36,6 +34,8 @@ from emotag.store import (
     no_face_hashes,
     read_labels,
 )
+from emotag.providers.gemini import Answer, TransientAPIError, transport_errors
+from emotag.ratelimit import RateGate
 
 EventKind = Literal["found", "labelled", "failed", "skipped", "duplicate", "retry", "warning"]
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Final
 
+from emotag.emotions import EMOTIONS
 from emotag.errors import InputError, OutputError
-from emotag.labels import EMOTIONS
 
 LABEL_COLUMNS: Final = (
     "filename",

@@ -19,12 +19,12 @@ from rich.table import Table
 
 from emotag.batch import BatchState
 from emotag.dupes import DupeReport
+from emotag.emotions import EMOTIONS
+from emotag.engine import Event, Summary
 from emotag.estimate import Estimate
 from emotag.evaluation import Evaluation
-from emotag.labels import EMOTIONS
 from emotag.merge import MergeReport
 from emotag.rename import RenamePlan
-from emotag.tagger import Event, Summary
 
 
 class ProgressView:

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import csv_line
+from emotag.emotions import EMOTIONS
 from emotag.errors import InputError, OutputError
-from emotag.labels import EMOTIONS
-from emotag.store import (
+from emotag.ledger import (
     ERROR_COLUMNS,
     LABEL_COLUMNS,
     Appender,

@@ -8,7 +8,7 @@ import pytest
 from google.genai import errors, types
 
 from emotag.errors import AnswerError, FatalAPIError
-from emotag.gemini import (
+from emotag.providers.gemini import (
     TransientAPIError,
     estimate_input_tokens,
     map_api_error,

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from emotag.emotions import EMOTIONS
 from emotag.errors import ImageError, InputError
 from emotag.evaluation import Evaluation
 from emotag.images import load_rgb
-from emotag.labels import EMOTIONS
-from emotag.store import atomic_text, read_failures, read_labels
+from emotag.ledger import atomic_text, read_failures, read_labels
 
 THUMB_SIDE = 160
-TEMPLATE = Path(__file__).with_name("report.html")
+TEMPLATE = Path(__file__).with_name("review_page.html")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from emotag.emotions import EMOTIONS, emotion_from_filename, normalise, parse_answer
 from emotag.errors import AnswerError
-from emotag.labels import EMOTIONS, emotion_from_filename, normalise, parse_answer
 
 
 @pytest.mark.parametrize(

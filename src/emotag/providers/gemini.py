@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from emotag.emotions import EMOTIONS, FACE_COUNTS, parse_answer
 from emotag.errors import AnswerError, EmotagError, FatalAPIError
-from emotag.labels import EMOTIONS, FACE_COUNTS, parse_answer
 
 if TYPE_CHECKING:
     from google import genai

@@ -13,12 +13,18 @@ from typing import Any
 
 from emotag import batch
 from emotag.discovery import iter_images
+from emotag.engine import Event, Summary, Tagger, TagOptions
 from emotag.errors import ConfigError, InputError
 from emotag.estimate import Estimate, estimate
-from emotag.gemini import DEFAULT_PROMPT, Labeller, make_client, map_api_error, transport_errors
+from emotag.ledger import errors_path_for, read_failures, run_lock
+from emotag.providers.gemini import (
+    DEFAULT_PROMPT,
+    Labeller,
+    make_client,
+    map_api_error,
+    transport_errors,
+)
 from emotag.settings import DEFAULT_MODEL, require_key, setting
-from emotag.store import errors_path_for, read_failures, run_lock
-from emotag.tagger import Event, Summary, Tagger, TagOptions
 
 DEFAULT_CONCURRENCY = 16
 
