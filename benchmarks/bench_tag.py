@@ -35,12 +35,22 @@ from measure import run_measured  # noqa: E402
 
 from emotag import images  # noqa: E402
 from emotag.discovery import iter_images  # noqa: E402
-from emotag.engine import Tagger, TagOptions  # noqa: E402
-from emotag.providers.gemini import DEFAULT_PROMPT, Labeller, estimate_input_tokens, make_client  # noqa: E402
-from emotag.settings import DEFAULT_MODEL  # noqa: E402
-from fake_gemini import COLOURS  # noqa: E402
+from emotag.engine import Engine, TagOptions  # noqa: E402
+from emotag.providers import GEMINI  # noqa: E402
+from emotag.providers.gemini import (  # noqa: E402
+    DEFAULT_PROMPT,
+    OPTIONAL_SETTINGS,
+    GeminiProvider,
+    estimate_input_tokens,
+    make_client,
+)
+from emotag.providers.negotiation import Negotiator, SettingsMemory  # noqa: E402
+from emotag.recorder import Recorder  # noqa: E402
+from emotag.resume import ResumeIndex  # noqa: E402
+from fake_gemini import COLOURS, TEST_KEY  # noqa: E402
 
-KEY = "bench-key-not-secret"
+KEY = TEST_KEY
+DEFAULT_MODEL = GEMINI.default_model
 EMOTIONS = list(COLOURS)[:7]
 
 
@@ -96,15 +106,22 @@ def make_photos(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
 async def run_tagger(
     fake: RemoteFake, folder: Path, out: Path, concurrency: int, rpm: float | None = None
 ) -> dict[str, Any]:
-    labeller = Labeller(client=make_client(KEY, base_url=fake.url, timeout=60), model=DEFAULT_MODEL)
+    memory = SettingsMemory(out.with_suffix(".settings.json"))
+    provider = GeminiProvider(
+        client=make_client(KEY, base_url=fake.url, timeout=60),
+        model=DEFAULT_MODEL,
+        settings=Negotiator("bench", DEFAULT_MODEL, OPTIONAL_SETTINGS, memory=memory),
+    )
     options = TagOptions(concurrency=concurrency, rpm=rpm, timeout=30)
-    tagger = Tagger(labeller, out, out.with_suffix(".errors.csv"), options)
+    recorder = Recorder(out, out.with_suffix(".errors.csv"), DEFAULT_MODEL)
+    engine = Engine(provider, recorder, ResumeIndex(), options)
     before = fake.count
     started = time.perf_counter()
     try:
-        summary = await tagger.run(lambda skip: iter_images(folder))
+        summary = await engine.run(lambda skip: iter_images(folder))
     finally:
-        await labeller.client.aio.aclose()
+        recorder.close()
+        await provider.aclose()
     wall = time.perf_counter() - started
     return {
         "images": summary.labelled,

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fake_gemini import COLOURS, FakeGemini, start
+from fake_gemini import COLOURS, TEST_KEY, FakeGemini, start
 
-TEST_KEY = "FAKE-emotag-test-key-0123456789abcdefghijk"  # recognisable, not Google-shaped
 KEY_VARS = ("AI_STUDIO_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL")
 
 
@@ -28,6 +27,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / ".data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))  # the settings memory
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -40,6 +40,7 @@ def fake() -> Iterator[FakeGemini]:
     stop = start(state)
     yield state
     stop()
+    assert not state.misuse, f"a test scripted answers the real API cannot give: {state.misuse}"
 
 
 @pytest.fixture
@@ -92,3 +93,30 @@ def csv_line(*fields: str) -> str:
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+class ScriptedProvider:
+    """An in-memory provider for engine unit tests: answers from a list, records calls."""
+
+    def __init__(self, answers: list[object] | None = None, model: str = "m") -> None:
+        from emotag.providers.negotiation import Negotiator, SettingsMemory
+
+        self.model, self.endpoint = model, "scripted"
+        self.settings = Negotiator("scripted", model, (), memory=SettingsMemory(Path("mem.json")))
+        self.answers = list(answers or [])
+        self.calls = 0
+
+    async def label(self, image: object) -> object:
+        from emotag.answers import Answer
+
+        self.calls += 1
+        reply = self.answers.pop(0) if self.answers else Answer("happy", None, "", 1, 1, "1")
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    def estimate_input_tokens(self, width: int, height: int) -> int:
+        return 0
+
+    async def aclose(self) -> None:
+        return None

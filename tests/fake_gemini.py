@@ -21,6 +21,7 @@ from typing import Any
 
 from PIL import Image
 
+EMOTION_COLOURS = ("happy", "surprise", "angry", "disgust", "fear", "neutral", "sad")
 COLOURS: dict[str, tuple[int, int, int]] = {
     "happy": (240, 200, 20),
     "surprise": (250, 120, 0),
@@ -35,14 +36,61 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "black": (0, 0, 0),
 }
 
-PATH = re.compile(r"^/(?P<version>v[^/]+)/models/(?P<model>[^/:]+):generateContent$")
-BATCH_CREATE = re.compile(r"^/v[^/]+/models/([^/:]+):batchGenerateContent$")
-BATCH_GET = re.compile(r"^/v[^/]+/batches/([^/:]+)$")
-BATCH_CANCEL = re.compile(r"^/v[^/]+/batches/([^/:]+):cancel$")
-BATCH_LIST = re.compile(r"^/v[^/]+/batches$")
-FILE_GET = re.compile(r"^/v[^/]+/files/([^/:]+)$")
-FILE_DOWNLOAD = re.compile(r"^/v[^/]+/files/([^/:]+):download$")
+# The API version segment the supported SDK range (google-genai 3.x) sends, and no other:
+# a wire change must fail loudly here, not pass unnoticed.
+VERSION = "v1"
+PATH = re.compile(rf"^/{VERSION}/models/(?P<model>[^/:]+):generateContent$")
+BATCH_CREATE = re.compile(rf"^/{VERSION}/models/([^/:]+):batchGenerateContent$")
+BATCH_GET = re.compile(rf"^/{VERSION}/batches/([^/:]+)$")
+BATCH_CANCEL = re.compile(rf"^/{VERSION}/batches/([^/:]+):cancel$")
+BATCH_LIST = re.compile(rf"^/{VERSION}/batches$")
+FILE_GET = re.compile(rf"^/{VERSION}/files/([^/:]+)$")
+FILE_DOWNLOAD = re.compile(rf"^/{VERSION}/files/([^/:]+):download$")
+UPLOAD_START = f"/upload/{VERSION}/files"
 LABEL_LOGPROB = -0.105  # exp() of this is 0.9003, the confidence tests expect
+TEST_KEY = "FAKE-emotag-test-key-0123456789abcdefghijk"  # recognisable, not Google-shaped
+
+# generationConfig fields the real API knows (REST camelCase; the SDK's own snake_case
+# spelling of nested ones is accepted as proto JSON allows). Anything else is a 400.
+KNOWN_CONFIG = frozenset(
+    {
+        "temperature",
+        "topP",
+        "topK",
+        "candidateCount",
+        "maxOutputTokens",
+        "stopSequences",
+        "responseMimeType",
+        "responseSchema",
+        "responseJsonSchema",
+        "responseLogprobs",
+        "logprobs",
+        "presencePenalty",
+        "frequencyPenalty",
+        "seed",
+        "mediaResolution",
+        "thinkingConfig",
+        "responseModalities",
+    }
+)
+KNOWN_BODY = frozenset(
+    {
+        "contents",
+        "generationConfig",
+        "safetySettings",
+        "systemInstruction",
+        "tools",
+        "toolConfig",
+        "cachedContent",
+    }
+)
+# How the real API words a refused optional setting (see providers/gemini._SETTING_WORDS).
+REFUSALS = {
+    "responseLogprobs": "Logprobs is not enabled for models/{model}",
+    "thinkingConfig": "Thinking is not supported by models/{model}",
+    "mediaResolution": "Media resolution is not supported by models/{model}",
+    "candidateCount": "Multiple candidates is not enabled for models/{model}",
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +113,36 @@ class Reply:
             )
         error = {"code": code, "status": status, "message": message or status, "details": details}
         return Reply(status=code, body={"error": error})
+
+    @staticmethod
+    def daily_quota(model: str = "gemini-3.5-flash-lite") -> Reply:
+        """429 for a spent per-day quota, with the details the real API sends."""
+        reply = Reply.error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota.", "17s")
+        assert reply.body is not None
+        reply.body["error"]["details"][:0] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/generate_requests",
+                        "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+                        "quotaDimensions": {"location": "global", "model": model},
+                        "quotaValue": "20",
+                    }
+                ],
+            },
+            {"@type": "type.googleapis.com/google.rpc.Help", "links": []},
+        ]
+        return reply
+
+    @staticmethod
+    def cut_off() -> Reply:
+        """The output limit reached mid-answer: MAX_TOKENS with a torn JSON text."""
+        candidate = {
+            "content": {"parts": [{"text": '{"faces": "one", "emo'}], "role": "model"},
+            "finishReason": "MAX_TOKENS",
+        }
+        return Reply(body={"candidates": [candidate], "usageMetadata": _usage(280)})
 
     @staticmethod
     def blocked_prompt(reason: str = "SAFETY") -> Reply:
@@ -96,7 +174,7 @@ class FakeGemini:
     latency: float = 0.0
     logprobs: str = "ok"  # "ok" answers with logprobs, "reject" answers 400 like AI Studio
     unknown_models: set[str] = field(default_factory=set)
-    valid_keys: set[str] | None = None
+    api_key: str = TEST_KEY  # checked on every endpoint but upload chunks, as Google does
     by_colour: dict[str, Reply | list[Reply]] = field(default_factory=dict)
     queue: list[Reply] = field(default_factory=list)
     fault_rates: dict[str, float] = field(default_factory=dict)
@@ -116,6 +194,7 @@ class FakeGemini:
     batch_outcome: str = "BATCH_STATE_SUCCEEDED"
     batch_creates: int = 0
     uploads_started: int = 0
+    misuse: list[str] = field(default_factory=list)  # answers the real API could not give
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -132,23 +211,40 @@ class FakeGemini:
     def batch_requests(self) -> list[Seen]:
         return [s for s in self.seen if s.path == "batch"]
 
+    def key_error(self, headers: dict[str, str]) -> Reply | None:
+        """What the real API answers a request without the right key, if it lacks one."""
+        key = headers.get("x-goog-api-key", "")
+        if not key:
+            return Reply.error(
+                403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers."
+            )
+        if key != self.api_key:
+            reply = Reply.error(
+                400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."
+            )
+            assert reply.body is not None
+            reply.body["error"]["details"] = [
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}
+            ]
+            return reply
+        return None
+
     def choose(self, seen: Seen) -> Reply:
         with self._lock:
+            if refused := self.key_error(seen.headers):
+                return refused
             if seen.model in self.unknown_models:
                 return Reply.error(404, "NOT_FOUND", f"models/{seen.model} is not found")
-            key = seen.headers.get("x-goog-api-key", "")
-            if self.valid_keys is not None and key not in self.valid_keys:
-                return Reply.error(
-                    400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."
-                )
+            if invalid := _invalid_request(seen.body):
+                return Reply.error(400, "INVALID_ARGUMENT", invalid)
             config = seen.body.get("generationConfig", {})
-            if config.get("responseLogprobs") and self.logprobs == "reject":
-                return Reply.error(
-                    400, "INVALID_ARGUMENT", f"Logprobs is not enabled for models/{seen.model}"
-                )
-            for setting in self.rejected_settings:
+            refused_here = set(self.rejected_settings)
+            if self.logprobs == "reject":
+                refused_here.add("responseLogprobs")
+            for setting in sorted(refused_here):
                 if setting in config:
-                    return Reply.error(400, "INVALID_ARGUMENT", f"Unknown field {setting}")
+                    message = REFUSALS[setting].format(model=seen.model)
+                    return Reply.error(400, "INVALID_ARGUMENT", message)
             if seen.time < self.quota_until:
                 return Reply.error(429, "RESOURCE_EXHAUSTED", "Quota exceeded", self.quota_delay)
             if self.queue:
@@ -176,6 +272,22 @@ class FakeGemini:
 
     def wait(self, seconds: float) -> None:
         self._stopping.wait(seconds)
+
+
+def _invalid_request(body: dict[str, Any]) -> str | None:
+    """The 400 message the real API gives a request it cannot parse, or None."""
+    unknown = sorted(set(body) - KNOWN_BODY)
+    config = body.get("generationConfig", {})
+    unknown += sorted(f"generation_config.{k}" for k in set(config) - KNOWN_CONFIG)
+    if unknown:
+        return f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.'
+    if "responseSchema" in config and "responseJsonSchema" in config:
+        return "responseSchema and responseJsonSchema cannot both be set."
+    if ("responseSchema" in config or "responseJsonSchema" in config) and config.get(
+        "responseMimeType"
+    ) not in ("application/json", "text/x.enum"):
+        return "A response schema needs responseMimeType application/json or text/x.enum."
+    return None
 
 
 def _usage(prompt_tokens: int) -> dict[str, int]:
@@ -214,10 +326,16 @@ def _inspect_image(body: dict[str, Any]) -> tuple[tuple[int, int] | None, str | 
 def _answer(state: FakeGemini, seen: Seen, reply: Reply) -> dict[str, Any]:
     if reply.body is not None:
         return reply.body
-    label = reply.text if reply.text is not None else (reply.emotion or seen.colour or "neutral")
+    colour = seen.colour if seen.colour in EMOTION_COLOURS else "neutral"
+    label = reply.text if reply.text is not None else (reply.emotion or colour)
     config = seen.body.get("generationConfig", {})
-    as_json = config.get("responseMimeType") == "application/json" and reply.text is None
-    text = json.dumps({"faces": reply.faces, "emotion": label}) if as_json else label
+    schema = config.get("responseJsonSchema") or config.get("responseSchema")
+    if schema is not None:
+        # Constrained decoding: the real API can only answer what the schema allows.
+        text = reply.text or json.dumps({"faces": reply.faces, "emotion": label})
+        _check_schema(schema, text)
+    else:
+        text = label
     candidate: dict[str, Any] = {
         "content": {"parts": [{"text": text}], "role": "model"},
         "finishReason": "STOP",
@@ -231,6 +349,24 @@ def _answer(state: FakeGemini, seen: Seen, reply: Reply) -> dict[str, Any]:
             "topCandidates": [],
         }
     return {"candidates": [candidate], "usageMetadata": _usage(280), "modelVersion": seen.model}
+
+
+class FakeMisuse(AssertionError):
+    """A test scripted an answer the real API could never give."""
+
+
+def _check_schema(schema: dict[str, Any], text: str) -> None:
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        raise FakeMisuse(f"schema mode answers JSON only, not {text!r}") from None
+    properties = schema.get("properties", {})
+    if set(answer) - set(properties) or not set(schema.get("required", [])) <= set(answer):
+        raise FakeMisuse(f"{text!r} does not have the schema's fields")
+    for name, value in answer.items():
+        allowed = properties[name].get("enum")
+        if allowed is not None and value not in allowed:
+            raise FakeMisuse(f"{name}={value!r} is not in the schema's enum")
 
 
 def _file_json(state: FakeGemini, name: str) -> dict[str, Any]:
@@ -318,22 +454,31 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
             route = self.path.split("?", 1)[0]
-            if route.startswith("/upload/") or route.startswith("/_upload/"):
+            if route.startswith("/_upload/"):  # upload chunks carry no key, as with Google
+                self._upload(route, raw)
+                return
+            if self._refused():
+                return
+            if route == UPLOAD_START:
                 self._upload(route, raw)
                 return
             if found := BATCH_CREATE.match(route):
                 self._send(200, _create_batch(state, found.group(1), json.loads(raw), self.headers))
                 return
             if found := BATCH_CANCEL.match(route):
-                _job(state, found.group(1))["metadata"]["state"] = "BATCH_STATE_CANCELLED"
-                self._send(200, {})
+                if self._known_job(found.group(1)):
+                    _job(state, found.group(1))["metadata"]["state"] = "BATCH_STATE_CANCELLED"
+                    self._send(200, {})
                 return
             match = PATH.match(route)
+            if not match:
+                self._not_found()
+                return
             body = json.loads(raw or b"{}")
-            size, colour = _inspect_image(body) if match else (None, None)
+            size, colour = _inspect_image(body)
             seen = Seen(
                 path=self.path,
-                model=match.group("model") if match else "",
+                model=match.group("model"),
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
                 image_size=size,
@@ -342,11 +487,6 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             )
             with state._lock:
                 state.seen.append(seen)
-            if not match:
-                self._send(
-                    404, {"error": {"code": 404, "status": "NOT_FOUND", "message": self.path}}
-                )
-                return
             reply = state.choose(seen)
             if state.latency:
                 state.wait(state.latency)
@@ -354,31 +494,63 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 state.wait(reply.hang)
                 if state._stopping.is_set():
                     return
-            self._send(reply.status, _answer(state, seen, reply))
+            try:
+                answer = _answer(state, seen, reply)
+            except FakeMisuse as exc:
+                state.misuse.append(str(exc))
+                self._send(500, {"error": {"code": 500, "status": "INTERNAL", "message": str(exc)}})
+                return
+            self._send(reply.status, answer)
 
         def do_GET(self) -> None:
             route = self.path.split("?", 1)[0]
+            if route == "/_stats":
+                # Control channel for a fake in another process (benchmarks): request times.
+                with state._lock:
+                    times = [s.time for s in state.seen if s.model]
+                self._send(200, {"count": len(times), "times": times})
+                return
+            if self._refused():
+                return
             if found := FILE_DOWNLOAD.match(route):
-                self._send_bytes(state.files.get(f"files/{found.group(1)}", b""))
+                if self._known_file(found.group(1)):
+                    self._send_bytes(state.files[f"files/{found.group(1)}"])
                 return
             if found := FILE_GET.match(route):
-                self._send(200, _file_json(state, f"files/{found.group(1)}"))
+                if self._known_file(found.group(1)):
+                    self._send(200, _file_json(state, f"files/{found.group(1)}"))
                 return
             if found := BATCH_GET.match(route):
-                self._send(200, _poll_batch(state, found.group(1)))
+                if self._known_job(found.group(1)):
+                    self._send(200, _poll_batch(state, found.group(1)))
                 return
             if BATCH_LIST.match(route):
                 self._send(200, {"operations": list(state.jobs.values())})
                 return
-            # Control channel for a fake in another process (benchmarks): request times.
-            if self.path != "/_stats":
-                self._send(
-                    404, {"error": {"code": 404, "status": "NOT_FOUND", "message": self.path}}
-                )
-                return
-            with state._lock:
-                times = [s.time for s in state.seen if s.model]
-            self._send(200, {"count": len(times), "times": times})
+            self._not_found()
+
+        def _refused(self) -> bool:
+            """Answer a request without the right key as Google does; True if refused."""
+            refusal = state.key_error({k.lower(): v for k, v in self.headers.items()})
+            if refusal is not None:
+                self._send(refusal.status, refusal.body or {})
+            return refusal is not None
+
+        def _known_file(self, file_id: str) -> bool:
+            if f"files/{file_id}" in state.files:
+                return True
+            self._not_found(f"File files/{file_id} was not found.")
+            return False
+
+        def _known_job(self, job_id: str) -> bool:
+            if f"batches/{job_id}" in state.jobs:
+                return True
+            self._not_found(f"Batch batches/{job_id} was not found.")
+            return False
+
+        def _not_found(self, message: str = "") -> None:
+            error = {"code": 404, "status": "NOT_FOUND", "message": message or self.path}
+            self._send(404, {"error": error})
 
         def do_PUT(self) -> None:
             if self.path != "/_config":
@@ -391,13 +563,18 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             self._send(200, {"latency": state.latency})
 
         def do_DELETE(self) -> None:
-            if found := BATCH_GET.match(self.path.split("?", 1)[0]):
-                state.jobs.pop(f"batches/{found.group(1)}", None)
-            self._send(200, {})
+            if self._refused():
+                return
+            found = BATCH_GET.match(self.path.split("?", 1)[0])
+            if found and self._known_job(found.group(1)):
+                state.jobs.pop(f"batches/{found.group(1)}")
+                self._send(200, {})
+            elif not found:
+                self._not_found()
 
         def _upload(self, route: str, raw: bytes) -> None:
             """The resumable upload protocol the SDK speaks (start, then chunks)."""
-            if route.startswith("/upload/"):
+            if route == UPLOAD_START:
                 state.uploads_started += 1
                 upload_id = f"u{state.uploads_started}"
                 state.uploads[upload_id] = bytearray()

@@ -62,7 +62,9 @@ def test_tag_batch_wait_fetch_gives_the_interactive_csv(gemini: FakeGemini, tmp_
         "skipped": 0,
         "failed": 0,
     }
-    assert gemini.labelling_requests() == [] and gemini.batch_creates == 1
+    # One tiny probe learns which settings the model accepts; no image is sent live.
+    probes = gemini.labelling_requests()
+    assert [p.image_size for p in probes] == [(64, 64)] and gemini.batch_creates == 1
     status = invoke("batch", "status")
     assert status.exit_code == 0 and "running" in status.stdout
     waited = invoke("batch", "wait", "--poll", "0.01")
@@ -86,7 +88,7 @@ def test_tag_batch_wait_fetch_gives_the_interactive_csv(gemini: FakeGemini, tmp_
     line = json.loads(
         next(Path("dataset/llm_labels.batch").glob("*.jsonl")).read_text().splitlines()[0]
     )
-    interactive_config = gemini.labelling_requests()[0].body["generationConfig"]
+    interactive_config = gemini.labelling_requests()[-1].body["generationConfig"]
     # The SDK itself sends thinking_level in snake case; proto JSON accepts either spelling.
     assert camel(line["request"]["generationConfig"]) == camel(interactive_config)
     again = invoke("batch", "fetch")
@@ -123,7 +125,7 @@ def test_partial_failures_go_to_the_errors_csv_and_retry_failed_resubmits_them(
     gemini.by_colour.update(
         cyan=Reply.error(400, "INVALID_ARGUMENT", "Unable to process input image."),
         white=Reply(faces="none", emotion="neutral"),
-        black=Reply(text="bored"),
+        black=Reply.cut_off(),
     )
     assert invoke("tag", str(root), "--batch").exit_code == 0
     assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
@@ -133,7 +135,7 @@ def test_partial_failures_go_to_the_errors_csv_and_retry_failed_resubmits_them(
     assert reasons == {
         "rejected.png": "batch request failed: 400 Unable to process input image.",
         "wall.png": "no face",
-        "chatty.png": "off-list answer: bored",
+        "chatty.png": "answer cut off (MAX_TOKENS)",
     }
     gemini.by_colour["cyan"] = Reply(emotion="happy")  # the image is fine now
     retry = invoke("tag", str(root), "--batch", "--retry-failed", "--json")

@@ -2,44 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from emotag.emotions import EMOTIONS, emotion_from_filename, normalise, parse_answer
-from emotag.errors import AnswerError
-
-
-@pytest.mark.parametrize(
-    ("answer", "expected"),
-    [
-        ('{"faces": "one", "emotion": "happy"}', ("happy", "1")),
-        ('{"faces": "several", "emotion": " Sad "}', ("sad", "2+")),
-        ('{"faces": "none", "emotion": "fear"}', ("fear", "0")),
-        ('{"emotion": "happy"}', ("happy", "")),
-        ("neutral", ("neutral", "")),
-        ("  FEAR\n", ("fear", "")),
-        ("The expression is: surprise.", ("surprise", "")),
-        ("Angry!", ("angry", "")),
-    ],
-)
-def test_parse_answer_accepts(answer: str, expected: tuple[str, str]) -> None:
-    assert parse_answer(answer) == expected
-
-
-@pytest.mark.parametrize(
-    ("answer", "message"),
-    [
-        ('{"emotion": "serious"}', "off-list answer: serious"),
-        ("surprised", "off-list answer: surprised"),  # aliases never apply to answers
-        ("contempt", "off-list answer"),
-        ("", "off-list answer"),
-        ("happy, but also a bit sad", "ambiguous answer names 2 labels"),
-        ('{"emotion": ', "answer is not valid JSON"),
-        ('{"label": "happy"}', "off-list answer: None"),
-        ('{"faces": "two", "emotion": "happy"}', "off-list face count: two"),
-        ("unhappy", "off-list answer"),  # a label inside a longer word is not a label
-    ],
-)
-def test_parse_answer_rejects(answer: str, message: str) -> None:
-    with pytest.raises(AnswerError, match=message):
-        parse_answer(answer)
+from emotag.emotions import EMOTIONS, emotion_from_filename, normalise
 
 
 @pytest.mark.parametrize(

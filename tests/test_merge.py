@@ -128,7 +128,7 @@ def test_tag_then_merge_then_example_script(gemini, tmp_path: Path) -> None:
     make_image(root / "unlabelled" / "m_y_a_fear.png", "cyan")
     from fake_gemini import Reply
 
-    gemini.by_colour["cyan"] = Reply(text="bored")
+    gemini.by_colour["cyan"] = Reply.cut_off()
     assert runner.invoke(app, ["tag", str(root)]).exit_code == 1  # one off-list answer
     write_table([{"path": "a.png"}, {"path": "sub/b.png"}, {"path": "c_x_y_serious.png"}])
     result = merge("landmarks.csv", "--root", str(root), "-o", "out.csv")

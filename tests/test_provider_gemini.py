@@ -7,10 +7,10 @@ import math
 import pytest
 from google.genai import errors, types
 
-from emotag.errors import AnswerError, FatalAPIError
+from emotag.errors import AnswerError, FatalAPIError, QuotaSpent, Throttled, TransientAPIError
 from emotag.providers.gemini import (
-    TransientAPIError,
     estimate_input_tokens,
+    family,
     map_api_error,
     read_response,
     retry_delay,
@@ -76,7 +76,11 @@ def test_read_response_ignores_thought_parts() -> None:
         ({}, "blocked by the API: no answer"),
         ({"candidates": [{"finishReason": "SAFETY"}]}, "answer blocked by the API: SAFETY"),
         ({"candidates": [candidate("contempt")]}, "off-list answer: contempt"),
-        ({"candidates": [{"finishReason": "MAX_TOKENS"}]}, "off-list answer"),
+        ({"candidates": [{"finishReason": "MAX_TOKENS"}]}, r"answer cut off \(MAX_TOKENS\)"),
+        (
+            {"candidates": [candidate('{"faces": "one", "emo', finishReason="MAX_TOKENS")]},
+            r"answer cut off \(MAX_TOKENS\)",
+        ),
     ],
 )
 def test_read_response_failures(payload: dict, message: str) -> None:
@@ -102,10 +106,8 @@ def test_retry_delay_is_read_from_retry_info() -> None:
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7.5s"},
         ],
     )
-    mapped = map_api_error(error, "m")
-    assert (
-        isinstance(mapped, TransientAPIError) and mapped.retry_after == 7.5 and mapped.code == 429
-    )
+    mapped = map_api_error(error, "model", "m")
+    assert isinstance(mapped, Throttled) and mapped.retry_after == 7.5 and mapped.code == 429
     assert retry_delay({"error": {"details": []}}) is None
     assert retry_delay("not json") is None
 
@@ -120,14 +122,67 @@ def test_retry_delay_is_read_from_retry_info() -> None:
         (403, "PERMISSION_DENIED", "", FatalAPIError),
         (400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", FatalAPIError),
         (400, "INVALID_ARGUMENT", "Unable to process input image.", AnswerError),
+        (
+            400,
+            "FAILED_PRECONDITION",
+            "User location is not supported for the API use.",
+            FatalAPIError,
+        ),
+        (401, "UNAUTHENTICATED", "", FatalAPIError),
+        (429, "RESOURCE_EXHAUSTED", "", Throttled),
     ],
 )
-def test_map_api_error(code: int, status: str, message: str, kind: type) -> None:
-    assert type(map_api_error(api_error(code, status, message), "gemini-x")) is kind
+def test_map_api_error_classes(code: int, status: str, message: str, kind: type) -> None:
+    assert type(map_api_error(api_error(code, status, message), "model", "gemini-x")) is kind
 
 
-def test_not_found_names_the_model() -> None:
-    assert "gemini-1.5-flash" in str(map_api_error(api_error(404, "NOT_FOUND"), "gemini-1.5-flash"))
+def test_not_found_names_the_model_or_the_expired_batch_object() -> None:
+    error = api_error(404, "NOT_FOUND")
+    assert "gemini-1.5-flash" in str(map_api_error(error, "model", "gemini-1.5-flash"))
+    job = str(map_api_error(error, "job", "batches/b7"))
+    assert "batches/b7" in job and "48 hours" in job and "Model" not in job
+
+
+def test_precondition_shows_the_apis_reason() -> None:
+    error = api_error(400, "FAILED_PRECONDITION", "User location is not supported for the API use.")
+    assert "User location is not supported" in str(map_api_error(error, "model", "m"))
+
+
+def test_a_per_day_quota_is_fatal_and_named() -> None:
+    violation = {
+        "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+        "quotaValue": "20",
+    }
+    details = [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "17s"},
+    ]
+    mapped = map_api_error(api_error(429, "RESOURCE_EXHAUSTED", "", details), "model", "gem-x")
+    assert isinstance(mapped, QuotaSpent)
+    mapped.saved = 20
+    text = str(mapped)
+    assert "daily request quota" in text and "gem-x" in text and "20 label(s) saved" in text
+    assert "--batch" in text
+    per_minute = dict(violation, quotaId="GenerateRequestsPerMinutePerProjectPerModel")
+    details[0]["violations"] = [per_minute]
+    minute = map_api_error(api_error(429, "RESOURCE_EXHAUSTED", "", details), "model", "m")
+    assert isinstance(minute, Throttled) and minute.retry_after == 17
+
+
+@pytest.mark.parametrize(
+    ("model", "thinking", "room"),
+    [
+        ("gemini-2.0-flash", None, 64),
+        ("gemini-2.5-flash", {"thinking_budget": 0}, 64),
+        ("gemini-2.5-pro", {"thinking_budget": 128}, 1024),  # cannot turn thinking off
+        ("gemini-3.5-flash-lite", {"thinking_level": "MINIMAL"}, 512),
+        ("gemini-3-pro-preview", {"thinking_level": "LOW"}, 4096),  # no MINIMAL level
+    ],
+)
+def test_family_leaves_room_for_thinking(model: str, thinking: dict | None, room: int) -> None:
+    settings = family(model)
+    assert settings.thinking == thinking and settings.max_output_tokens == room
+    assert (settings.temperature is None) == model.startswith("gemini-3")
 
 
 def test_token_estimates_follow_the_model_family() -> None:

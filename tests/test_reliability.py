@@ -192,20 +192,17 @@ def test_hostile_images_are_reported_and_the_rest_labelled(
 def test_file_deleted_between_discovery_and_upload(tmp_path: Path) -> None:
     import asyncio
 
-    from emotag.engine import Tagger
-    from emotag.images import Prepared
-    from emotag.providers.gemini import Answer
-
-    class Labeller:
-        model = "m"
-
-        async def label(self, image: Prepared) -> Answer:
-            return Answer("happy", None, "", 1, 1)
+    from conftest import ScriptedProvider
+    from emotag.engine import Engine
+    from emotag.recorder import Recorder
+    from emotag.resume import ResumeIndex
 
     kept = make_image(tmp_path / "a.png")
     gone = tmp_path / "gone.png"
-    tagger = Tagger(Labeller(), tmp_path / "l.csv", tmp_path / "e.csv")
-    summary = asyncio.run(tagger.run(lambda skip: [kept, gone]))
+    recorder = Recorder(tmp_path / "l.csv", tmp_path / "e.csv", "m")
+    engine = Engine(ScriptedProvider(), recorder, ResumeIndex())
+    summary = asyncio.run(engine.run(lambda skip: [kept, gone]))
+    recorder.close()
     assert summary.labelled == 1
     assert (
         read_csv(tmp_path / "e.csv")[0]["reason"] == "cannot read file: No such file or directory"

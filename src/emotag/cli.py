@@ -7,7 +7,6 @@ Heavy modules (the SDK, Pillow, the tagger) are imported inside commands so that
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -20,8 +19,9 @@ from rich.console import Console
 from emotag.emotions import MultiFace
 from emotag.errors import ConfigError, EmotagError, InputError
 from emotag.merge import Prefer
+from emotag.providers import GEMINI
 from emotag.rename import OnConflict
-from emotag.settings import DEFAULT_MODEL, DEFAULT_OUTPUT
+from emotag.settings import DEFAULT_MAX_WAIT, DEFAULT_OUTPUT
 
 app = typer.Typer(
     help="Label face images with one of seven emotions (happy, surprise, angry, disgust, "
@@ -105,7 +105,9 @@ def tag(
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", "-m", help=f"Gemini model. Env: EMOTAG_MODEL. [default: {DEFAULT_MODEL}]"
+            "--model",
+            "-m",
+            help=f"Gemini model. Env: EMOTAG_MODEL. [default: {GEMINI.default_model}]",
         ),
     ] = None,
     concurrency: Annotated[
@@ -136,9 +138,22 @@ def tag(
         typer.Option(help="Text file with your own prompt (the answer stays one of the seven)."),
     ] = None,
     logprobs: Annotated[
-        bool,
-        typer.Option(help="Ask for log probabilities (confidence); dropped if the model refuses."),
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--logprobs/--no-logprobs",
+            help="Ask for log probabilities (confidence). Default: ask where the model gives "
+            "them; with --logprobs you are told if the model refuses.",
+            show_default=False,
+        ),
+    ] = None,
+    max_wait: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="Stop the run (exit 2, nothing lost) after this many seconds of nothing but "
+            "429 throttling.",
+        ),
+    ] = DEFAULT_MAX_WAIT,
     force: Annotated[
         bool, typer.Option("--force", help="Label again images that are already in the CSV.")
     ] = False,
@@ -200,6 +215,7 @@ def tag(
         rpm=rpm,
         timeout=timeout,
         attempts=attempts,
+        max_wait=max_wait,
         max_side=max_side,
         prompt_file=prompt_file,
         logprobs=logprobs,
@@ -214,13 +230,7 @@ def tag(
         result = tagging.dry_run(config)
         batch_size_shown = batch_size if use_batch else None
         if as_json:
-            extra = {"unreadable": len(result.unreadable)}
-            if use_batch:
-                extra |= {
-                    "batch_jobs": result.batch_jobs(batch_size),
-                    "batch_billed_input_tokens": result.input_tokens // 2,
-                }
-            out.print_json(data=vars(result) | extra)
+            out.print_json(data=result.as_dict(batch_size_shown))
         else:
             out.print(estimate_table(result, config.model, batch_size_shown))
         return
@@ -228,7 +238,7 @@ def tag(
     if use_batch:
         submitted = tagging.tag_batch(config, batch_size)
         if as_json:
-            out.print_json(data=vars(submitted))
+            out.print_json(data=submitted.as_dict())
         elif submitted.reattached:
             out.print(
                 f"{submitted.reattached} batch job(s) from an earlier run are still open; "
@@ -251,7 +261,7 @@ def tag(
             err.print(f"Labelling images under {config.folder} with {config.model} …")
         summary = tagging.tag(config, on_event=view)
     if as_json:
-        out.print_json(json.dumps(tagging.summary_dict(summary, config)))
+        out.print_json(data=config.summary_dict(summary))
     elif not quiet:
         out.print(summary_table(summary, config.model))
     if not view.enabled:  # a live progress view has shown them already

@@ -20,10 +20,10 @@ from rich.table import Table
 from emotag.batch import BatchState
 from emotag.dupes import DupeReport
 from emotag.emotions import EMOTIONS
-from emotag.engine import Event, Summary
 from emotag.estimate import Estimate
 from emotag.evaluation import Evaluation
 from emotag.merge import MergeReport
+from emotag.recorder import Event, Summary
 from emotag.rename import RenamePlan
 
 

@@ -1,186 +1,150 @@
-"""One labelling run: stream paths, prepare images in threads, send with bounded
-concurrency, retry what is worth retrying, and append each result as it arrives.
+"""The live run: stream paths, plan each in a thread, send with bounded concurrency, and
+record each result as it arrives.
 
-Pure of CLI and rendering: progress goes out through `on_event`.
+What the run's failures cost follows the real API: a 5xx or a timeout costs the image one
+attempt; a 429 or an unreachable server costs none (they are properties of the run); a
+daily quota, a fatal refusal, or a stall (nothing but 429s for `max_wait`, nothing but
+network errors for `OUTAGE_AFTER`) stops the run with no image blamed. Until the provider
+knows which optional settings its model accepts, one request goes out alone.
+
+Pure of CLI and rendering: progress goes out through the recorder's events.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Final
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_exponential_jitter
 
 from emotag import images
-from emotag.errors import AnswerError, EmotagError, ImageError, InputError
-from emotag.ledger import (
-    ERROR_COLUMNS,
-    LABEL_COLUMNS,
-    NO_FACE,
-    Appender,
-    Failure,
-    Label,
-    compact_failures,
-    compact_labels,
-    no_face_hashes,
-    read_labels,
+from emotag.answers import Answer
+from emotag.errors import (
+    AnswerError,
+    EmotagError,
+    FatalAPIError,
+    NetworkError,
+    QuotaSpent,
+    RunStalled,
+    Throttled,
+    TransientAPIError,
 )
-from emotag.providers.gemini import Answer, TransientAPIError, transport_errors
+from emotag.ledger import NO_FACE, Failure, Label
+from emotag.outcome import decide
+from emotag.planner import Step, claimed, plan
+from emotag.providers import Provider
 from emotag.ratelimit import RateGate
+from emotag.recorder import Event, Recorder, Summary
+from emotag.resume import ResumeIndex
+from emotag.settings import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_MAX_WAIT, DEFAULT_TIMEOUT
 
-EventKind = Literal["found", "labelled", "failed", "skipped", "duplicate", "retry", "warning"]
+OUTAGE_AFTER: Final = 30.0  # seconds of nothing but network errors before the run stops
 
-
-class Labeller(Protocol):
-    model: str
-
-    async def label(self, image: images.Prepared) -> Answer: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    kind: EventKind
-    path: str = ""
-    detail: str = ""
-    count: int = 1
+Source = Callable[[Callable[[Path, str], None]], Iterable[Path]]
 
 
 @dataclass(frozen=True, slots=True)
 class TagOptions:
-    concurrency: int = 16
+    concurrency: int = DEFAULT_CONCURRENCY
     rpm: float | None = None
-    timeout: float = 60.0
-    max_attempts: int = 6
+    timeout: float = DEFAULT_TIMEOUT
+    max_attempts: int = DEFAULT_ATTEMPTS
     max_side: int = images.DEFAULT_MAX_SIDE
-    force: bool = False
     skip_multi_face: bool = False
+    max_wait: float = DEFAULT_MAX_WAIT
 
 
-@dataclass
-class Summary:
-    """What a run did; the CLI renders it, tests assert on it."""
+class Stall:
+    """How long one kind of run-wide failure has gone on with no success in between."""
 
-    emotions: Counter[str] = field(default_factory=Counter)
-    failures: Counter[str] = field(default_factory=Counter)
-    found: int = 0
-    skipped: int = 0
-    duplicates: int = 0
-    requests: int = 0
-    retries: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    elapsed: float = 0.0
-    warnings: list[str] = field(default_factory=list)
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.since: float | None = None
+        self.last = ""
 
-    @property
-    def labelled(self) -> int:
-        return sum(self.emotions.values())
+    def failed(self, reason: str) -> bool:
+        """Note a failure; True once they have lasted `limit` seconds."""
+        now = time.monotonic()
+        self.since = now if self.since is None else self.since
+        self.last = reason
+        return now - self.since >= self.limit
 
-    @property
-    def failed(self) -> int:
-        return sum(self.failures.values())
+    def reset(self) -> None:
+        self.since = None
 
 
 _DONE = object()
 
 
-class Tagger:
-    """Labels images into `labels_csv`, failures into `errors_csv`; resumable."""
+class Engine:
+    """Labels every path a source yields, through `provider`, into `recorder`."""
 
     def __init__(
         self,
-        labeller: Labeller,
-        labels_csv: Path,
-        errors_csv: Path,
+        provider: Provider,
+        recorder: Recorder,
+        index: ResumeIndex,
         options: TagOptions = TagOptions(),
-        on_event: Callable[[Event], None] = lambda event: None,
     ) -> None:
-        self.labeller = labeller
-        self.labels_csv = labels_csv
-        self.errors_csv = errors_csv
+        self.provider = provider
+        self.recorder = recorder
+        self.index = index
         self.options = options
-        self.on_event = on_event
-        self.summary = Summary()
+        self.summary: Summary = recorder.summary
         self._gate = RateGate(options.rpm)
-        self._done_paths: set[str] = set()
-        self._by_hash: dict[str, Label] = {}
-        self._no_face: set[str] = set()  # hashes this model already said show no face
-        self._in_flight: dict[str, asyncio.Future[Label | None]] = {}
-        self._labelled_now: list[str] = []
-        self._on_file: set[str] = set()  # paths with a row before this run (any model)
-        self._replaced = False
+        self._probe = asyncio.Lock()
+        self._outage = Stall(OUTAGE_AFTER)
+        self._throttling = Stall(options.max_wait)
+        self._outcomes: dict[str, asyncio.Future[Label | Failure]] = {}
+        self._stopped: FatalAPIError | None = None
 
-    async def run(self, source: Callable[[Callable[[Path, str], None]], Iterable[Path]]) -> Summary:
+    async def run(self, source: Source) -> Summary:
         """Label every path `source` yields; `source` gets a callback for paths it must skip."""
         started = time.monotonic()
-        self._load_previous()
-        labels = Appender(self.labels_csv, LABEL_COLUMNS)
-        errors = Appender(self.errors_csv, ERROR_COLUMNS)
         queue: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()
         loop = asyncio.get_running_loop()
         try:
-            feeder = loop.run_in_executor(None, self._feed, source, queue, loop, stop, errors)
+            feeder = loop.run_in_executor(None, self._feed, source, queue, loop, stop)
             async with asyncio.TaskGroup() as group:
                 for _ in range(max(1, self.options.concurrency)):
-                    group.create_task(self._worker(queue, labels, errors))
+                    group.create_task(self._worker(queue))
             await feeder
         except BaseExceptionGroup as group_error:
-            raise _first_emotag_error(group_error) from None
+            raise self._stopped_by(group_error) from None
         finally:
             stop.set()
-            labels.close()
-            errors.close()
+            self.summary.refused_settings = self.provider.settings.refusals
+            self.summary.requests += self.summary.refused_settings
             self.summary.elapsed = time.monotonic() - started
-        # Tidying is for a finished run only; an interrupted one is tidied by the next start.
-        compact_failures(self.errors_csv, self._labelled_now)
-        if self._replaced:
-            # --force or another model wrote a second row for a path; keep the newest.
-            compact_labels(self.labels_csv, read_labels(self.labels_csv))
         return self.summary
 
-    def _load_previous(self) -> None:
-        table = read_labels(self.labels_csv)
-        if table.problems:
-            shown = "; ".join(table.problems[:3])
-            raise InputError(
-                f"{len(table.problems)} bad row(s) in the labels CSV ({shown}). Fix or delete "
-                "them and run again; emotag will not overwrite rows it cannot read."
-            )
-        compact_labels(self.labels_csv, table)
-        compact_failures(self.errors_csv, table.labels)
-        self._on_file = set(table.labels)
-        if self.options.force:
-            return
-        model = self.labeller.model
-        self._no_face = no_face_hashes(self.errors_csv, model)
-        for label in table.labels.values():
-            if label.done_for(model):  # only --force labels a human correction again
-                self._done_paths.add(label.path)
-                if label.sha256:
-                    self._by_hash.setdefault(label.sha256, label)
+    def _stopped_by(self, group: BaseExceptionGroup[BaseException]) -> BaseException:
+        """The error that stopped the run (a bad key, a full disk), not a group of them."""
+        leaves = list(_leaves(group))
+        error = next((e for e in leaves if isinstance(e, EmotagError)), leaves[0])
+        if isinstance(error, QuotaSpent):
+            error.saved = self.summary.labelled
+        return error
 
     def _feed(
         self,
-        source: Callable[[Callable[[Path, str], None]], Iterable[Path]],
+        source: Source,
         queue: asyncio.Queue[object],
         loop: asyncio.AbstractEventLoop,
         stop: threading.Event,
-        errors: Appender,
     ) -> None:
         """Runs in a thread so a huge folder listing never blocks sending."""
 
         def skip(path: Path, reason: str) -> None:
-            loop.call_soon_threadsafe(self._fail, errors, str(path), reason)
+            loop.call_soon_threadsafe(self.recorder.failed_path, str(path), reason)
 
         # Paths go over in batches that double up to 512, so the first one leaves at once
         # but a 100k-file folder does not queue 100k callbacks ahead of the workers.
@@ -200,100 +164,67 @@ class Tagger:
             loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
     def _found(self, queue: asyncio.Queue[object], paths: list[Path]) -> None:
-        self.summary.found += len(paths)
-        self.on_event(Event("found", str(paths[-1]), count=len(paths)))
+        self.recorder.found(len(paths), str(paths[-1]))
         for path in paths:
             queue.put_nowait(path)
 
-    async def _worker(
-        self, queue: asyncio.Queue[object], labels: Appender, errors: Appender
-    ) -> None:
+    async def _worker(self, queue: asyncio.Queue[object]) -> None:
         while True:
             item = await queue.get()
             if item is _DONE:
                 queue.put_nowait(_DONE)  # let the other workers see the end too
                 return
-            assert isinstance(item, Path)
-            await self._process(str(item), labels, errors)
+            step = await asyncio.to_thread(plan, str(item), self.index, self.options.max_side)
+            await self._process(claimed(step, self.index))
 
-    async def _process(self, path: str, labels: Appender, errors: Appender) -> None:
-        if path in self._done_paths:
-            self.summary.skipped += 1
-            self.on_event(Event("skipped", path))
-            return
-        try:
-            raw = await asyncio.to_thread(Path(path).read_bytes)
-        except OSError as exc:
-            self._fail(errors, path, f"cannot read file: {exc.strerror or exc}")
-            return
-        digest = hashlib.sha256(raw).hexdigest()
-        original = await self._settled(digest)
-        if original is not None:
-            self._write(
-                labels, replace(original, path=path, duplicate_of=original.path), duplicate=True
-            )
-            return
-        if digest in self._no_face:
-            self._fail(errors, path, NO_FACE, digest)  # answered before: not paid again
-            return
-        future: asyncio.Future[Label | None] = asyncio.get_running_loop().create_future()
-        self._in_flight[digest] = future
-        label: Label | None = None
-        try:
-            label = await self._label(path, raw, digest, errors)
-            if label is not None:
-                self._write(labels, label, duplicate=False)
-                self._by_hash[digest] = label
-        finally:
-            del self._in_flight[digest]
-            future.set_result(label)
+    async def _process(self, step: Step) -> None:
+        if step.kind == "pending":
+            await self._follow(step)
+        elif step.kind == "send" and step.image is not None:
+            future = asyncio.get_running_loop().create_future()
+            self._outcomes[step.digest] = future
+            row = await self._label(step.path, step.digest, step.image)
+            future.set_result(row)
+            if isinstance(row, Label):
+                self.index.by_hash[step.digest] = row
+            self.recorder.result(row)
+        else:
+            self.recorder.step(step)
 
-    async def _settled(self, digest: str) -> Label | None:
-        """A label for these exact bytes by this model: already on file, or being fetched now."""
-        if digest in self._by_hash:
-            return self._by_hash[digest]
-        if digest in self._in_flight:
-            return await asyncio.shield(self._in_flight[digest])
-        return None
+    async def _follow(self, step: Step) -> None:
+        """A copy of bytes sent for another path in this run gets that path's outcome."""
+        row = await asyncio.shield(self._outcomes[step.digest])
+        if isinstance(row, Label):
+            self.recorder.copy(row, step.path)
+        else:
+            self.recorder.failed(replace(row, path=step.path))
 
-    async def _label(self, path: str, raw: bytes, digest: str, errors: Appender) -> Label | None:
+    async def _label(self, path: str, digest: str, image: images.Prepared) -> Label | Failure:
+        model = self.recorder.model
         try:
-            prepared = await asyncio.to_thread(images.prepare, raw, self.options.max_side)
-            answer = await self._send(prepared)
-        except ImageError as exc:
-            self._fail(errors, path, f"unreadable image: {exc}")
-            return None
+            answer = await self._send(image)
         except AnswerError as exc:
-            self._fail(errors, path, str(exc))
-            return None
+            return Failure(path, str(exc), model, digest)
         except (TransientAPIError, TimeoutError) as exc:
             reason = str(exc) or f"no answer within {self.options.timeout:g}s"
-            self._fail(
-                errors, path, f"gave up after {self.options.max_attempts} attempts: {reason}"
+            return Failure(
+                path, f"gave up after {self.options.max_attempts} attempts: {reason}", model, digest
             )
-            return None
         self.summary.input_tokens += answer.input_tokens
         self.summary.output_tokens += answer.output_tokens
-        if answer.faces == "0":
-            self._fail(errors, path, NO_FACE, digest)
-            self._no_face.add(digest)
-            return None
-        if answer.faces == "2+" and self.options.skip_multi_face:
-            self._fail(errors, path, "several faces (--multi-face skip)")
-            return None
-        return Label(
-            path=path,
-            emotion=answer.emotion,
-            confidence=answer.confidence,
-            confidence_source=answer.confidence_source,
-            model=self.labeller.model,
-            faces=answer.faces,
-            sha256=digest,
-        )
+        row = decide(answer, path, digest, model, skip_multi_face=self.options.skip_multi_face)
+        if isinstance(row, Failure) and row.reason == NO_FACE:
+            self.index.no_face.add(digest)
+        return row
 
-    async def _send(self, prepared: images.Prepared) -> Answer:
+    async def _send(self, image: images.Prepared) -> Answer:
+        free = 0  # attempts that cost the image nothing: throttled or unreachable
+
+        def out_of_attempts(state: RetryCallState) -> bool:
+            return state.attempt_number - free >= self.options.max_attempts
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.options.max_attempts),
+            stop=out_of_attempts,
             retry=retry_if_exception_type((TransientAPIError, TimeoutError)),
             wait=self._backoff,
             before_sleep=self._note_retry,
@@ -301,59 +232,77 @@ class Tagger:
         )
         async for attempt in retrying:
             with attempt:
-                await self._gate.wait()
-                self.summary.requests += 1
-                throttled = False
                 try:
-                    async with asyncio.timeout(self.options.timeout):
-                        return await self.labeller.label(prepared)
-                except TransientAPIError as exc:
-                    throttled = exc.code == 429
-                    if throttled:
-                        self._gate.pause(exc.retry_after)
+                    return await self._attempt(image)
+                except (Throttled, NetworkError):
+                    free += 1
                     raise
-                except transport_errors() as exc:
-                    raise TransientAPIError(f"network error: {type(exc).__name__}") from exc
-                finally:
-                    if not throttled:
-                        self._gate.release()
         raise AssertionError("unreachable: tenacity reraises the last error")
+
+    async def _attempt(self, image: images.Prepared) -> Answer:
+        """One request; until the model's settings are known, one at a time."""
+        if self.provider.settings.settled:
+            await self._gate.wait()
+            return await self._request(image)
+        async with self._probe:
+            await self._gate.wait()
+            return await self._request(image)
+
+    async def _request(self, image: images.Prepared) -> Answer:
+        if self._stopped is not None:
+            # A worker woken in the moment between a fatal answer and the cancellation.
+            raise asyncio.CancelledError
+        self.summary.requests += 1
+        try:
+            async with asyncio.timeout(self.options.timeout):
+                answer = await self.provider.label(image)
+        except Throttled as exc:
+            self.summary.throttled += 1
+            self._outage.reset()
+            self._gate.pause(exc.retry_after)
+            if self._throttling.failed(str(exc)):
+                raise RunStalled(
+                    f"Throttled (429) by the API for {self.options.max_wait:g}s with no answer "
+                    f"in between; {self.summary.labelled} label(s) saved. Lower --rpm or "
+                    "--concurrency, or run the same command later; nothing was lost."
+                ) from None
+            raise
+        except FatalAPIError as exc:
+            self._stopped = exc
+            raise
+        except NetworkError as exc:
+            self._gate.release()
+            if self._outage.failed(str(exc)):
+                raise RunStalled(
+                    f"Cannot reach the API at {self.provider.endpoint}: {exc}; nothing was "
+                    "lost, run the same command again."
+                ) from None
+            raise
+        except BaseException:
+            self._outage.reset()  # an HTTP answer of any kind: the server is there
+            self._gate.release()
+            raise
+        self._outage.reset()
+        self._throttling.reset()
+        self._gate.release()
+        return answer
 
     @staticmethod
     def _backoff(state: RetryCallState) -> float:
-        """Honour the server's RetryInfo delay when it gives one; else exponential with jitter."""
+        """429s wait in the shared gate; a server's RetryInfo delay is honoured; else
+        exponential with jitter."""
         error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, Throttled):
+            return 0.0
         if isinstance(error, TransientAPIError) and error.retry_after is not None:
             return error.retry_after * random.uniform(1.0, 1.2)
-        return float(wait_exponential_jitter(initial=0.5, max=30.0, jitter=0.5)(state))
+        cap = 5.0 if isinstance(error, NetworkError) else 30.0
+        return float(wait_exponential_jitter(initial=0.5, max=cap, jitter=0.5)(state))
 
     def _note_retry(self, state: RetryCallState) -> None:
         self.summary.retries += 1
         error = state.outcome.exception() if state.outcome else None
-        self.on_event(Event("retry", detail=str(error) or type(error).__name__))
-
-    def _write(self, labels: Appender, label: Label, *, duplicate: bool) -> None:
-        labels.append(label.as_row())
-        self._replaced = self._replaced or label.path in self._on_file
-        self._done_paths.add(label.path)
-        self._labelled_now.append(label.path)
-        self.summary.emotions[label.emotion] += 1
-        if duplicate:
-            self.summary.duplicates += 1
-        self.on_event(Event("duplicate" if duplicate else "labelled", label.path, label.emotion))
-
-    def _fail(self, errors: Appender, path: str, reason: str, digest: str = "") -> None:
-        errors.append(Failure(path, reason, self.labeller.model, digest).as_row())
-        self.summary.failures[reason.split(":", 1)[0]] += 1
-        self.on_event(Event("failed", path, reason))
-
-
-def _first_emotag_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """Surface the error that stopped the run (a bad key, a full disk) instead of a group."""
-    for error in _leaves(group):
-        if isinstance(error, EmotagError):
-            return error
-    return next(_leaves(group))
+        self.recorder.on_event(Event("retry", detail=str(error) or type(error).__name__))
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:

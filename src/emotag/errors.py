@@ -1,4 +1,9 @@
-"""One exception hierarchy; the CLI turns each into a one-line message and an exit code."""
+"""One exception hierarchy; the CLI turns each into a one-line message and an exit code.
+
+Providers raise the API-side classes below; the engine decides what each costs: an
+image's attempt (TransientAPIError), nothing (Throttled, NetworkError), or the run
+(FatalAPIError and its children).
+"""
 
 
 class EmotagError(Exception):
@@ -20,7 +25,28 @@ class OutputError(EmotagError):
 
 
 class FatalAPIError(EmotagError):
-    """The API refused in a way no retry can fix (bad key, unknown model)."""
+    """The API refused in a way no retry can fix (bad key, unknown model, region, billing):
+    the run stops and no image is blamed."""
+
+
+class QuotaSpent(FatalAPIError):
+    """A per-day quota is used up: waiting minutes will not help, so the run stops."""
+
+    def __init__(self, message: str, saved: int | None = None) -> None:
+        super().__init__(message)
+        self.saved = saved
+
+    def __str__(self) -> str:
+        saved = "" if self.saved is None else f"; {self.saved} label(s) saved"
+        return (
+            f"{self.args[0]}{saved}. Run the same command after the quota resets, "
+            "or use --batch (a separate quota, half the price)."
+        )
+
+
+class RunStalled(FatalAPIError):
+    """Every recent request failed the same run-wide way (unreachable, throttled) for too
+    long; nothing was lost and a later run resumes."""
 
 
 class ImageError(EmotagError):
@@ -29,3 +55,21 @@ class ImageError(EmotagError):
 
 class AnswerError(EmotagError):
     """The model's answer for one image is not usable as a label."""
+
+
+class TransientAPIError(EmotagError):
+    """A failure worth retrying that costs the image one attempt (5xx, 408)."""
+
+    def __init__(self, message: str, retry_after: float | None = None, code: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.code = code
+
+
+class Throttled(TransientAPIError):
+    """429: a property of the run's quota, not of the image, so it costs no attempt."""
+
+
+class NetworkError(TransientAPIError):
+    """The request never got an HTTP answer (refused, DNS, TLS, reset); costs no attempt,
+    but a run where nothing else happens for long is stopped as an outage."""

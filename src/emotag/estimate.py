@@ -1,17 +1,16 @@
-"""`tag --dry-run`: what a run would send and roughly what it would cost, sending nothing."""
+"""`tag --dry-run`: the same planner as a run, with nothing sent and nothing written."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from emotag import images
-from emotag.errors import ImageError
-from emotag.ledger import read_labels
-from emotag.providers.gemini import estimate_input_tokens
+from emotag.ledger import NO_FACE
+from emotag.planner import walk
+from emotag.recorder import Recorder
+from emotag.resume import ResumeIndex
 
 
 @dataclass
@@ -21,58 +20,55 @@ class Estimate:
     duplicates: int = 0
     to_send: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    remembered_no_face: int = 0
     input_tokens: int = 0
 
     def batch_jobs(self, per_job: int) -> int:
         return -(-self.to_send // per_job)
 
+    def as_dict(self, batch_size: int | None = None) -> dict[str, Any]:
+        """The `--json` keys of `tag --dry-run` (docs/usage.md lists them)."""
+        data: dict[str, Any] = {
+            "found": self.found,
+            "already_done": self.already_done,
+            "duplicates": self.duplicates,
+            "to_send": self.to_send,
+            "unreadable": len(self.unreadable),
+            "remembered_no_face": self.remembered_no_face,
+            "input_tokens": self.input_tokens,
+        }
+        if batch_size is not None:
+            data["batch_jobs"] = self.batch_jobs(batch_size)
+            data["batch_billed_input_tokens"] = self.input_tokens // 2
+        return data
+
 
 def estimate(
-    paths: Iterable[Path],
+    source: Callable[[Callable[[Path, str], None]], Iterable[Path]],
+    index: ResumeIndex,
+    recorder: Recorder,
     *,
-    model: str,
-    prompt: str,
-    labels_csv: Path,
-    max_side: int = images.DEFAULT_MAX_SIDE,
-    force: bool = False,
+    max_side: int,
+    tokens: Callable[[int, int], int],
 ) -> Estimate:
-    """Read and prepare every image exactly as `tag` would, and count what would be paid for."""
-    table = read_labels(labels_csv)
-    labels = [] if force else [lab for lab in table.labels.values() if lab.done_for(model)]
-    done = {lab.path for lab in labels}
-    known = {lab.sha256 for lab in labels if lab.sha256}
+    """Walk every image exactly as `tag` would and count what would be paid for.
+
+    `recorder` should not write (`write=False`); it counts skips, copies and failures.
+    """
     result = Estimate()
-    todo: list[Path] = []
-    for path in paths:
-        result.found += 1
-        if str(path) in done:
-            result.already_done += 1
-        else:
-            todo.append(path)
-    with ThreadPoolExecutor() as pool:
-        for path, outcome in zip(
-            todo, pool.map(lambda p: _inspect(p, max_side), todo), strict=True
-        ):
-            if isinstance(outcome, str):
-                result.unreadable.append((str(path), outcome))
-                continue
-            digest, prepared = outcome
-            if digest in known:
-                result.duplicates += 1
-                continue
-            known.add(digest)
+    paths = source(lambda path, reason: recorder.failed_path(str(path), reason))
+    for step in walk(recorder.counted(paths), index, max_side):
+        if step.kind == "send" and step.image is not None:
             result.to_send += 1
-            result.input_tokens += estimate_input_tokens(
-                model, prompt, prepared.width, prepared.height
-            )
+            result.input_tokens += tokens(step.image.width, step.image.height)
+        elif step.kind == "pending":
+            result.duplicates += 1
+        else:
+            recorder.step(step)
+    summary = recorder.summary
+    result.found = summary.found
+    result.already_done = summary.skipped
+    result.duplicates += summary.duplicates
+    result.unreadable = [(f.path, f.reason) for f in recorder.failures if f.reason != NO_FACE]
+    result.remembered_no_face = sum(1 for f in recorder.failures if f.reason == NO_FACE)
     return result
-
-
-def _inspect(path: Path, max_side: int) -> tuple[str, images.Prepared] | str:
-    try:
-        raw = path.read_bytes()
-        return hashlib.sha256(raw).hexdigest(), images.prepare(raw, max_side)
-    except OSError as exc:
-        return f"cannot read file: {exc.strerror or exc}"
-    except ImageError as exc:
-        return f"unreadable image: {exc}"

@@ -11,13 +11,14 @@ from emotag.errors import ConfigError
 
 KEY_VAR: Final = "AI_STUDIO_API_KEY"
 KEYRING_SERVICE: Final = "emotag"
-DEFAULT_MODEL: Final = "gemini-3.5-flash-lite"
 DEFAULT_OUTPUT: Final = Path("dataset/llm_labels.csv")
 
-NO_KEY_MESSAGE: Final = (
-    f"No API key found. Set {KEY_VAR} in the environment, put {KEY_VAR}=... in a .env "
-    "file in this folder, or store it with 'emotag key set'."
-)
+# Run defaults, here so the CLI's help can show them without importing the engine.
+DEFAULT_CONCURRENCY: Final = 16
+DEFAULT_TIMEOUT: Final = 60.0
+DEFAULT_ATTEMPTS: Final = 6
+DEFAULT_MAX_WAIT: Final = 600.0  # seconds of nothing but 429s before a run stops
+DEFAULT_BATCH_SIZE: Final = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,21 +56,28 @@ def setting(name: str, env_file: Path | None = None) -> str | None:
     return None
 
 
-def find_key(env_file: Path | None = None) -> ApiKey | None:
-    """The first key found: environment, `.env`, keyring; None if there is none."""
-    if value := os.environ.get(KEY_VAR):
-        return ApiKey(value.strip(), "environment")
-    if value := setting(KEY_VAR, env_file):
-        return ApiKey(value.strip(), ".env file")
-    value = _keyring_get()
-    return ApiKey(value.strip(), "system keyring") if value else None
+def find_key(env_file: Path | None = None, var: str = KEY_VAR) -> ApiKey | None:
+    """The first non-blank key found: environment, `.env`, keyring; None if there is none."""
+    if value := os.environ.get(var, "").strip():
+        return ApiKey(value, "environment")
+    if value := (setting(var, env_file) or "").strip():
+        return ApiKey(value, ".env file")
+    value = (_keyring_get(var) or "").strip()
+    return ApiKey(value, "system keyring") if value else None
 
 
-def require_key(env_file: Path | None = None) -> ApiKey:
-    key = find_key(env_file)
+def require_key(env_file: Path | None = None, var: str = KEY_VAR) -> ApiKey:
+    key = find_key(env_file, var)
     if key is None:
-        raise ConfigError(NO_KEY_MESSAGE)
+        raise ConfigError(no_key_message(var))
     return key
+
+
+def no_key_message(var: str) -> str:
+    return (
+        f"No API key found. Set {var} in the environment, put {var}=... in a .env "
+        "file in this folder, or store it with 'emotag key set'."
+    )
 
 
 def store_key(value: str) -> None:
@@ -90,11 +98,11 @@ def delete_key() -> bool:
     return True
 
 
-def _keyring_get() -> str | None:
+def _keyring_get(var: str = KEY_VAR) -> str | None:
     import keyring.errors
 
     try:
-        value = _keyring_call("get_password", KEYRING_SERVICE, KEY_VAR)
+        value = _keyring_call("get_password", KEYRING_SERVICE, var)
     except ConfigError:
         # No usable keyring is the same as no key there: the other sources still count.
         return None

@@ -1,34 +1,55 @@
-"""Glue for one `tag` run: resolve options, check inputs before paying, wire the parts."""
+"""The `tag` application layer: resolve options, check inputs before paying, and wire the
+provider, resume index, recorder and engine for a live run, a batch, or a dry run."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emotag import batch
+from emotag import batch, images
 from emotag.discovery import iter_images
-from emotag.engine import Event, Summary, Tagger, TagOptions
-from emotag.errors import ConfigError, InputError
+from emotag.engine import Engine, Source, TagOptions
+from emotag.errors import AnswerError, ConfigError, InputError, TransientAPIError
 from emotag.estimate import Estimate, estimate
-from emotag.ledger import errors_path_for, read_failures, run_lock
+from emotag.ledger import (
+    LabelTable,
+    compact_failures,
+    compact_labels,
+    errors_path_for,
+    read_failures,
+    read_labels,
+    run_lock,
+)
+from emotag.providers import spec
 from emotag.providers.gemini import (
     DEFAULT_PROMPT,
-    Labeller,
+    OPTIONAL_SETTINGS,
+    GeminiBatches,
+    GeminiProvider,
+    endpoint_name,
+    estimate_input_tokens,
     make_client,
-    map_api_error,
-    transport_errors,
 )
-from emotag.settings import DEFAULT_MODEL, require_key, setting
+from emotag.providers.negotiation import Negotiator
+from emotag.recorder import Event, Recorder, Summary
+from emotag.resume import ResumeIndex
+from emotag.settings import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_WAIT,
+    DEFAULT_TIMEOUT,
+    require_key,
+    setting,
+)
 
-DEFAULT_CONCURRENCY = 16
-
-Source = Callable[[Callable[[Path, str], None]], Iterable[Path]]
+DEFAULT_PROVIDER = "gemini"
 
 
 @dataclass(frozen=True)
@@ -41,16 +62,18 @@ class TagConfig:
     model: str | None = None
     concurrency: int | None = None
     rpm: float | None = None
-    timeout: float = 60.0
-    attempts: int = 6
-    max_side: int = 384
+    timeout: float = DEFAULT_TIMEOUT
+    attempts: int = DEFAULT_ATTEMPTS
+    max_wait: float = DEFAULT_MAX_WAIT
+    max_side: int = images.DEFAULT_MAX_SIDE
     prompt_file: Path | None = None
-    logprobs: bool = True
+    logprobs: bool | None = None  # None: ask where the model gives them, silently
     force: bool = False
     skip_multi_face: bool = False
     retry_failed: bool = False
     follow_symlinks: bool = False
     prompt: str = DEFAULT_PROMPT
+    provider: str = DEFAULT_PROVIDER
 
     def resolved(self) -> ResolvedConfig:
         """Fill defaults from options, environment and `.env`; fail early on bad input."""
@@ -73,7 +96,7 @@ class TagConfig:
                 "errors": Path(os.path.abspath(self.errors))
                 if self.errors
                 else errors_path_for(output),
-                "model": self.model or setting("EMOTAG_MODEL") or DEFAULT_MODEL,
+                "model": self.model or setting("EMOTAG_MODEL") or spec(self.provider).default_model,
                 "concurrency": self.concurrency
                 or _int_setting("EMOTAG_CONCURRENCY")
                 or DEFAULT_CONCURRENCY,
@@ -85,7 +108,7 @@ class TagConfig:
 
 @dataclass(frozen=True)
 class ResolvedConfig(TagConfig):
-    model: str = DEFAULT_MODEL
+    model: str = spec(DEFAULT_PROVIDER).default_model
     errors: Path = Path()
     concurrency: int = DEFAULT_CONCURRENCY
 
@@ -105,57 +128,77 @@ class ResolvedConfig(TagConfig):
             timeout=self.timeout,
             max_attempts=self.attempts,
             max_side=self.max_side,
-            force=self.force,
             skip_multi_face=self.skip_multi_face,
+            max_wait=self.max_wait,
         )
+
+    def summary_dict(self, summary: Summary) -> dict[str, Any]:
+        """`tag --json`: the run's settings, then the summary's keys."""
+        return {
+            "model": self.model,
+            "labels_csv": str(self.output),
+            "errors_csv": str(self.errors),
+            **summary.as_dict(),
+        }
 
 
 def tag(config: ResolvedConfig, on_event: Callable[[Event], None] = lambda e: None) -> Summary:
     """Run `emotag tag`: lock the output, then label; the key is checked before any work."""
-    key = require_key()
-    labeller = Labeller(
-        client=make_client(key.value, timeout=config.timeout + 5),
-        model=config.model,
-        prompt=config.prompt,
-    )
-    if not config.logprobs:
-        labeller.settings.discard("logprobs")
-    with run_lock(config.output):
-        tagger = Tagger(labeller, config.output, config.errors, config.options(), on_event)
-
-        def warn(message: str) -> None:
-            tagger.summary.warnings.append(message)
-            on_event(Event("warning", detail=message))
-
-        labeller.on_warning = warn
-        return asyncio.run(_run_and_close(tagger, labeller, config.source()))
+    with _run(config, on_event, write=True) as (index, recorder):
+        provider = _provider(config, recorder.warn)
+        engine = Engine(provider, recorder, index, config.options())
+        asyncio.run(_run_and_close(engine, provider, config.source()))
+        recorder.tidy()
+        return recorder.summary
 
 
-async def _run_and_close(tagger: Tagger, labeller: Labeller, source: Source) -> Summary:
+async def _run_and_close(engine: Engine, provider: GeminiProvider, source: Source) -> None:
     try:
-        return await tagger.run(source)
+        await engine.run(source)
     finally:
-        await labeller.client.aio.aclose()
+        await provider.aclose()
 
 
 def tag_batch(config: ResolvedConfig, per_job: int) -> batch.Submission:
-    """`tag --batch`: submit the same requests to the Batch API (or re-attach to open jobs)."""
-    client = _client(config.timeout)
-    labeller = Labeller(client=client, model=config.model, prompt=config.prompt)
-    with run_lock(config.output), _api_errors(config.model):
+    """`tag --batch`: submit the same requests to the Batch API (or re-attach to open jobs).
+
+    A model whose settings are not known yet is asked once with a tiny probe image first,
+    so no job is built with a setting it refuses.
+    """
+    with _run(config, write=True) as (index, recorder):
+        provider = _provider(config, recorder.warn)
+        if not provider.settings.settled:
+            asyncio.run(_settle(provider))
+        batches = _batches(config.model, provider)
         try:
+            paths = config.source()(lambda path, reason: recorder.failed_path(str(path), reason))
             return batch.submit(
-                client,
-                labeller,
-                config.source()(lambda path, reason: None),
-                config.output,
-                config.errors,
+                batches,
+                provider.request_json,
+                recorder.counted(paths),
+                index,
+                recorder,
+                prompt=config.prompt,
                 max_side=config.max_side,
                 per_job=per_job,
-                force=config.force,
+                skip_multi_face=config.skip_multi_face,
             )
         finally:
-            client.close()
+            batches.close()
+
+
+def dry_run(config: ResolvedConfig) -> Estimate:
+    """The same plan as `tag`, with nothing sent, nothing written and no key needed."""
+    table = _load(config.output, config.errors, tidy=False)
+    index = ResumeIndex.load(table, config.errors, config.model, force=config.force)
+    recorder = Recorder(config.output, config.errors, config.model, write=False)
+    return estimate(
+        config.source(),
+        index,
+        recorder,
+        max_side=config.max_side,
+        tokens=lambda w, h: estimate_input_tokens(config.model, config.prompt, w, h),
+    )
 
 
 def batch_command(action: str, labels_csv: Path, errors_csv: Path | None, **options: Any) -> Any:
@@ -166,75 +209,111 @@ def batch_command(action: str, labels_csv: Path, errors_csv: Path | None, **opti
         raise InputError(
             f"No batch jobs recorded for {labels_csv}; start with 'emotag tag DIR --batch'."
         )
-    client = _client(60.0)
+    batches = _batches(state.model)
     try:
-        with _api_errors(state.model):
-            if action == "fetch":
-                errors = (
-                    errors_path_for(labels_csv) if errors_csv is None else errors_csv.absolute()
-                )
-                with run_lock(labels_csv):
-                    return batch.fetch(client, labels_csv, errors, state.model)
-            if action == "wait":
-                return batch.wait(client, labels_csv, **options)
-            if action == "cancel":
-                return batch.cancel(client, labels_csv)
-            return batch.refresh(client, labels_csv)
+        if action == "fetch":
+            errors = errors_path_for(labels_csv) if errors_csv is None else errors_csv.absolute()
+            with run_lock(labels_csv):
+                labelled = set(read_labels(labels_csv).labels)
+                recorder = Recorder(labels_csv, errors, state.model)
+                try:
+                    result = batch.fetch(batches, recorder, labelled)
+                finally:
+                    recorder.close()
+                compact_failures(errors, labelled)
+                return result
+        if action == "wait":
+            return batch.wait(batches, labels_csv, **options)
+        if action == "cancel":
+            return batch.cancel(batches, labels_csv)
+        return batch.refresh(batches, labels_csv)
     finally:
-        client.close()
+        batches.close()
 
 
 @contextmanager
-def _api_errors(model: str) -> Iterator[None]:
-    """Batch calls go through the SDK directly: give its errors the same one-line form."""
-    from google.genai import errors as sdk_errors
+def _run(
+    config: ResolvedConfig,
+    on_event: Callable[[Event], None] = lambda e: None,
+    *,
+    write: bool,
+) -> Iterator[tuple[ResumeIndex, Recorder]]:
+    """Lock the labels CSV, load what is done, and open the recorder."""
+    require_key(var=spec(config.provider).key_var)  # before any work
+    with run_lock(config.output):
+        table = _load(config.output, config.errors, tidy=True)
+        index = ResumeIndex.load(table, config.errors, config.model, force=config.force)
+        recorder = Recorder(
+            config.output, config.errors, config.model, on_event, on_file=table.labels, write=write
+        )
+        try:
+            yield index, recorder
+        finally:
+            recorder.close()
 
-    try:
-        yield
-    except sdk_errors.APIError as exc:
-        raise map_api_error(exc, model) from None
-    except transport_errors() as exc:
-        raise ConfigError(
-            f"Cannot reach the Gemini API ({type(exc).__name__}); nothing is lost, "
-            "run the same command again."
-        ) from None
+
+def _load(labels_csv: Path, errors_csv: Path, *, tidy: bool) -> LabelTable:
+    """The labels CSV, refused if it has rows emotag cannot read; tidied for a real run."""
+    table = read_labels(labels_csv)
+    if table.problems:
+        shown = "; ".join(table.problems[:3])
+        raise InputError(
+            f"{len(table.problems)} bad row(s) in the labels CSV ({shown}). Fix or delete "
+            "them and run again; emotag will not overwrite rows it cannot read."
+        )
+    if tidy:
+        compact_labels(labels_csv, table)
+        compact_failures(errors_csv, table.labels)
+    return table
 
 
-def _client(timeout: float) -> Any:
-    return make_client(require_key().value, timeout=timeout + 5)
-
-
-def dry_run(config: ResolvedConfig) -> Estimate:
-    paths = config.source()(lambda path, reason: None)
-    return estimate(
-        paths,
+def _provider(config: ResolvedConfig, warn: Callable[[str], None]) -> GeminiProvider:
+    """The labelling provider for this run, with its settings memory."""
+    provider_spec = spec(config.provider)
+    key = require_key(var=provider_spec.key_var)
+    base_url = setting(provider_spec.base_url_var)
+    endpoint = endpoint_name(base_url)
+    wanted = set(OPTIONAL_SETTINGS)
+    if config.logprobs is False:
+        wanted.discard("logprobs")
+    negotiator = Negotiator(
+        endpoint,
+        config.model,
+        wanted,
+        explicit={"logprobs"} if config.logprobs else set(),
+        on_warning=warn,
+    )
+    return GeminiProvider(
+        client=make_client(key.value, base_url=base_url, timeout=config.timeout + 5),
         model=config.model,
+        settings=negotiator,
+        endpoint=endpoint,
         prompt=config.prompt,
-        labels_csv=config.output,
-        max_side=config.max_side,
-        force=config.force,
     )
 
 
-def summary_dict(summary: Summary, config: ResolvedConfig) -> dict[str, Any]:
-    return {
-        "model": config.model,
-        "labels_csv": str(config.output),
-        "errors_csv": str(config.errors),
-        "found": summary.found,
-        "labelled": summary.labelled,
-        "emotions": dict(summary.emotions),
-        "failed": summary.failed,
-        "failures": dict(summary.failures),
-        "skipped": summary.skipped,
-        "duplicates": summary.duplicates,
-        "requests": summary.requests,
-        "retries": summary.retries,
-        "input_tokens": summary.input_tokens,
-        "output_tokens": summary.output_tokens,
-        "elapsed_s": round(summary.elapsed, 3),
-        "warnings": summary.warnings,
-    }
+def _batches(model: str, provider: GeminiProvider | None = None) -> GeminiBatches:
+    if provider is not None:
+        return GeminiBatches(provider.client, model, provider.endpoint)
+    base_url = setting(spec(DEFAULT_PROVIDER).base_url_var)
+    key = require_key(var=spec(DEFAULT_PROVIDER).key_var)
+    client = make_client(key.value, base_url=base_url, timeout=65.0)
+    return GeminiBatches(client, model, endpoint_name(base_url))
+
+
+async def _settle(provider: GeminiProvider) -> None:
+    """Learn which settings the model accepts with one tiny grey image (about 280 input
+    tokens); a refusal or a throttled probe leaves the settings as they are."""
+    from PIL import Image
+
+    grey = io.BytesIO()
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(grey, "JPEG")
+    try:
+        await provider.label(images.prepare(grey.getvalue()))
+    except (AnswerError, TransientAPIError):
+        pass
+    finally:
+        await provider.aclose()
 
 
 def _int_setting(name: str) -> int | None:

@@ -1,0 +1,62 @@
+"""The labelling service behind one small protocol, found by name.
+
+A provider builds the request, sends it, reads the answer, sorts its errors into the
+classes of `emotag.errors`, knows which key it needs, and learns (with `Negotiator`) which
+optional settings its model accepts. The engine, the batch planner and the estimate
+import nothing from any SDK; docs/architecture.md says how to add a provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from emotag.errors import ConfigError
+
+if TYPE_CHECKING:
+    from emotag.answers import Answer
+    from emotag.images import Prepared
+    from emotag.providers.negotiation import Negotiator
+
+
+class Provider(Protocol):
+    """What the engine needs from a labelling service."""
+
+    model: str
+    endpoint: str  # host (or base URL) shown in messages and keyed in the settings memory
+    settings: Negotiator
+
+    async def label(self, image: Prepared) -> Answer: ...
+
+    def estimate_input_tokens(self, width: int, height: int) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """How to find a provider's key and endpoint before anything is imported."""
+
+    name: str
+    key_var: str
+    base_url_var: str
+    default_endpoint: str
+    default_model: str
+
+
+GEMINI = ProviderSpec(
+    name="gemini",
+    key_var="AI_STUDIO_API_KEY",
+    base_url_var="GOOGLE_GEMINI_BASE_URL",
+    default_endpoint="generativelanguage.googleapis.com",
+    default_model="gemini-3.5-flash-lite",
+)
+SPECS: dict[str, ProviderSpec] = {GEMINI.name: GEMINI}
+
+
+def spec(name: str) -> ProviderSpec:
+    try:
+        return SPECS[name]
+    except KeyError:
+        known = ", ".join(sorted(SPECS))
+        raise ConfigError(f"Unknown provider '{name}'; choose one of: {known}.") from None

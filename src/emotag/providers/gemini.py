@@ -1,4 +1,4 @@
-"""One labelling request to Gemini: build it, send it, read the answer and the errors.
+"""Gemini: build one labelling request, send it, read the answer, sort the errors.
 
 The only module that imports google-genai, lazily, so `emotag --help` stays fast.
 """
@@ -7,14 +7,28 @@ from __future__ import annotations
 
 import base64
 import importlib
+import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlparse
 
-from emotag.emotions import EMOTIONS, FACE_COUNTS, parse_answer
-from emotag.errors import AnswerError, EmotagError, FatalAPIError
+from emotag.answers import Answer, Token, label_confidence, parse_answer
+from emotag.emotions import EMOTIONS, FACE_COUNTS
+from emotag.errors import (
+    AnswerError,
+    EmotagError,
+    FatalAPIError,
+    NetworkError,
+    QuotaSpent,
+    Throttled,
+    TransientAPIError,
+)
+from emotag.providers import GEMINI
+from emotag.providers.negotiation import Negotiator
 
 if TYPE_CHECKING:
     from google import genai
@@ -44,9 +58,9 @@ RESPONSE_SCHEMA: Final[dict[str, Any]] = {
 BLOCKING_FINISH_REASONS: Final = frozenset(
     {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "RECITATION"}
 )
-RETRYABLE_CODES: Final = frozenset({408, 429, 500, 502, 503, 504})
+RETRYABLE_CODES: Final = frozenset({408, 500, 502, 503, 504})
 
-# Optional request settings a model may reject; each is dropped once, for the whole run.
+# Optional request settings a model may refuse, and the words its 400 message uses.
 OPTIONAL_SETTINGS: Final = ("logprobs", "thinking", "media_resolution")
 _SETTING_WORDS: Final = {
     "logprobs": ("logprob",),
@@ -54,35 +68,45 @@ _SETTING_WORDS: Final = {
     "media_resolution": ("media_resolution", "mediaresolution", "media resolution"),
 }
 
-
-class TransientAPIError(EmotagError):
-    """A failure worth retrying; `retry_after` is the server's own RetryInfo delay."""
-
-    def __init__(self, message: str, retry_after: float | None = None, code: int = 0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.code = code
+Subject = Literal["model", "file", "job"]
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    emotion: str
-    confidence: float | None
-    confidence_source: str
-    input_tokens: int
-    output_tokens: int
-    faces: str = ""  # "0", "1", "2+", or "" when the answer did not say
+class Family:
+    """Per-model-family request settings (docs/architecture.md, "Model families").
+
+    Thinking tokens count against maxOutputTokens: where a model cannot turn thinking off
+    (2.5 Pro's least budget is 128; Gemini 3 Pro has no MINIMAL level), the cap leaves
+    room for it, or the answer is cut off with MAX_TOKENS and no text.
+    """
+
+    thinking: dict[str, Any] | None
+    max_output_tokens: int
+    temperature: float | None  # None: the model's default (Google's advice for Gemini 3)
+
+
+def family(model: str) -> Family:
+    name = model.removeprefix("models/")
+    if name.startswith(("gemini-1", "gemini-2.0")):
+        return Family(None, 64, 0.0)
+    if name.startswith("gemini-2"):
+        if "pro" in name:
+            return Family({"thinking_budget": 128}, 1024, 0.0)
+        return Family({"thinking_budget": 0}, 64, 0.0)
+    if "pro" in name:
+        return Family({"thinking_level": "LOW"}, 4096, None)
+    return Family({"thinking_level": "MINIMAL"}, 512, None)
 
 
 @dataclass
-class Labeller:
-    """Sends one image per call; remembers for the run which optional settings work."""
+class GeminiProvider:
+    """Sends one image per call with the settings the model is known to accept."""
 
     client: genai.Client
     model: str
+    settings: Negotiator
+    endpoint: str = GEMINI.default_endpoint
     prompt: str = DEFAULT_PROMPT
-    settings: set[str] = field(default_factory=lambda: set(OPTIONAL_SETTINGS))
-    on_warning: Callable[[str], None] = lambda message: None
     _configs: dict[frozenset[str], types.GenerateContentConfig] = field(default_factory=dict)
 
     async def label(self, image: Prepared) -> Answer:
@@ -101,16 +125,24 @@ class Labeller:
                     model=self.model, contents=contents, config=self._config()
                 )
             except errors.APIError as exc:
-                rejected = _rejected_setting(exc, self.settings)
-                if rejected is None:
-                    raise map_api_error(exc, self.model) from None
-                self.settings.discard(rejected)
-                self.on_warning(
-                    f"model {self.model} does not accept the {rejected} setting; "
-                    "continuing without it"
-                )
+                refused = _refused_setting(exc, self.settings.active)
+                if refused is None:
+                    raise map_api_error(exc, "model", self.model) from None
+                self.settings.refuse(refused)
                 continue
+            except transport_errors() as exc:
+                if "Timeout" in type(exc).__name__:
+                    # An answer that never came is a slow server, not an unreachable one.
+                    raise TransientAPIError(_network_reason(exc)) from exc
+                raise NetworkError(_network_reason(exc)) from exc
+            self.settings.accept()
             return read_response(response)
+
+    def estimate_input_tokens(self, width: int, height: int) -> int:
+        return estimate_input_tokens(self.model, self.prompt, width, height)
+
+    async def aclose(self) -> None:
+        await self.client.aio.aclose()
 
     def request_json(self, image: Prepared) -> dict[str, Any]:
         """The REST body of the same request, for a Batch API input file (no logprobs:
@@ -123,33 +155,34 @@ class Labeller:
 
     def _config(self) -> types.GenerateContentConfig:
         """The request config for the settings still in use; built once per combination."""
-        key = frozenset(self.settings)
+        key = frozenset(self.settings.active)
         if key not in self._configs:
-            self._configs[key] = self._build_config()
+            self._configs[key] = self._build_config(key)
         return self._configs[key]
 
-    def _build_config(self) -> types.GenerateContentConfig:
+    def _build_config(self, active: frozenset[str]) -> types.GenerateContentConfig:
         from google.genai import types
 
+        settings = family(self.model)
         config = types.GenerateContentConfig(
-            temperature=0.0,
+            temperature=settings.temperature,
             response_mime_type="application/json",
             response_json_schema=RESPONSE_SCHEMA,
-            max_output_tokens=64,
+            max_output_tokens=settings.max_output_tokens,
         )
-        if "logprobs" in self.settings:
+        if "logprobs" in active:
             config.response_logprobs = True
-        if "media_resolution" in self.settings:
+        if "media_resolution" in active:
             config.media_resolution = types.MediaResolution.MEDIA_RESOLUTION_LOW
-        if "thinking" in self.settings:
-            config.thinking_config = _thinking_config(self.model)
+        if "thinking" in active and settings.thinking is not None:
+            config.thinking_config = types.ThinkingConfig(**settings.thinking)
         return config
 
 
 def make_client(
     api_key: str, *, base_url: str | None = None, timeout: float = 60.0
 ) -> genai.Client:
-    """The SDK client; its own retries stay off because emotag's tagger owns retrying."""
+    """The SDK client; its own retries stay off because emotag's engine owns retrying."""
     from google import genai
     from google.genai import types
 
@@ -159,8 +192,17 @@ def make_client(
     return genai.Client(api_key=api_key, http_options=options)
 
 
+def endpoint_name(base_url: str | None) -> str:
+    """The host requests go to, for messages and the settings memory."""
+    if not base_url:
+        return GEMINI.default_endpoint
+    parsed = urlparse(base_url)
+    return parsed.netloc or base_url
+
+
 def read_response(response: types.GenerateContentResponse) -> Answer:
-    """Turn a reply into an Answer, or raise AnswerError for blocked or off-list replies."""
+    """Turn a reply into an Answer, or raise AnswerError for blocked, cut-off or off-list
+    replies."""
     usage = response.usage_metadata
     tokens_in = (usage.prompt_token_count or 0) if usage else 0
     tokens_out = (
@@ -174,10 +216,12 @@ def read_response(response: types.GenerateContentResponse) -> Answer:
     finish = _enum_name(candidate.finish_reason) if candidate.finish_reason else ""
     if finish in BLOCKING_FINISH_REASONS:
         raise AnswerError(f"answer blocked by the API: {finish}")
+    if finish == "MAX_TOKENS":
+        raise AnswerError("answer cut off (MAX_TOKENS)")
     parts = candidate.content.parts if candidate.content and candidate.content.parts else []
     text = "".join(p.text for p in parts if p.text and not p.thought)
     emotion, faces = parse_answer(text)
-    confidence = _label_probability(candidate, text, emotion)
+    confidence = label_confidence(list(_tokens(candidate)), text, emotion)
     return Answer(
         emotion=emotion,
         confidence=confidence,
@@ -185,38 +229,87 @@ def read_response(response: types.GenerateContentResponse) -> Answer:
         input_tokens=tokens_in,
         output_tokens=tokens_out,
         faces=faces,
+        model_version=response.model_version or "",
     )
 
 
-def map_api_error(exc: Any, model: str) -> EmotagError:
-    """Sort an SDK APIError into fatal (stop the run), transient (retry) or per-image."""
+def answer_from_json(response: dict[str, Any]) -> Answer:
+    """A batch result line's response, read exactly as an interactive reply."""
+    from google.genai import types
+
+    return read_response(types.GenerateContentResponse.model_validate(response))
+
+
+def map_api_error(exc: Any, subject: Subject, name: str) -> EmotagError:
+    """Sort an SDK APIError: fatal (stop the run), throttled or transient (retry), or about
+    this one image. `subject` is what the request was about: the model, a file or a job."""
     code = int(getattr(exc, "code", 0) or 0)
     status = str(getattr(exc, "status", "") or "")
-    message = str(getattr(exc, "message", "") or "")
+    message = " ".join(str(getattr(exc, "message", "") or "").split())
+    details = getattr(exc, "details", None)
+    if code == 429:
+        if daily := _daily_quota(details):
+            return QuotaSpent(f"The daily request quota of {name} is spent ({daily})")
+        return Throttled(f"429 {status}".strip(), retry_after=retry_delay(details), code=code)
     if code in RETRYABLE_CODES:
         return TransientAPIError(
-            f"{code} {status}".strip(), retry_after=retry_delay(exc.details), code=code
+            f"{code} {status}".strip(), retry_after=retry_delay(details), code=code
         )
     if code == 404:
+        return _not_found(subject, name)
+    if status == "FAILED_PRECONDITION":
+        return FatalAPIError(f"The Gemini API refused the request: {message or status}")
+    key_problem = code == 401 or (code == 403 and subject == "model")
+    if key_problem or (code in (400, 403) and _is_key_problem(message, details)):
         return FatalAPIError(
-            f"Model '{model}' was not found (404): it may be retired or misspelt. "
-            "Choose another with --model or EMOTAG_MODEL, e.g. gemini-3.5-flash-lite."
-        )
-    if code in (401, 403) or (code == 400 and _is_key_problem(message, exc.details)):
-        return FatalAPIError(
-            f"The API rejected the key ({code} {status}). Check AI_STUDIO_API_KEY, "
+            f"The API rejected the key ({code} {status}). Check {GEMINI.key_var}, "
             "or run 'emotag key status' to see which key is used."
+        )
+    if code == 403:
+        return FatalAPIError(
+            f"Permission denied for the {subject} {name} (403): {message or status}"
         )
     return AnswerError(f"request rejected: {code} {status} {message}".strip())
 
 
-def retry_delay(details: Any) -> float | None:
-    """The `RetryInfo.retryDelay` of an error body ("7s", "0.5s"), in seconds."""
+def _not_found(subject: Subject, name: str) -> FatalAPIError:
+    if subject == "model":
+        return FatalAPIError(
+            f"Model '{name}' was not found (404): it may be retired or misspelt. "
+            f"Choose another with --model or EMOTAG_MODEL, e.g. {GEMINI.default_model}."
+        )
+    return FatalAPIError(
+        f"The batch {subject} {name} was not found (404): batch jobs and their files expire "
+        "48 hours after they end. Submit the images again with 'emotag tag DIR --batch "
+        "--retry-failed' or label them interactively."
+    )
+
+
+def _error_details(details: Any) -> Iterator[dict[str, Any]]:
     error = details.get("error", details) if isinstance(details, dict) else {}
     for item in error.get("details", []) if isinstance(error, dict) else []:
-        delay = item.get("retryDelay") if isinstance(item, dict) else None
+        if isinstance(item, dict):
+            yield item
+
+
+def retry_delay(details: Any) -> float | None:
+    """The `RetryInfo.retryDelay` of an error body ("7s", "0.5s"), in seconds."""
+    for item in _error_details(details):
+        delay = item.get("retryDelay")
         if isinstance(delay, str) and (match := re.fullmatch(r"\s*([\d.]+)s\s*", delay)):
             return float(match.group(1))
+    return None
+
+
+def _daily_quota(details: Any) -> str | None:
+    """The quota id of a QuotaFailure violation that is per day: it will not come back
+    for hours, whatever retryDelay says."""
+    for item in _error_details(details):
+        for violation in item.get("violations", []) or []:
+            quota = str(violation.get("quotaId", "")) if isinstance(violation, dict) else ""
+            if "PerDay" in quota:
+                value = violation.get("quotaValue")
+                return f"{quota}, limit {value}" if value else quota
     return None
 
 
@@ -236,15 +329,23 @@ def estimate_input_tokens(model: str, prompt: str, width: int, height: int) -> i
     return image + text_tokens
 
 
-def _thinking_config(model: str) -> types.ThinkingConfig:
-    from google.genai import types
+def _tokens(candidate: types.Candidate) -> Iterator[Token]:
+    result = candidate.logprobs_result
+    if not result or not result.chosen_candidates:
+        return
+    top = result.top_candidates or []
+    for index, chosen in enumerate(result.chosen_candidates):
+        alternatives: tuple[tuple[str, float], ...] = ()
+        if index < len(top) and top[index].candidates:
+            alternatives = tuple(
+                (c.token or "", c.log_probability)
+                for c in top[index].candidates or []
+                if c.log_probability is not None
+            )
+        yield Token(chosen.token or "", chosen.log_probability, alternatives)
 
-    if model.startswith("gemini-2"):
-        return types.ThinkingConfig(thinking_budget=0)
-    return types.ThinkingConfig(thinking_level=types.ThinkingLevel.MINIMAL)
 
-
-def _rejected_setting(exc: Any, active: set[str]) -> str | None:
+def _refused_setting(exc: Any, active: set[str]) -> str | None:
     if getattr(exc, "code", None) != 400:
         return None
     message = str(getattr(exc, "message", "") or "").lower()
@@ -255,38 +356,131 @@ def _rejected_setting(exc: Any, active: set[str]) -> str | None:
 
 
 def _is_key_problem(message: str, details: Any) -> bool:
-    return "api key" in message.lower() or "API_KEY_INVALID" in str(details)
-
-
-def _label_probability(candidate: types.Candidate, text: str, emotion: str) -> float | None:
-    """exp(sum of the log probabilities of the tokens that spell the label), or None."""
-    result = candidate.logprobs_result
-    if not result or not result.chosen_candidates:
-        return None
-    start = text.rfind(emotion)  # the label is the answer's last field
-    if start < 0:
-        return None
-    end = start + len(emotion)
-    total, offset, covered = 0.0, 0, False
-    for token in result.chosen_candidates:
-        piece = token.token or ""
-        if offset < end and offset + len(piece) > start and token.log_probability is not None:
-            total += token.log_probability
-            covered = True
-        offset += len(piece)
-    return min(1.0, math.exp(total)) if covered else None
+    text = f"{message} {details}".lower()
+    return "api key" in text or "api_key" in text
 
 
 def _enum_name(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
+def _network_reason(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    detail = str(exc) or (str(cause) if cause else "")
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
 def transport_errors() -> tuple[type[BaseException], ...]:
-    """httpx's connection/timeout errors, for whichever httpx the SDK runs on."""
+    """Errors that mean no HTTP answer came back, for whichever HTTP stack the SDK runs
+    on: httpx, its fork httpx2, or aiohttp."""
     found: list[type[BaseException]] = []
-    for name in ("httpx", "httpx2"):
+    for module, name in (
+        ("httpx", "TransportError"),
+        ("httpx2", "TransportError"),
+        ("aiohttp", "ClientConnectionError"),
+    ):
         try:
-            found.append(importlib.import_module(name).TransportError)
-        except ImportError:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
             continue
     return tuple(found)
+
+
+@dataclass
+class GeminiBatches:
+    """The Files and Batch API calls batch mode needs, with errors in emotag's terms."""
+
+    client: genai.Client
+    model: str
+    endpoint: str = GEMINI.default_endpoint
+
+    def upload(self, path: str, display_name: str) -> str:
+        from google.genai import types
+
+        with self._errors("file", path):
+            uploaded = self.client.files.upload(
+                file=path,
+                config=types.UploadFileConfig(display_name=display_name, mime_type="jsonl"),
+            )
+        return uploaded.name or ""
+
+    def create(self, file: str, display_name: str) -> tuple[str, str]:
+        from google.genai import types
+
+        with self._errors("model", self.model):
+            created = self.client.batches.create(
+                model=self.model,
+                src=file,
+                config=types.CreateBatchJobConfig(display_name=display_name),
+            )
+        return created.name or "", _state_name(created.state)
+
+    def state(self, name: str) -> str:
+        with self._errors("job", name):
+            return _state_name(self.client.batches.get(name=name).state)
+
+    def find(self) -> dict[str, tuple[str, str]]:
+        """Jobs by display name: finds one created just before a crash."""
+        with self._errors("job", "list"):
+            return {
+                job.display_name or "": (job.name or "", _state_name(job.state))
+                for job in self.client.batches.list()
+                if job.name
+            }
+
+    def cancel(self, name: str) -> None:
+        with self._errors("job", name):
+            self.client.batches.cancel(name=name)
+
+    def results(self, name: str) -> dict[str, Answer | str]:
+        """Each request key's answer, or the reason it has none."""
+        with self._errors("job", name):
+            job = self.client.batches.get(name=name)
+        file = job.dest.file_name if job.dest else None
+        if not file:
+            return {}
+        with self._errors("file", file):
+            data = self.client.files.download(file=file)
+        answers: dict[str, Answer | str] = {}
+        for line in data.decode("utf-8").splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            key = str(item.get("key", ""))
+            if "error" in item:
+                error = item["error"] or {}
+                answers[key] = (
+                    f"batch request failed: {error.get('code', '')} "
+                    f"{error.get('message', '')}".strip()
+                )
+                continue
+            try:
+                answers[key] = answer_from_json(item.get("response") or {})
+            except AnswerError as exc:
+                answers[key] = str(exc)
+        return answers
+
+    def close(self) -> None:
+        self.client.close()
+
+    @contextmanager
+    def _errors(self, subject: Subject, name: str) -> Iterator[None]:
+        from google.genai import errors
+
+        try:
+            yield
+        except errors.APIError as exc:
+            mapped = map_api_error(exc, subject, name)
+            if isinstance(mapped, AnswerError | TransientAPIError):
+                # Outside a labelling run nothing retries: say it plainly and stop.
+                raise FatalAPIError(f"The API refused the batch call ({mapped}).") from None
+            raise mapped from None
+        except transport_errors() as exc:
+            raise FatalAPIError(
+                f"Cannot reach the Gemini API at {self.endpoint} ({_network_reason(exc)}); "
+                "nothing is lost, run the same command again."
+            ) from None
+
+
+def _state_name(value: Any) -> str:
+    return str(getattr(value, "value", value) or "JOB_STATE_UNSPECIFIED")

@@ -1,0 +1,135 @@
+"""What a model said, provider-independent: the answer record, strict parsing of the text,
+and the label's probability from token log probabilities."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from emotag.emotions import EMOTIONS, FACE_COUNTS
+from emotag.errors import AnswerError
+
+_WORD = re.compile(r"[a-z]+")
+_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+_EMOTION_VALUE = re.compile(r'"emotion"\s*:\s*"([^"]*)"')
+_FENCE: Final = re.compile(r"^\s*```[a-zA-Z]*\s*|\s*```\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One usable answer: the label, the face count and what it cost."""
+
+    emotion: str
+    confidence: float | None
+    confidence_source: str
+    input_tokens: int
+    output_tokens: int
+    faces: str = ""  # "0", "1", "2+", or "" when the answer did not say
+    model_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One generated token, its log probability, and the alternatives the API reported."""
+
+    text: str
+    logprob: float | None
+    alternatives: tuple[tuple[str, float], ...] = ()
+
+
+def parse_answer(text: str) -> tuple[str, str]:
+    """Return (emotion, faces) from a model answer, or raise AnswerError.
+
+    Accepted: the JSON object the schema asks for (also inside a ```json fence or after a
+    prefix), a bare label, or a chatty answer that names exactly one of the seven labels
+    as a word; case does not matter. Aliases are never applied here. `faces` is "0", "1"
+    or "2+" from the schema's face count, or "" when the answer has none.
+    """
+    stripped = _FENCE.sub("", text.strip()).strip()
+    if found := _OBJECT.search(stripped):
+        try:
+            answer = json.loads(found.group(0))
+            value, count = answer.get("emotion"), answer.get("faces")
+        except (ValueError, AttributeError) as exc:
+            raise AnswerError(f"answer is not valid JSON: {_clip(stripped)}") from exc
+        faces = FACE_COUNTS.get(count.strip().lower(), "") if isinstance(count, str) else ""
+        if count is not None and not faces:
+            raise AnswerError(f"off-list face count: {_clip(str(count))}")
+        word = value.strip().lower() if isinstance(value, str) else ""
+        if word in EMOTIONS:
+            return word, faces
+        raise AnswerError(f"off-list answer: {_clip(str(value))}")
+    if stripped.startswith("{"):
+        raise AnswerError(f"answer is not valid JSON: {_clip(stripped)}")
+    found_words: set[str] = {w for w in _WORD.findall(stripped.lower()) if w in EMOTIONS}
+    if len(found_words) == 1:
+        return found_words.pop(), ""
+    if not found_words:
+        raise AnswerError(f"off-list answer: {_clip(stripped)}")
+    raise AnswerError(f"ambiguous answer names {len(found_words)} labels: {_clip(stripped)}")
+
+
+def label_confidence(tokens: Sequence[Token], text: str, emotion: str) -> float | None:
+    """P(label) from the tokens that spell it, normalised over the seven labels where the
+    API gave alternatives; None when the tokens do not join up to `text` exactly.
+
+    With p_rest the probability of the label's tokens after the first, p_first(e) the
+    probability that the label's first token starts label e (the chosen token, or an
+    alternative at that position), confidence = p_first(chosen) * p_rest / sum_e p_first(e).
+    Without alternatives there is nothing to normalise over: exp(sum of the logprobs).
+    """
+    if not tokens or "".join(t.text for t in tokens) != text:
+        return None
+    span = _label_span(text, emotion)
+    if span is None:
+        return None
+    start, end = span
+    offset, covering = 0, []
+    for token in tokens:
+        if offset < end and offset + len(token.text) > start:
+            if token.logprob is None:
+                return None
+            covering.append((offset, token))
+        offset += len(token.text)
+    first_offset, first = covering[0]
+    assert first.logprob is not None  # checked above
+    rest = sum(t.logprob for _, t in covering[1:] if t.logprob is not None)
+    lead = text[first_offset:start]  # e.g. the opening quote the first token also carries
+    others = 0.0
+    for alternative, logprob in first.alternatives:
+        if alternative == first.text or not alternative.startswith(lead):
+            continue
+        starts = _label_started_by(alternative[len(lead) :])
+        if starts is not None and starts != emotion:
+            others += math.exp(logprob)
+    p_first = math.exp(first.logprob)
+    share = p_first / (p_first + others) if first.alternatives else p_first
+    return min(1.0, share * math.exp(rest))
+
+
+def _label_span(text: str, emotion: str) -> tuple[int, int] | None:
+    """Where the label is spelt in the answer: the JSON `emotion` value, else the word."""
+    if found := _EMOTION_VALUE.search(text):
+        return found.span(1) if found.group(1).strip().lower() == emotion else None
+    for word in re.finditer(r"[A-Za-z]+", text):
+        if word.group(0).lower() == emotion:
+            return word.span()
+    return None
+
+
+def _label_started_by(piece: str) -> str | None:
+    """The one emotion a token piece begins (or spells), None if none or several."""
+    word = piece.strip().lower()
+    if not word:
+        return None
+    matches = [e for e in EMOTIONS if e.startswith(word) or word.startswith(e)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,0 +1,115 @@
+"""Optional request settings a model may refuse, learned once and remembered.
+
+AI Studio keys answer `400 "Logprobs is not enabled"` on current models; some models refuse
+a thinking or media-resolution setting. A refusal must never cost an image, so the engine
+sends one request alone until the settings are known (`settled`), and what a model accepts
+is kept per endpoint and model in the user's cache folder for `MEMORY_DAYS`, so the next
+run pays no refusal at all, and a model that gains a setting is noticed within days.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Final
+
+from emotag.ledger import atomic_text
+
+MEMORY_DAYS: Final = 7.0
+MEMORY_FILE: Final = "accepted-settings.json"
+
+
+def default_memory_path() -> Path:
+    import platformdirs
+
+    return platformdirs.user_cache_path("emotag") / MEMORY_FILE
+
+
+class SettingsMemory:
+    """`{endpoint model: {accepted, refused, checked}}` in one JSON file; unreadable or
+    stale entries count as unknown, never as an error."""
+
+    def __init__(self, path: Path | None = None, max_age_days: float = MEMORY_DAYS) -> None:
+        self.path = path or default_memory_path()
+        self.max_age = max_age_days * 86_400
+
+    def recall(self, endpoint: str, model: str) -> tuple[set[str], set[str]]:
+        entry = self._entries().get(f"{endpoint} {model}")
+        if (
+            not isinstance(entry, dict)
+            or time.time() - float(entry.get("checked", 0)) > self.max_age
+        ):
+            return set(), set()
+        return set(entry.get("accepted", [])), set(entry.get("refused", []))
+
+    def remember(self, endpoint: str, model: str, accepted: set[str], refused: set[str]) -> None:
+        entries = self._entries()
+        entries[f"{endpoint} {model}"] = {
+            "accepted": sorted(accepted),
+            "refused": sorted(refused),
+            "checked": time.time(),
+        }
+        try:
+            with atomic_text(self.path) as handle:
+                json.dump(entries, handle, indent=1, sort_keys=True)
+        except OSError:
+            pass  # a cache that cannot be written only costs one refusal next time
+
+    def _entries(self) -> dict[str, Any]:
+        try:
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+
+
+class Negotiator:
+    """Which optional settings to send to one endpoint and model right now."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        model: str,
+        wanted: Iterable[str],
+        *,
+        explicit: Iterable[str] = (),
+        memory: SettingsMemory | None = None,
+        on_warning: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.endpoint, self.model = endpoint, model
+        self.memory = memory or SettingsMemory()
+        self.explicit = set(explicit)
+        self.on_warning = on_warning
+        self.accepted, self.refused = self.memory.recall(endpoint, model)
+        self.active = set(wanted) - self.refused
+        self.refusals = 0  # refused requests this run paid for
+        for name in sorted(self.explicit - self.active):
+            self._warn_dropped(name, "remembered from an earlier run")
+
+    @property
+    def settled(self) -> bool:
+        """Every setting still asked for is known to be accepted: requests may fan out."""
+        return self.active <= self.accepted
+
+    def refuse(self, name: str) -> None:
+        """The model refused `name`: send the rest without it from now on."""
+        self.refusals += 1
+        self.active.discard(name)
+        self.accepted.discard(name)
+        self.refused.add(name)
+        self.memory.remember(self.endpoint, self.model, self.accepted, self.refused)
+        if name in self.explicit:
+            self._warn_dropped(name, "refused by the model")
+
+    def accept(self) -> None:
+        """A request with the active settings was answered: they all work."""
+        if not self.settled:
+            self.accepted |= self.active
+            self.memory.remember(self.endpoint, self.model, self.accepted, self.refused)
+
+    def _warn_dropped(self, name: str, why: str) -> None:
+        self.on_warning(
+            f"model {self.model} does not accept the {name} setting ({why}); continuing without it"
+        )

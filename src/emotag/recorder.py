@@ -1,0 +1,175 @@
+"""Where results go: the labels and errors CSVs, the run summary and progress events.
+
+Live runs, batch submissions and fetches, and dry runs (with `write=False`) all record
+through one `Recorder`, so a row, a count and an event always agree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from emotag.ledger import (
+    ERROR_COLUMNS,
+    LABEL_COLUMNS,
+    Appender,
+    Failure,
+    Label,
+    compact_failures,
+    compact_labels,
+    read_labels,
+)
+from emotag.planner import Step
+
+EventKind = Literal["found", "labelled", "failed", "skipped", "duplicate", "retry", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: EventKind
+    path: str = ""
+    detail: str = ""
+    count: int = 1
+
+
+@dataclass
+class Summary:
+    """What a run did; the CLI renders it, tests assert on it, `--json` prints `as_dict`."""
+
+    emotions: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    found: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    refused_settings: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    elapsed: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def labelled(self) -> int:
+        return sum(self.emotions.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "found": self.found,
+            "labelled": self.labelled,
+            "emotions": dict(self.emotions),
+            "failed": self.failed,
+            "failures": dict(self.failures),
+            "skipped": self.skipped,
+            "duplicates": self.duplicates,
+            "requests": self.requests,
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "refused_settings": self.refused_settings,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "elapsed_s": round(self.elapsed, 3),
+            "warnings": self.warnings,
+        }
+
+
+class Recorder:
+    """Append rows (flushed one by one), count them, and report each as an event."""
+
+    def __init__(
+        self,
+        labels_csv: Path,
+        errors_csv: Path,
+        model: str,
+        on_event: Callable[[Event], None] = lambda event: None,
+        *,
+        on_file: Iterable[str] = (),
+        write: bool = True,
+    ) -> None:
+        self.labels_csv, self.errors_csv, self.model = labels_csv, errors_csv, model
+        self.on_event = on_event
+        self.summary = Summary()
+        self.failures: list[Failure] = []
+        self.labelled_paths: list[str] = []
+        self._on_file = set(on_file)  # paths that had a row before this run (any model)
+        self._replaced = False
+        self._labels = Appender(labels_csv, LABEL_COLUMNS) if write else None
+        self._errors = Appender(errors_csv, ERROR_COLUMNS) if write else None
+
+    def found(self, count: int, last: str) -> None:
+        self.summary.found += count
+        self.on_event(Event("found", last, count=count))
+
+    def counted(self, paths: Iterable[Path]) -> Iterator[Path]:
+        """`paths`, each counted as found on its way through."""
+        for path in paths:
+            self.found(1, str(path))
+            yield path
+
+    def step(self, step: Step) -> None:
+        """Record a step that needs no request: skipped, failed, or a copy of a label."""
+        if step.kind == "skip":
+            self.summary.skipped += 1
+            self.on_event(Event("skipped", step.path))
+        elif step.kind == "fail":
+            self.failed(Failure(step.path, step.reason, self.model, step.digest))
+        elif step.kind == "copy" and step.original is not None:
+            self.copy(step.original, step.path)
+        else:
+            raise ValueError(f"a {step.kind} step needs a request, not a record")
+
+    def result(self, row: Label | Failure) -> None:
+        if isinstance(row, Label):
+            self.labelled(row)
+        else:
+            self.failed(row)
+
+    def labelled(self, label: Label, *, duplicate: bool = False) -> None:
+        if self._labels is not None:
+            self._labels.append(label.as_row())
+        self._replaced = self._replaced or label.path in self._on_file
+        self.labelled_paths.append(label.path)
+        self.summary.emotions[label.emotion] += 1
+        if duplicate:
+            self.summary.duplicates += 1
+        self.on_event(Event("duplicate" if duplicate else "labelled", label.path, label.emotion))
+
+    def copy(self, original: Label, path: str) -> None:
+        """Byte-identical to a labelled image: the same label, linked to the original."""
+        self.labelled(replace(original, path=path, duplicate_of=original.path), duplicate=True)
+
+    def failed(self, failure: Failure) -> None:
+        if self._errors is not None:
+            self._errors.append(failure.as_row())
+        self.failures.append(failure)
+        self.summary.failures[failure.reason.split(":", 1)[0]] += 1
+        self.on_event(Event("failed", failure.path, failure.reason))
+
+    def failed_path(self, path: str, reason: str) -> None:
+        """A path discovery could not use (an unreadable folder)."""
+        self.failed(Failure(path, reason, self.model))
+
+    def warn(self, message: str) -> None:
+        self.summary.warnings.append(message)
+        self.on_event(Event("warning", detail=message))
+
+    def close(self) -> None:
+        for appender in (self._labels, self._errors):
+            if appender is not None:
+                appender.close()
+
+    def tidy(self) -> None:
+        """After a finished run: drop failures since labelled, and rows a newer one replaced."""
+        if self._errors is None:
+            return
+        compact_failures(self.errors_csv, self.labelled_paths)
+        if self._replaced:
+            compact_labels(self.labels_csv, read_labels(self.labels_csv))

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from emotag.answers import Token, label_confidence, parse_answer
+from emotag.errors import AnswerError
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ('{"faces": "one", "emotion": "happy"}', ("happy", "1")),
+        ('{"faces": "several", "emotion": " Sad "}', ("sad", "2+")),
+        ('{"faces": "none", "emotion": "fear"}', ("fear", "0")),
+        ('{"emotion": "happy"}', ("happy", "")),
+        ('{"faces": "One", "emotion": "Happy"}', ("happy", "1")),
+        ('```json\n{"faces": "none", "emotion": "sad"}\n```', ("sad", "0")),
+        ('Here is the answer: {"faces": "none", "emotion": "fear"}', ("fear", "0")),
+        ("neutral", ("neutral", "")),
+        ("  FEAR\n", ("fear", "")),
+        ("Happy", ("happy", "")),
+        ("The expression is: surprise.", ("surprise", "")),
+        ("Angry!", ("angry", "")),
+    ],
+)
+def test_parse_answer_accepts(answer: str, expected: tuple[str, str]) -> None:
+    assert parse_answer(answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ('{"emotion": "serious"}', "off-list answer: serious"),
+        ("surprised", "off-list answer: surprised"),  # aliases never apply to answers
+        ("contempt", "off-list answer"),
+        ("", "off-list answer"),
+        ("happy, but also a bit sad", "ambiguous answer names 2 labels"),
+        ('{"emotion": ', "answer is not valid JSON"),
+        ('```json\n{"faces": "none", "emotion": \n```', "answer is not valid JSON"),
+        ('{"label": "happy"}', "off-list answer: None"),
+        ('{"faces": "two", "emotion": "happy"}', "off-list face count: two"),
+        ("unhappy", "off-list answer"),  # a label inside a longer word is not a label
+    ],
+)
+def test_parse_answer_rejects(answer: str, message: str) -> None:
+    with pytest.raises(AnswerError, match=message):
+        parse_answer(answer)
+
+
+def tokens(
+    *pieces: tuple[str, float], alternatives: dict[int, list[tuple[str, float]]] | None = None
+) -> list[Token]:
+    alternatives = alternatives or {}
+    return [Token(t, p, tuple(alternatives.get(i, []))) for i, (t, p) in enumerate(pieces)]
+
+
+JSON = '{"faces": "one", "emotion": "surprise"}'
+
+
+def test_label_confidence_sums_the_label_tokens_split_over_several_tokens() -> None:
+    stream = tokens(
+        ('{"faces": "one", "emotion": "', 0.0), ("sur", -0.2), ("prise", -0.1), ('"}', 0.0)
+    )
+    assert label_confidence(stream, JSON, "surprise") == pytest.approx(math.exp(-0.3))
+
+
+def test_label_confidence_ignores_tokens_outside_the_label() -> None:
+    stream = tokens(
+        ('{"faces": "', -3.0), ('one", "emotion": "', -2.0), ("surprise", -0.05), ('"}', -1.0)
+    )
+    assert label_confidence(stream, JSON, "surprise") == pytest.approx(math.exp(-0.05))
+
+
+def test_label_confidence_counts_a_token_that_also_carries_the_quote() -> None:
+    stream = tokens(('{"faces": "one", "emotion":', 0.0), (' "surprise', -0.1), ('"}', 0.0))
+    assert label_confidence(stream, JSON, "surprise") == pytest.approx(math.exp(-0.1))
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        tokens(('{"faces": "one", "emotion": "', 0.0), ("surprise", -0.1)),  # text longer
+        tokens(('{"faces": "one", "emotion": "', 0.0), ("surprise", -0.1), ('"}  ', 0.0)),
+        tokens(('{"faces":"one","emotion":"', 0.0), ("surprise", -0.1), ('"}', 0.0)),
+        tokens(('{"faces": "one", "emotion": "', 0.0), ("surprise", None), ('"}', 0.0)),  # type: ignore[arg-type]
+        [],
+    ],
+    ids=["short-stream", "extra-text", "other-spacing", "no-logprob", "empty"],
+)
+def test_label_confidence_is_none_when_tokens_do_not_join_up(stream: list[Token]) -> None:
+    assert label_confidence(stream, JSON, "surprise") is None
+
+
+def test_label_confidence_normalises_over_the_seven_labels() -> None:
+    # First label token: "sur" p=0.5; alternatives "happy" p=0.25, "hap" (also happy) p=0.05,
+    # a non-label token p=0.2. Over the labels: 0.5 / (0.5 + 0.25 + 0.05).
+    stream = tokens(
+        ('{"faces": "one", "emotion": "', 0.0),
+        ("sur", math.log(0.5)),
+        ("prise", math.log(0.9)),
+        ('"}', 0.0),
+        alternatives={
+            1: [
+                ("sur", math.log(0.5)),
+                ("happy", math.log(0.25)),
+                ("hap", math.log(0.05)),
+                ("xyz", math.log(0.2)),
+            ]
+        },
+    )
+    expected = 0.5 / (0.5 + 0.25 + 0.05) * 0.9
+    assert label_confidence(stream, JSON, "surprise") == pytest.approx(expected)
+
+
+def test_label_confidence_for_a_bare_label() -> None:
+    stream = tokens(("Hap", -0.1), ("py", -0.05))
+    assert label_confidence(stream, "Happy", "happy") == pytest.approx(math.exp(-0.15))
