@@ -12,6 +12,7 @@ import io
 import json
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -103,6 +104,7 @@ class Reply:
     hang: float = 0.0
     faces: str = "one"  # the face count in a JSON answer: none, one or several
     emotion: str | None = None  # a JSON answer with this label instead of the colour's
+    drop: bool = False  # close the connection without an answer (a network blip)
 
     @staticmethod
     def error(code: int, status: str, message: str = "", retry_delay: str | None = None) -> Reply:
@@ -195,6 +197,8 @@ class FakeGemini:
     batch_creates: int = 0
     uploads_started: int = 0
     misuse: list[str] = field(default_factory=list)  # answers the real API could not give
+    daily_quota_after: int | None = None  # answers before the per-day quota is spent
+    answered: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -245,6 +249,8 @@ class FakeGemini:
                 if setting in config:
                     message = REFUSALS[setting].format(model=seen.model)
                     return Reply.error(400, "INVALID_ARGUMENT", message)
+            if self.daily_quota_after is not None and self.answered >= self.daily_quota_after:
+                return Reply.daily_quota(seen.model)
             if seen.time < self.quota_until:
                 return Reply.error(429, "RESOURCE_EXHAUSTED", "Quota exceeded", self.quota_delay)
             if self.queue:
@@ -494,12 +500,19 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 state.wait(reply.hang)
                 if state._stopping.is_set():
                     return
+            if reply.drop:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             try:
                 answer = _answer(state, seen, reply)
             except FakeMisuse as exc:
                 state.misuse.append(str(exc))
                 self._send(500, {"error": {"code": 500, "status": "INTERNAL", "message": str(exc)}})
                 return
+            if reply.status == 200:
+                with state._lock:
+                    state.answered += 1
             self._send(reply.status, answer)
 
         def do_GET(self) -> None:

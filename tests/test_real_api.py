@@ -1,0 +1,174 @@
+"""The real API's run-level behaviours, at the default concurrency of 16: refused settings,
+throttling, outages, a spent daily quota and fatal refusals never cost an image."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_image, read_csv
+from emotag.cli import app
+from emotag.emotions import EMOTIONS
+from fake_gemini import FakeGemini, Reply
+
+runner = CliRunner()
+LABELS = Path("dataset/llm_labels.csv")
+ERRORS = Path("dataset/llm_labels.errors.csv")
+
+
+def folder(root: Path, count: int, offset: int = 0) -> dict[str, str]:
+    """`count` distinct images; path -> the emotion the fake answers."""
+    truth = {}
+    for i in range(offset, offset + count):
+        emotion = EMOTIONS[i % 7]
+        path = make_image(root / f"img_{i:04d}.png", emotion, size=(30 + i % 40, 30 + i // 40))
+        truth[str(path)] = emotion
+    return truth
+
+
+def tag(*args: str) -> tuple[int, dict, str]:
+    result = runner.invoke(app, ["tag", *args, "--json"])
+    summary = json.loads(result.stdout) if result.stdout.strip() else {}
+    return result.exit_code, summary, result.stderr
+
+
+def blamed() -> list[dict[str, str]]:
+    return read_csv(ERRORS) if ERRORS.exists() else []
+
+
+def labels() -> dict[str, str]:
+    return {r["path"]: r["emotion"] for r in read_csv(LABELS)} if LABELS.exists() else {}
+
+
+def refusals(fake: FakeGemini) -> int:
+    return sum(1 for s in fake.labelling_requests() if s.body is not None and _refused(fake, s))
+
+
+def _refused(fake: FakeGemini, seen) -> bool:
+    config = seen.body.get("generationConfig", {})
+    return "responseLogprobs" in config or any(k in config for k in fake.rejected_settings)
+
+
+def test_logprobs_and_thinking_refused_cost_two_requests_then_none(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    gemini.logprobs = "reject"
+    gemini.rejected_settings.add("thinkingConfig")
+    gemini.latency = 0.05  # so that requests overlap at concurrency 16
+    truth = folder(tmp_path / "a", 48)
+    code, summary, _ = tag(str(tmp_path / "a"))
+    assert code == 0 and labels() == truth and blamed() == []
+    assert summary["refused_settings"] == refusals(gemini) == 2
+    assert summary["requests"] == gemini.count == 48 + 2
+    # A new process, other images: the refusals are remembered in the user cache.
+    more = folder(tmp_path / "b", 16, offset=100)
+    before = gemini.count
+    code, summary, _ = tag(str(tmp_path / "b"))
+    assert code == 0 and summary["refused_settings"] == 0
+    assert gemini.count - before == 16 and refusals(gemini) == 2
+    assert labels() == truth | more
+
+
+def test_remembered_settings_expire(gemini: FakeGemini, tmp_path: Path) -> None:
+    from emotag.providers.negotiation import SettingsMemory
+
+    memory = SettingsMemory()
+    memory.remember("somewhere", "m", {"thinking"}, {"logprobs"})
+    assert memory.recall("somewhere", "m") == ({"thinking"}, {"logprobs"})
+    assert SettingsMemory(max_age_days=0).recall("somewhere", "m") == (set(), set())
+    memory.path.write_text("not json")
+    assert memory.recall("somewhere", "m") == (set(), set())
+
+
+@pytest.mark.slow
+def test_unreachable_api_stops_in_under_a_minute_and_blames_nobody(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    truth = folder(tmp_path / "in", 200)
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    started = time.monotonic()
+    code, _, err = tag(str(tmp_path / "in"))
+    elapsed = time.monotonic() - started
+    assert code == 2 and elapsed < 60
+    assert err.startswith("Error: Cannot reach the API at 127.0.0.1:9")
+    assert "nothing was lost" in err and len(err.strip().splitlines()) == 1
+    assert blamed() == [] and labels() == {}
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.url)
+    code, summary, _ = tag(str(tmp_path / "in"))
+    assert code == 0 and labels() == truth and summary["requests"] == gemini.count == 200
+
+
+def test_a_network_blip_mid_run_just_keeps_going(gemini: FakeGemini, tmp_path: Path) -> None:
+    truth = folder(tmp_path / "in", 40)
+    gemini.queue.extend([Reply()] + [Reply(drop=True)] * 6)  # after the first answer, 6 drops
+    code, summary, _ = tag(str(tmp_path / "in"), "--attempts", "2")
+    assert code == 0 and labels() == truth and blamed() == []
+    assert summary["retries"] >= 6
+
+
+def test_throttling_never_uses_up_an_images_attempts(gemini: FakeGemini, tmp_path: Path) -> None:
+    truth = folder(tmp_path / "in", 40)
+    gemini.fault_rates = {"429": 0.6}
+    code, summary, _ = tag(str(tmp_path / "in"), "--attempts", "2")
+    assert code == 0 and labels() == truth and blamed() == []
+    assert summary["throttled"] >= 10  # it really was throttled, many times
+
+
+def test_endless_throttling_stops_at_max_wait_and_keeps_everything(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    folder(tmp_path / "in", 30)
+    throttled = Reply.error(429, "RESOURCE_EXHAUSTED", "Quota exceeded", "0.2s")
+    gemini.queue.extend([Reply()] * 5 + [throttled] * 1000)  # five answers, then only 429s
+    started = time.monotonic()
+    code, _, err = tag(str(tmp_path / "in"), "--max-wait", "2")
+    assert code == 2 and time.monotonic() - started < 20
+    assert "Throttled (429)" in err and "5 label(s) saved" in err
+    assert len(labels()) == 5 and blamed() == []
+
+
+def test_a_spent_daily_quota_stops_within_seconds_and_keeps_the_labels(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    folder(tmp_path / "in", 60)
+    gemini.daily_quota_after = 20
+    started = time.monotonic()
+    code, _, err = tag(str(tmp_path / "in"))
+    assert code == 2 and time.monotonic() - started < 10
+    assert "daily request quota of gemini-3.5-flash-lite is spent" in err
+    assert "GenerateRequestsPerDayPerProjectPerModel-FreeTier" in err
+    assert "20 label(s) saved" in err and "--batch" in err
+    assert len(err.strip().splitlines()) == 1
+    assert len(labels()) == 20 and blamed() == []
+
+
+def test_failed_precondition_with_known_settings_stops_within_one_wave(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    folder(tmp_path / "warm", 2)
+    assert tag(str(tmp_path / "warm"))[0] == 0  # settings now remembered: requests fan out
+    folder(tmp_path / "in", 60, offset=10)
+    before = gemini.count
+    region = "User location is not supported for the API use."
+    gemini.queue.extend([Reply.error(400, "FAILED_PRECONDITION", region)] * 200)
+    code, _, err = tag(str(tmp_path / "in"))
+    assert code == 2 and region in err and len(err.strip().splitlines()) == 1
+    assert gemini.count - before <= 17
+    assert blamed() == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", range(3))
+def test_fault_storm_labels_everything_at_default_attempts(
+    gemini: FakeGemini, tmp_path: Path, run: int
+) -> None:
+    gemini.seed = 1000 + run
+    gemini.__post_init__()
+    truth = folder(tmp_path / "in", 150)
+    gemini.fault_rates = {"429": 0.20, "500": 0.05, "503": 0.05, "hang": 0.02}
+    code, _, _ = tag(str(tmp_path / "in"), "--timeout", "3")
+    assert code == 0 and labels() == truth and blamed() == []
