@@ -106,3 +106,42 @@ def test_report_counts_filters_and_exports_a_correction(
     browser.save_screenshot(str(tmp_path / "shot.png"))
     if os.environ.get("EMOTAG_UPDATE_SCREENSHOT"):
         shutil.copy(tmp_path / "shot.png", SCREENSHOT)
+
+
+HOSTILE_NAMES = [
+    "<!--<script>.png",
+    "<img src=x onerror=window.pwned=1>.png",
+    '"><svg onload=window.pwned=1>.png',
+    "line\u2028separator.png",
+    "&amp;.png",
+    "<script>window.pwned=1<\\script>.png",
+]
+
+
+def test_report_renders_hostile_file_names_as_text_and_runs_none(
+    gemini: FakeGemini, tmp_path: Path, browser
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    root = tmp_path / "faces"
+    for i, name in enumerate(HOSTILE_NAMES):
+        make_image(root / name, EMOTIONS[i % 7], size=(60 + i, 50))
+    make_image(root / "plain.png", "happy", size=(90, 50))
+    assert CliRunner().invoke(app, ["tag", str(root)]).exit_code == 0
+    report = tmp_path / "report.html"
+    made = CliRunner().invoke(app, ["report", "dataset/llm_labels.csv", "-o", str(report)])
+    assert made.exit_code == 0, made.output
+
+    browser.get(report.as_uri())
+    cards = browser.find_elements(By.CSS_SELECTOR, "#grid .card")
+    assert len(cards) == len(HOSTILE_NAMES) + 1
+    shown = {e.text for e in browser.find_elements(By.CSS_SELECTOR, "#grid .card .name")}
+    plain = {n for n in HOSTILE_NAMES if "\u2028" not in n} | {"plain.png"}
+    assert plain <= shown  # shown as text, exactly
+    (separated,) = shown - plain
+    assert separated.startswith("line") and separated.endswith("separator.png")
+    assert browser.execute_script("return window.pwned === undefined;")
+    total = sum(
+        int(browser.find_element(By.CSS_SELECTOR, f'[data-count="{e}"]').text) for e in EMOTIONS
+    )
+    assert total == len(HOSTILE_NAMES) + 1

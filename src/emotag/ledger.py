@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import fcntl
 import gc
 import io
 import os
@@ -187,6 +186,9 @@ def atomic_text(path: Path) -> Iterator[IO[str]]:
     except OSError as exc:
         raise OutputError(f"Cannot write {path}: {exc.strerror or exc}") from exc
     try:
+        # mkstemp makes the file 0600; give it the bits the replaced file had, or what
+        # the umask gives a new file, so a CSV shared with a group stays readable.
+        os.chmod(tmp, _mode_for(path))
         with os.fdopen(fd, "w", encoding=ENCODING, errors=ERRORS, newline="") as handle:
             yield handle
             handle.flush()
@@ -198,6 +200,15 @@ def atomic_text(path: Path) -> Iterator[IO[str]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def no_face_hashes(errors_csv: Path, model: str) -> set[str]:
@@ -273,24 +284,26 @@ class Appender:
 
 @contextmanager
 def run_lock(labels_csv: Path) -> Iterator[None]:
-    """Hold an exclusive lock for the labels CSV so two runs cannot interleave rows."""
+    """Hold an exclusive lock for the labels CSV so two runs cannot interleave rows
+    (filelock: the same on Linux, macOS and Windows)."""
+    from filelock import FileLock, Timeout
+
     lock_path = labels_csv.with_name(f".{labels_csv.name}.lock")
     try:
         labels_csv.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "w")
+        lock = FileLock(lock_path, timeout=0)
+        lock.acquire()
+    except Timeout as exc:
+        raise OutputError(
+            f"Another emotag run is writing {labels_csv}; wait for it to finish "
+            "or choose another --output."
+        ) from exc
     except OSError as exc:
         raise OutputError(f"Cannot write to {labels_csv.parent}: {exc.strerror or exc}") from exc
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise OutputError(
-                f"Another emotag run is writing {labels_csv}; wait for it to finish "
-                "or choose another --output."
-            ) from exc
         yield
     finally:
-        handle.close()
+        lock.release()
 
 
 def _records(text: str, table: LabelTable) -> list[tuple[int, list[str] | None, str]]:

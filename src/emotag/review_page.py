@@ -81,7 +81,7 @@ def build_report(
         .replace("{{TITLE}}", html.escape(f"emotag report — {labels_csv.name}"))
         .replace("{{AGREEMENT}}", _agreement_html(evaluation) if evaluation else "")
         # "</" inside the JSON would end the script element early.
-        .replace("{{DATA}}", json.dumps(data).replace("</", "<\\/"))
+        .replace("{{DATA}}", script_json(data))
     )
     with atomic_text(output) as handle:
         handle.write(page)
@@ -124,3 +124,21 @@ def _agreement_html(evaluation: Evaluation) -> str:
         f"{scores}</table><h3>Confusion (rows: reference, columns: labels)</h3>"
         f"<table><tr><th></th>{head}</tr>{matrix}</table></section>"
     )
+
+
+_SCRIPT_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+
+
+def script_json(data: object) -> str:
+    """JSON safe inside a <script> element whatever file names it holds: no `</script>`,
+    no `<!--`, no line separators that end a JS string (the escapes are still JSON)."""
+    text = json.dumps(data)
+    for raw, escaped in _SCRIPT_ESCAPES.items():
+        text = text.replace(raw, escaped)
+    return text
