@@ -7,10 +7,11 @@ import pytest
 from keyring.backend import KeyringBackend
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY
+from conftest import TEST_KEY, make_image
 from emotag.cli import app
 from emotag.errors import ConfigError
 from emotag.settings import ApiKey, find_key, mask, require_key, setting
+from fake_gemini import FakeGemini
 
 runner = CliRunner()
 
@@ -98,3 +99,21 @@ def test_key_set_without_keyring_says_so() -> None:
 def test_key_set_refuses_empty(memory_keyring: MemoryKeyring) -> None:
     result = runner.invoke(app, ["key", "set"], input="\n")
     assert result.exit_code == 2 and "empty key" in result.stderr
+
+
+def test_a_blank_key_is_no_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    make_image(tmp_path / "in" / "a.png")
+    monkeypatch.setenv("AI_STUDIO_API_KEY", "   ")
+    result = CliRunner().invoke(app, ["tag", str(tmp_path / "in")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.startswith("Error: No API key found")
+
+
+def test_base_url_in_dotenv_is_honoured_and_shown(fake: FakeGemini, tmp_path: Path) -> None:
+    make_image(tmp_path / "in" / "a.png", "sad")
+    Path(".env").write_text(f"AI_STUDIO_API_KEY={TEST_KEY}\nGOOGLE_GEMINI_BASE_URL={fake.url}\n")
+    result = CliRunner().invoke(app, ["tag", str(tmp_path / "in")])
+    assert result.exit_code == 0, result.output
+    assert fake.count == 1
+    status = CliRunner().invoke(app, ["key", "status"])
+    assert f"Endpoint: {fake.url}" in status.stdout and TEST_KEY not in status.stdout

@@ -674,13 +674,16 @@ def key_set() -> None:
 @key_app.command("status")
 @reports_errors
 def key_status() -> None:
-    """Show which key source wins (environment, .env, keyring), with the key masked."""
-    from emotag.settings import find_key, mask
+    """Show which key source wins (environment, .env, keyring), with the key masked, and
+    the endpoint when it is not Google's."""
+    from emotag.settings import find_key, mask, setting
 
     key = find_key()
     if key is None:
         raise ConfigError("No key found. " + _key_help())
     out.print(f"Using the key from the {key.source}: {mask(key.value)}", highlight=False)
+    if base_url := setting(GEMINI.base_url_var):
+        out.print(f"Endpoint: {base_url} (from {GEMINI.base_url_var})", highlight=False)
 
 
 @key_app.command("delete")
