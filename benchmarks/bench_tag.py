@@ -47,6 +47,7 @@ from emotag.providers.gemini import (  # noqa: E402
 from emotag.providers.negotiation import Negotiator, SettingsMemory  # noqa: E402
 from emotag.recorder import Recorder  # noqa: E402
 from emotag.resume import ResumeIndex  # noqa: E402
+from emotag.settings import DEFAULT_MAX_SIDE  # noqa: E402
 from fake_gemini import COLOURS, TEST_KEY  # noqa: E402
 
 KEY = TEST_KEY
@@ -445,7 +446,7 @@ def main() -> None:
             print("rate limit", flush=True)
             results["rate_limit"] = rate_limit(state, work, args.rpm, args.rpm_images)
             print("preprocessing", flush=True)
-            results["preprocessing"] = preprocessing(work, images.DEFAULT_MAX_SIDE)
+            results["preprocessing"] = preprocessing(work, DEFAULT_MAX_SIDE)
             print("start-up", flush=True)
             results["startup"] = startup(args.startup_runs)
             print("large folder", flush=True)

@@ -27,6 +27,7 @@ from emotag.outcome import decide
 from emotag.planner import walk
 from emotag.recorder import Recorder
 from emotag.resume import ResumeIndex
+from emotag.settings import DEFAULT_MAX_SIDE
 
 DEFAULT_REQUESTS_PER_JOB = 10_000
 MAX_JOB_BYTES = 1_500_000_000  # under the Files API's 2 GB per file
@@ -123,7 +124,7 @@ def submit(
     recorder: Recorder,
     *,
     prompt: str,
-    max_side: int = images.DEFAULT_MAX_SIDE,
+    max_side: int = DEFAULT_MAX_SIDE,
     per_job: int = DEFAULT_REQUESTS_PER_JOB,
     skip_multi_face: bool = False,
 ) -> Submission:

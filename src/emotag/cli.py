@@ -21,7 +21,15 @@ from emotag.errors import ConfigError, EmotagError, InputError
 from emotag.merge import Prefer
 from emotag.providers import GEMINI
 from emotag.rename import OnConflict
-from emotag.settings import DEFAULT_MAX_WAIT, DEFAULT_OUTPUT
+from emotag.settings import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_SIDE,
+    DEFAULT_MAX_WAIT,
+    DEFAULT_OUTPUT,
+    DEFAULT_TIMEOUT,
+)
 
 app = typer.Typer(
     help="Label face images with one of seven emotions (happy, surprise, angry, disgust, "
@@ -41,6 +49,15 @@ out = Console()
 err = Console(stderr=True)
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Options spelt one way everywhere: the labels CSV a command reads is --labels/-l, the one
+# `tag` writes is --output/-o, and --json prints the result's as_dict() on stdout.
+LabelsIn = Annotated[
+    Path, typer.Option("--labels", "-l", help="Labels CSV written by 'emotag tag'.")
+]
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON on stdout (keys: docs/usage.md).")
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -100,7 +117,7 @@ def tag(
     ] = DEFAULT_OUTPUT,
     errors: Annotated[
         Path | None,
-        typer.Option(help="Errors CSV (path,reason,...). Default: <output stem>.errors.csv."),
+        typer.Option(help="Errors CSV (path,reason,...). Default: beside the labels, .errors.csv."),
     ] = None,
     model: Annotated[
         str | None,
@@ -117,7 +134,7 @@ def tag(
             "-c",
             min=1,
             max=256,
-            help="Requests in flight. Env: EMOTAG_CONCURRENCY. [default: 16]",
+            help=f"Requests in flight. Env: EMOTAG_CONCURRENCY. [default: {DEFAULT_CONCURRENCY}]",
         ),
     ] = None,
     rpm: Annotated[
@@ -126,13 +143,21 @@ def tag(
             min=1, help="Client-side limit in requests per minute. Env: EMOTAG_RPM. [default: none]"
         ),
     ] = None,
-    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for one answer.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds to wait for one answer.")
+    ] = DEFAULT_TIMEOUT,
     attempts: Annotated[
-        int, typer.Option(min=1, max=20, help="Tries per image on 408/429/5xx/timeouts.")
-    ] = 6,
+        int,
+        typer.Option(
+            min=1,
+            max=20,
+            help="Tries per image on 5xx errors and timeouts (429s and network errors cost "
+            "none: they are the run's, not the image's).",
+        ),
+    ] = DEFAULT_ATTEMPTS,
     max_side: Annotated[
         int, typer.Option(min=64, max=3072, help="Long side, in pixels, of the uploaded image.")
-    ] = 384,
+    ] = DEFAULT_MAX_SIDE,
     prompt_file: Annotated[
         Path | None,
         typer.Option(help="Text file with your own prompt (the answer stays one of the seven)."),
@@ -189,10 +214,8 @@ def tag(
     ] = False,
     batch_size: Annotated[
         int, typer.Option(min=1, max=100_000, help="Requests per batch job.")
-    ] = 10_000,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
-    ] = False,
+    ] = DEFAULT_BATCH_SIZE,
+    as_json: JsonFlag = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
     ] = False,
@@ -275,9 +298,10 @@ def tag(
 @app.command()
 @reports_errors
 def rename(
+    labels: LabelsIn = DEFAULT_OUTPUT,
     from_csv: Annotated[
-        Path, typer.Option("--from-csv", help="Labels CSV written by 'emotag tag'.")
-    ] = DEFAULT_OUTPUT,
+        Path | None, typer.Option("--from-csv", hidden=True, help="Old spelling of --labels.")
+    ] = None,
     template: Annotated[
         str | None,
         typer.Option(
@@ -317,6 +341,7 @@ def rename(
     'emotag rename --undo JOURNAL' reverses a run. Exit codes: 0 done, 1 some files could
     not be renamed, 2 bad input.
     """
+    from_csv = from_csv or labels
     if undo is not None:
         _undo_renames(undo, from_csv if update_csv else None)
         return
@@ -367,9 +392,7 @@ def _undo_renames(journal: Path, labels_csv: Path | None) -> None:
 @reports_errors
 def merge(
     landmarks: Annotated[Path, typer.Argument(help="Landmarks CSV, one row per image.")],
-    labels: Annotated[
-        Path, typer.Option("--labels", "-l", help="Labels CSV written by 'emotag tag'.")
-    ] = DEFAULT_OUTPUT,
+    labels: LabelsIn = DEFAULT_OUTPUT,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Merged CSV. Default: <landmarks stem>_labelled.csv."),
@@ -459,7 +482,7 @@ def dupes(
             min=0, max=7, help="Most differing bits (of 64) for two images to count as copies."
         ),
     ] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """List groups of near-duplicate images (resized or re-encoded copies), by perceptual hash.
 
@@ -542,7 +565,7 @@ def evaluate_labels(
             help="Reference: 'filenames' (sex_age_ethnicity_emotion names) or a labels CSV."
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Compare labels with a reference: accuracy, per-class precision/recall/F1, macro-F1,
     Cohen's kappa and the confusion matrix.
@@ -574,9 +597,7 @@ def apply_corrections(
         Path,
         typer.Argument(help="corrections.csv exported from the report, or a journal with --undo."),
     ],
-    labels: Annotated[
-        Path, typer.Option("--labels", "-l", help="Labels CSV to update.")
-    ] = DEFAULT_OUTPUT,
+    labels: LabelsIn = DEFAULT_OUTPUT,
     undo: Annotated[
         bool, typer.Option("--undo", help="CORRECTIONS is a journal: put the old labels back.")
     ] = False,

@@ -43,7 +43,13 @@ from emotag.providers import Provider
 from emotag.ratelimit import RateGate
 from emotag.recorder import Event, Recorder, Summary
 from emotag.resume import ResumeIndex
-from emotag.settings import DEFAULT_ATTEMPTS, DEFAULT_CONCURRENCY, DEFAULT_MAX_WAIT, DEFAULT_TIMEOUT
+from emotag.settings import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_SIDE,
+    DEFAULT_MAX_WAIT,
+    DEFAULT_TIMEOUT,
+)
 
 OUTAGE_AFTER: Final = 30.0  # seconds of nothing but network errors before the run stops
 
@@ -56,7 +62,7 @@ class TagOptions:
     rpm: float | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_attempts: int = DEFAULT_ATTEMPTS
-    max_side: int = images.DEFAULT_MAX_SIDE
+    max_side: int = DEFAULT_MAX_SIDE
     skip_multi_face: bool = False
     max_wait: float = DEFAULT_MAX_WAIT
 

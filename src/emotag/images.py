@@ -8,13 +8,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from emotag.errors import ImageError
+from emotag.settings import DEFAULT_MAX_SIDE
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-# 384 px keeps an image in Gemini 2.x's flat 258-token tier; Gemini 3 bills by
-# media_resolution instead, where it changes nothing, and a face is clear at this size.
-DEFAULT_MAX_SIDE = 384
 JPEG_QUALITY = 88
 
 

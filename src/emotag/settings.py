@@ -19,6 +19,7 @@ DEFAULT_TIMEOUT: Final = 60.0
 DEFAULT_ATTEMPTS: Final = 6
 DEFAULT_MAX_WAIT: Final = 600.0  # seconds of nothing but 429s before a run stops
 DEFAULT_BATCH_SIZE: Final = 10_000
+DEFAULT_MAX_SIDE: Final = 384  # Gemini 2.x's flat 258-token tier; a face is clear at this size
 
 
 @dataclass(frozen=True, slots=True)

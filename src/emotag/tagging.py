@@ -43,6 +43,7 @@ from emotag.resume import ResumeIndex
 from emotag.settings import (
     DEFAULT_ATTEMPTS,
     DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_SIDE,
     DEFAULT_MAX_WAIT,
     DEFAULT_TIMEOUT,
     require_key,
@@ -65,7 +66,7 @@ class TagConfig:
     timeout: float = DEFAULT_TIMEOUT
     attempts: int = DEFAULT_ATTEMPTS
     max_wait: float = DEFAULT_MAX_WAIT
-    max_side: int = images.DEFAULT_MAX_SIDE
+    max_side: int = DEFAULT_MAX_SIDE
     prompt_file: Path | None = None
     logprobs: bool | None = None  # None: ask where the model gives them, silently
     force: bool = False
