@@ -46,14 +46,19 @@ def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def outcome(labels: Path) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
-    rows = {
-        Path(r["path"]).name: (r["emotion"], r["faces"], Path(r["duplicate_of"]).name)
-        for r in read_csv(labels)
+def outcome(labels: Path) -> tuple[dict[str, tuple[str, str]], set[frozenset[str]], dict[str, str]]:
+    """Rows and failures by file name, and the copy links as unordered pairs: which of two
+    identical files is sent first depends on read order in a live run."""
+    rows = read_csv(labels)
+    by_name = {Path(r["path"]).name: (r["emotion"], r["faces"]) for r in rows}
+    links = {
+        frozenset({Path(r["path"]).name, Path(r["duplicate_of"]).name})
+        for r in rows
+        if r["duplicate_of"]
     }
     errors = labels.with_name(f"{labels.stem}.errors.csv")
     reasons = {Path(r["path"]).name: r["reason"] for r in read_csv(errors)}
-    return rows, reasons
+    return by_name, links, reasons
 
 
 def test_live_batch_and_dry_run_agree_on_a_hostile_folder(
@@ -78,9 +83,10 @@ def test_live_batch_and_dry_run_agree_on_a_hostile_folder(
     assert invoke("batch", "wait", "-o", "batch/labels.csv", "--poll", "0.01").exit_code == 0
     assert invoke("batch", "fetch", "-o", "batch/labels.csv").exit_code == 1
 
-    live_rows, live_reasons = outcome(Path("live/labels.csv"))
-    batch_rows, batch_reasons = outcome(Path("batch/labels.csv"))
+    live_rows, live_links, live_reasons = outcome(Path("live/labels.csv"))
+    batch_rows, batch_links, batch_reasons = outcome(Path("batch/labels.csv"))
     assert live_rows == batch_rows
+    assert live_links == batch_links == {frozenset({"face_0.png", "face_0_copy.png"})}
     assert live_reasons == batch_reasons
     assert set(live_rows) == {
         "face_0.png",
