@@ -162,24 +162,24 @@ def test_expired_job_marks_its_images_failed(gemini: FakeGemini, tmp_path: Path)
 def test_crash_after_creating_a_job_reattaches_by_display_name(
     gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from emotag.providers.gemini import GeminiBatches
+
     images(tmp_path / "in", 3)
-    real_save = batch.save_state
-    calls = {"n": 0}
+    real_create = GeminiBatches.create
 
-    def save_then_die(labels_csv: Path, state: batch.BatchState) -> None:
-        calls["n"] += 1
-        if calls["n"] == 3:  # 1: planned, 2: uploaded, 3: created -> the process dies first
-            raise KeyboardInterrupt
-        real_save(labels_csv, state)
+    def create_then_die(self: GeminiBatches, file: str, display_name: str) -> tuple[str, str]:
+        real_create(self, file, display_name)  # the job exists at the API...
+        raise KeyboardInterrupt  # ...and the process dies before it saves the job's name
 
-    monkeypatch.setattr(batch, "save_state", save_then_die)
+    monkeypatch.setattr(GeminiBatches, "create", create_then_die)
     assert invoke("tag", str(tmp_path / "in"), "--batch").exit_code == 130
-    monkeypatch.setattr(batch, "save_state", real_save)
+    monkeypatch.setattr(GeminiBatches, "create", real_create)
     saved = batch.load_state(LABELS.absolute())
     assert saved is not None and saved.jobs[0].file and not saved.jobs[0].name
+    assert gemini.batch_creates == 1
     assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
     assert "3 labelled" in invoke("batch", "fetch").stdout
-    assert gemini.batch_creates == 1  # re-attached, not paid twice
+    assert gemini.batch_creates == 1  # re-attached by display name, not paid twice
 
 
 def test_kill_9_while_waiting_then_fetch(fake: FakeGemini, tmp_path: Path) -> None:
@@ -193,7 +193,10 @@ def test_kill_9_while_waiting_then_fetch(fake: FakeGemini, tmp_path: Path) -> No
     submit.communicate(timeout=60)
     assert submit.returncode == 0
     waiting = cli("batch", "wait", "--poll", "0.05")
-    time.sleep(2.0)
+    deadline = time.monotonic() + 30
+    while next(iter(fake.jobs.values()))["_polls"] < 2:  # the waiter really polled
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     waiting.send_signal(signal.SIGKILL)
     waiting.communicate()
     fake.batch_polls = 1  # the job finishes at its next poll

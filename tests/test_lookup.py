@@ -63,7 +63,7 @@ def test_lookup_fallback_parses_file_names_with_aliases(store: LabelStore) -> No
     assert fallback.emotion_for("/new/holiday.png") is None
 
 
-def test_lookup_from_csv_loads_100k_rows_quickly(tmp_path: Path) -> None:
+def test_lookup_from_csv_loads_100k_rows(tmp_path: Path) -> None:
     """Correctness at size; the speed itself is measured in benchmarks/bench_merge.py."""
     path = tmp_path / "labels.csv"
     with open(path, "w", newline="") as handle:

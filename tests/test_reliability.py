@@ -37,6 +37,14 @@ def dataset(root: Path, count: int) -> dict[str, str]:
     return truth
 
 
+def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll for a state instead of sleeping for a guessed time."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
 def assert_labels_exactly(truth: dict[str, str]) -> None:
     rows = read_csv(LABELS)
     assert len(rows) == len({r["path"] for r in rows}), "duplicate rows"
@@ -74,8 +82,9 @@ def test_quota_storm_sends_one_probe_not_a_flood(gemini: FakeGemini, tmp_path: P
     assert result.exit_code == 0, result.output
     assert_labels_exactly(truth)
     throttled = sum(1 for s in gemini.seen if s.time < gemini.quota_until)
-    # The first wave (one per worker) meets the 429; after that one probe per retryDelay.
-    assert throttled <= 16 + 4
+    # Until the first answer one request goes at a time; after each 429 one probe per
+    # retryDelay (1 s): about 3 in the 3 s outage, never a wave per worker.
+    assert 2 <= throttled <= 6
 
 
 # --- crashes ------------------------------------------------------------------------------
@@ -110,7 +119,7 @@ def test_ctrl_c_stops_fast_keeps_labels_and_says_how_to_resume(
     dataset(tmp_path / "in", 200)
     fake.latency = 0.2
     proc = start_cli(fake, tmp_path, "tag", "in", "-c", "4")
-    time.sleep(2.5)
+    wait_for(lambda: (tmp_path / LABELS).exists() and len(read_csv(tmp_path / LABELS)) >= 4)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=10)
@@ -283,7 +292,7 @@ def test_second_run_on_the_same_output_is_refused(fake: FakeGemini, tmp_path: Pa
     truth = dataset(tmp_path / "in", 30)
     fake.latency = 0.2
     first = start_cli(fake, tmp_path, "tag", "in", "-c", "2")
-    time.sleep(1.5)
+    wait_for(lambda: fake.count >= 1)  # the first run holds the lock once it sends
     second = start_cli(fake, tmp_path, "tag", "in")
     _, err = second.communicate(timeout=30)
     assert second.returncode == 2 and "Another emotag run is writing" in err

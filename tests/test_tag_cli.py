@@ -51,6 +51,7 @@ def test_tag_labels_every_image_and_writes_default_csv(gemini: FakeGemini, datas
 def test_tag_sends_a_schema_constrained_request_with_the_key_in_a_header(
     gemini: FakeGemini, dataset: Path
 ) -> None:
+    make_image(dataset / "big.jpg", "angry", size=(900, 700), format="JPEG")
     assert run("tag", str(dataset), "--concurrency", "1").exit_code == 0
     seen = gemini.seen[0]
     assert seen.path.endswith("/models/gemini-3.5-flash-lite:generateContent")
@@ -63,7 +64,9 @@ def test_tag_sends_a_schema_constrained_request_with_the_key_in_a_header(
     assert config["thinkingConfig"] == {"thinking_level": "MINIMAL"}
     assert config["maxOutputTokens"] == 512
     assert config["mediaResolution"] == "MEDIA_RESOLUTION_LOW"
-    assert max(seen.image_size or (0, 0)) <= 384
+    sizes = {x.image_size for x in gemini.seen}
+    assert (384, 299) in sizes  # the 900x700 photo, shrunk to --max-side with its aspect
+    assert all(max(size or (0, 0)) <= 384 for size in sizes)
 
 
 def test_tag_rerun_resumes_without_paying_twice(gemini: FakeGemini, dataset: Path) -> None:

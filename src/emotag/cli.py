@@ -11,13 +11,16 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from emotag.emotions import MultiFace
 from emotag.errors import ConfigError, EmotagError, InputError
+
+if TYPE_CHECKING:
+    from emotag.tagging import ResolvedConfig
 from emotag.merge import Prefer
 from emotag.providers import GEMINI
 from emotag.rename import OnConflict
@@ -248,35 +251,47 @@ def tag(
         follow_symlinks=follow_symlinks,
     ).resolved()
     if dry_run:
-        from emotag.console import estimate_table
+        _tag_dry_run(config, batch_size if use_batch else None, as_json=as_json)
+    elif use_batch:
+        _tag_batch(config, batch_size, as_json=as_json)
+    else:
+        _tag_live(config, as_json=as_json, quiet=quiet)
 
-        result = tagging.dry_run(config)
-        batch_size_shown = batch_size if use_batch else None
-        if as_json:
-            out.print_json(data=result.as_dict(batch_size_shown))
-        else:
-            out.print(estimate_table(result, config.model, batch_size_shown))
-        return
 
-    if use_batch:
-        submitted = tagging.tag_batch(config, batch_size)
-        if as_json:
-            out.print_json(data=submitted.as_dict())
-        elif submitted.reattached:
-            out.print(
-                f"{submitted.reattached} batch job(s) from an earlier run are still open; "
-                "nothing new was submitted. Next: emotag batch wait, then emotag batch fetch.",
-                highlight=False,
-            )
-        else:
-            out.print(
-                f"Submitted {submitted.requests} request(s) in {submitted.jobs} batch job(s) "
-                f"({submitted.duplicates} duplicates and {submitted.skipped} already labelled "
-                "not sent). Next: emotag batch wait, then emotag batch fetch.",
-                highlight=False,
-            )
-        return
+def _tag_dry_run(config: ResolvedConfig, batch_size: int | None, *, as_json: bool) -> None:
+    from emotag import tagging
+    from emotag.console import estimate_table
 
+    result = tagging.dry_run(config)
+    if as_json:
+        out.print_json(data=result.as_dict(batch_size))
+    else:
+        out.print(estimate_table(result, config.model, batch_size))
+
+
+def _tag_batch(config: ResolvedConfig, batch_size: int, *, as_json: bool) -> None:
+    from emotag import tagging
+
+    submitted = tagging.tag_batch(config, batch_size)
+    if as_json:
+        out.print_json(data=submitted.as_dict())
+    elif submitted.reattached:
+        out.print(
+            f"{submitted.reattached} batch job(s) from an earlier run are still open; "
+            "nothing new was submitted. Next: emotag batch wait, then emotag batch fetch.",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"Submitted {submitted.requests} request(s) in {submitted.jobs} batch job(s) "
+            f"({submitted.duplicates} duplicates and {submitted.skipped} already labelled "
+            "not sent). Next: emotag batch wait, then emotag batch fetch.",
+            highlight=False,
+        )
+
+
+def _tag_live(config: ResolvedConfig, *, as_json: bool, quiet: bool) -> None:
+    from emotag import tagging
     from emotag.console import ProgressView, summary_table
 
     with ProgressView(err, enabled=not quiet) as view:
