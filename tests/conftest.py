@@ -101,7 +101,7 @@ class ScriptedProvider:
     def __init__(self, answers: list[object] | None = None, model: str = "m") -> None:
         from emotag.providers.negotiation import Negotiator, SettingsMemory
 
-        self.model, self.endpoint = model, "scripted"
+        self.model, self.endpoint, self.service = model, "scripted", "Scripted"
         self.settings = Negotiator("scripted", model, (), memory=SettingsMemory(Path("mem.json")))
         self.answers = list(answers or [])
         self.calls = 0

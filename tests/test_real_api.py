@@ -94,7 +94,7 @@ def test_unreachable_api_stops_in_under_a_minute_and_blames_nobody(
     code, _, err = tag(str(tmp_path / "in"))
     elapsed = time.monotonic() - started
     assert code == 2 and elapsed < 60
-    assert err.startswith("Error: Cannot reach the API at 127.0.0.1:9")
+    assert err.startswith("Error: Cannot reach the Gemini API at 127.0.0.1:9")
     assert "nothing was lost" in err and len(err.strip().splitlines()) == 1
     assert blamed() == [] and labels() == {}
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.url)

@@ -280,7 +280,8 @@ class Engine:
             self._gate.release()
             if self._outage.failed(str(exc)):
                 raise RunStalled(
-                    f"Cannot reach the API at {self.provider.endpoint}: {exc}; nothing was "
+                    f"Cannot reach the {self.provider.service} API at {self.provider.endpoint}: "
+                    f"{exc}; nothing was "
                     "lost, run the same command again."
                 ) from None
             raise

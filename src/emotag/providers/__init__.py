@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class Provider(Protocol):
     """What the engine needs from a labelling service."""
 
+    service: str  # the API's name in messages, e.g. "Gemini"
     model: str
     endpoint: str  # host (or base URL) shown in messages and keyed in the settings memory
     settings: Negotiator

@@ -107,6 +107,7 @@ class GeminiProvider:
     settings: Negotiator
     endpoint: str = GEMINI.default_endpoint
     prompt: str = DEFAULT_PROMPT
+    service: str = "Gemini"
     _configs: dict[frozenset[str], types.GenerateContentConfig] = field(default_factory=dict)
 
     async def label(self, image: Prepared) -> Answer:
