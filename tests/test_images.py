@@ -116,6 +116,32 @@ def test_prepare_refuses_decompression_bombs() -> None:
         prepare(png_with_size(100_000, 100_000), 384)
 
 
-def test_prepare_large_jpeg_uses_draft_mode(tmp_path: Path) -> None:
-    big = encode(Image.new("RGB", (6000, 4000), (90, 90, 90)), "JPEG", quality=80)
-    assert max(prepare(big, 384).width, prepare(big, 384).height) == 384
+@pytest.mark.parametrize(
+    ("size", "box", "decoded"),
+    [
+        ((6000, 4000), (384, 256), (750, 500)),  # 1/8 scale
+        ((900, 700), (384, 299), (450, 350)),  # 1/2: a square box would decode it whole
+        ((300, 200), (300, 200), (300, 200)),  # small enough already
+    ],
+)
+def test_prepare_decodes_jpegs_at_reduced_scale_towards_an_aspect_box(
+    monkeypatch: pytest.MonkeyPatch,
+    size: tuple[int, int],
+    box: tuple[int, int],
+    decoded: tuple[int, int],
+) -> None:
+    from PIL import JpegImagePlugin
+
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+    asked: list[tuple[object, object]] = []
+
+    def spy(self, mode, requested):  # type: ignore[no-untyped-def]
+        result = real_draft(self, mode, requested)
+        asked.append((requested, self.size))
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    raw = encode(Image.new("RGB", size, (90, 90, 90)), "JPEG", quality=80)
+    result = prepare(raw, 384)
+    assert asked == [(box, decoded)]
+    assert (result.width, result.height) == box
