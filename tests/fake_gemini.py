@@ -199,6 +199,9 @@ class FakeGemini:
     misuse: list[str] = field(default_factory=list)  # answers the real API could not give
     daily_quota_after: int | None = None  # answers before the per-day quota is spent
     answered: int = 0
+    granted: int = 0  # requests let through under daily_quota_after
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most labelling requests the fake was answering at once
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -249,8 +252,10 @@ class FakeGemini:
                 if setting in config:
                     message = REFUSALS[setting].format(model=seen.model)
                     return Reply.error(400, "INVALID_ARGUMENT", message)
-            if self.daily_quota_after is not None and self.answered >= self.daily_quota_after:
-                return Reply.daily_quota(seen.model)
+            if self.daily_quota_after is not None:
+                if self.granted >= self.daily_quota_after:
+                    return Reply.daily_quota(seen.model)
+                self.granted += 1  # counted when granted: concurrent requests cannot overrun
             if seen.time < self.quota_until:
                 return Reply.error(429, "RESOURCE_EXHAUSTED", "Quota exceeded", self.quota_delay)
             if self.queue:
@@ -493,6 +498,15 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             )
             with state._lock:
                 state.seen.append(seen)
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                self._answer_labelling(seen)
+            finally:
+                with state._lock:
+                    state.in_flight -= 1
+
+        def _answer_labelling(self, seen: Seen) -> None:
             reply = state.choose(seen)
             if state.latency:
                 state.wait(state.latency)

@@ -172,3 +172,15 @@ def test_fault_storm_labels_everything_at_default_attempts(
     gemini.fault_rates = {"429": 0.20, "500": 0.05, "503": 0.05, "hang": 0.02}
     code, _, _ = tag(str(tmp_path / "in"), "--timeout", "3")
     assert code == 0 and labels() == truth and blamed() == []
+
+
+def test_after_the_first_answer_a_new_model_fans_out_at_once(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    # Fresh settings memory: the first request goes alone, then every worker may send.
+    # (A probe lock held by each waiting worker in turn once serialised the whole run.)
+    folder(tmp_path / "in", 48)
+    gemini.latency = 0.1
+    code, summary, _ = tag(str(tmp_path / "in"))
+    assert code == 0 and summary["requests"] == 48
+    assert gemini.max_in_flight >= 12  # of 16 workers

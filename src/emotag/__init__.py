@@ -1,8 +1,18 @@
-"""emotag: label face images with one of seven emotions using Google's Gemini API."""
+"""emotag: label face images with one of seven emotions using Google's Gemini API.
 
-from emotag.emotions import ALIASES, EMOTIONS, emotion_from_filename
-from emotag.errors import EmotagError
-from emotag.lookup import AmbiguousLabel, LabelStore, MissingLabel
+The public API is `__all__`; everything else may change between releases. Names are
+imported on first use, so `import emotag` (and every CLI start) stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from emotag.emotions import ALIASES, EMOTIONS, emotion_from_filename
+    from emotag.errors import EmotagError
+    from emotag.lookup import AmbiguousLabel, LabelStore, MissingLabel
 
 __all__ = [
     "ALIASES",
@@ -14,10 +24,22 @@ __all__ = [
     "emotion_from_filename",
 ]
 
+_HOMES = {
+    "ALIASES": "emotag.emotions",
+    "EMOTIONS": "emotag.emotions",
+    "emotion_from_filename": "emotag.emotions",
+    "EmotagError": "emotag.errors",
+    "AmbiguousLabel": "emotag.lookup",
+    "LabelStore": "emotag.lookup",
+    "MissingLabel": "emotag.lookup",
+}
 
-def __getattr__(name: str) -> str:
-    # Reading package metadata costs tens of milliseconds; only pay it when asked.
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(_HOMES[name]), name)
     if name == "__version__":
+        # Reading package metadata costs tens of milliseconds; only pay it when asked.
         from importlib.metadata import version
 
         return version("emotag")

@@ -297,7 +297,7 @@ def _tag_live(config: ResolvedConfig, *, as_json: bool, quiet: bool) -> None:
     with ProgressView(err, enabled=not quiet) as view:
         if view.enabled:
             err.print(f"Labelling images under {config.folder} with {config.model} …")
-        summary = tagging.tag(config, on_event=view)
+        summary = tagging.tag(config, on_event=view, own_process=_own_process)
     if as_json:
         out.print_json(data=config.summary_dict(summary))
     elif not quiet:
@@ -738,5 +738,10 @@ def _key_help() -> str:
     return "Set AI_STUDIO_API_KEY, add it to a .env file, or run 'emotag key set'."
 
 
+_own_process = False  # True when emotag's console script runs, not a test or a library
+
+
 def main() -> None:
+    global _own_process
+    _own_process = True
     app(prog_name="emotag")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from types import TracebackType
 
@@ -49,6 +50,7 @@ class ProgressView:
             disable=not self.enabled,
         )
         self._task = self._progress.add_task("tag", total=0, rate="", counts="")
+        self._shown = 0.0
 
     def __enter__(self) -> ProgressView:
         self._progress.__enter__()
@@ -60,9 +62,14 @@ class ProgressView:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
+        if self.enabled:
+            shown = " ".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
+            self._progress.update(self._task, counts=shown)
         self._progress.__exit__(kind, error, trace)
 
     def __call__(self, event: Event) -> None:
+        if not self.enabled:
+            return  # quiet or not a terminal: the CLI prints warnings after the run
         if event.kind == "found":
             self._progress.update(self._task, total=(self._total() or 0) + event.count)
             return
@@ -73,11 +80,15 @@ class ProgressView:
         elif event.kind == "skipped":
             self.counts["done before"] += 1
         elif event.kind == "warning":
-            if self.enabled:  # otherwise the CLI prints warnings after the run
-                self.console.print(f"[yellow]Warning:[/] {event.detail}")
+            self.console.print(f"[yellow]Warning:[/] {event.detail}")
             return
         else:
             return
+        now = time.monotonic()
+        if now - self._shown < 0.1:  # rich redraws 10 times a second; so do the fields
+            self._progress.advance(self._task)
+            return
+        self._shown = now
         task = self._progress.tasks[0]
         speed = f"{task.speed:.1f} img/s" if task.speed else ""
         shown = " ".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))

@@ -247,12 +247,14 @@ class Engine:
 
     async def _attempt(self, image: images.Prepared) -> Answer:
         """One request; until the model's settings are known, one at a time."""
-        if self.provider.settings.settled:
-            await self._gate.wait()
-            return await self._request(image)
-        async with self._probe:
-            await self._gate.wait()
-            return await self._request(image)
+        if not self.provider.settings.settled:
+            async with self._probe:
+                # Re-checked under the lock: the probe ahead may have settled them.
+                if not self.provider.settings.settled:
+                    await self._gate.wait()
+                    return await self._request(image)
+        await self._gate.wait()
+        return await self._request(image)
 
     async def _request(self, image: images.Prepared) -> Answer:
         if self._stopped is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import io
 import os
 from collections.abc import Callable, Iterator
@@ -143,10 +144,24 @@ class ResolvedConfig(TagConfig):
         }
 
 
-def tag(config: ResolvedConfig, on_event: Callable[[Event], None] = lambda e: None) -> Summary:
-    """Run `emotag tag`: lock the output, then label; the key is checked before any work."""
+def tag(
+    config: ResolvedConfig,
+    on_event: Callable[[Event], None] = lambda e: None,
+    *,
+    own_process: bool = False,
+) -> Summary:
+    """Run `emotag tag`: lock the output, then label; the key is checked before any work.
+
+    `own_process`: the caller is emotag's own command, so the process-wide garbage
+    collector may be tuned (a library caller's process is left alone).
+    """
     with _run(config, on_event, write=True) as (index, recorder):
         provider = _provider(config, recorder.warn)
+        if own_process:
+            # What is imported now lives as long as the process: keep it out of the
+            # collector's scans, which would rescan the SDK's many objects all run long
+            # (about 15% of the CPU of a run of small images, docs/performance.md).
+            gc.freeze()
         engine = Engine(provider, recorder, index, config.options())
         asyncio.run(_run_and_close(engine, provider, config.source()))
         recorder.tidy()
