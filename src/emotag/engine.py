@@ -17,6 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
@@ -89,6 +90,10 @@ class Stall:
 _DONE = object()
 
 
+class _Stopping(Exception):
+    """The run is stopping after a run-ending answer: this worker sends nothing more."""
+
+
 class Engine:
     """Labels every path a source yields, through `provider`, into `recorder`."""
 
@@ -104,18 +109,20 @@ class Engine:
         self.index = index
         self.options = options
         self.summary: Summary = recorder.summary
-        self._gate = RateGate(options.rpm)
+        self._halt = asyncio.Event()  # set when the run stops: no one waits any longer
+        self._gate = RateGate(options.rpm, self._halt)
         self._probe = asyncio.Lock()
         self._outage = Stall(OUTAGE_AFTER)
         self._throttling = Stall(options.max_wait)
         self._outcomes: dict[str, asyncio.Future[Label | Failure]] = {}
         self._stopped: FatalAPIError | None = None
+        self._stop_feeding = threading.Event()
 
     async def run(self, source: Source) -> Summary:
         """Label every path `source` yields; `source` gets a callback for paths it must skip."""
         started = time.monotonic()
         queue: asyncio.Queue[object] = asyncio.Queue()
-        stop = threading.Event()
+        stop = self._stop_feeding
         loop = asyncio.get_running_loop()
         try:
             feeder = loop.run_in_executor(None, self._feed, source, queue, loop, stop)
@@ -127,18 +134,20 @@ class Engine:
             raise self._stopped_by(group_error) from None
         finally:
             stop.set()
+            if isinstance(self._stopped, QuotaSpent):
+                self._stopped.saved = self.summary.labelled
             self.summary.refused_settings = self.provider.settings.refusals
             self.summary.requests += self.summary.refused_settings
             self.summary.elapsed = time.monotonic() - started
+        if self._stopped is not None:
+            raise self._stopped
         return self.summary
 
-    def _stopped_by(self, group: BaseExceptionGroup[BaseException]) -> BaseException:
-        """The error that stopped the run (a bad key, a full disk), not a group of them."""
+    @staticmethod
+    def _stopped_by(group: BaseExceptionGroup[BaseException]) -> BaseException:
+        """The error that broke the run (a full disk), not a group of them."""
         leaves = list(_leaves(group))
-        error = next((e for e in leaves if isinstance(e, EmotagError)), leaves[0])
-        if isinstance(error, QuotaSpent):
-            error.saved = self.summary.labelled
-        return error
+        return next((e for e in leaves if isinstance(e, EmotagError)), leaves[0])
 
     def _feed(
         self,
@@ -175,13 +184,16 @@ class Engine:
             queue.put_nowait(path)
 
     async def _worker(self, queue: asyncio.Queue[object]) -> None:
-        while True:
+        while self._stopped is None:
             item = await queue.get()
             if item is _DONE:
                 queue.put_nowait(_DONE)  # let the other workers see the end too
                 return
             step = await asyncio.to_thread(plan, str(item), self.index, self.options.max_side)
-            await self._process(claimed(step, self.index))
+            try:
+                await self._process(claimed(step, self.index))
+            except _Stopping:
+                return
 
     async def _process(self, step: Step) -> None:
         if step.kind == "pending":
@@ -189,7 +201,11 @@ class Engine:
         elif step.kind == "send" and step.image is not None:
             future = asyncio.get_running_loop().create_future()
             self._outcomes[step.digest] = future
-            row = await self._label(step.path, step.digest, step.image)
+            try:
+                row = await self._label(step.path, step.digest, step.image)
+            except BaseException:
+                future.cancel()  # its copies follow the run's stop instead
+                raise
             future.set_result(row)
             if isinstance(row, Label):
                 self.index.by_hash[step.digest] = row
@@ -199,7 +215,13 @@ class Engine:
 
     async def _follow(self, step: Step) -> None:
         """A copy of bytes sent for another path in this run gets that path's outcome."""
-        row = await asyncio.shield(self._outcomes[step.digest])
+        future = self._outcomes[step.digest]
+        try:
+            row = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.cancelled() and self._stopped is not None:
+                raise _Stopping from None
+            raise
         if isinstance(row, Label):
             self.recorder.copy(row, step.path)
         else:
@@ -233,6 +255,7 @@ class Engine:
             stop=out_of_attempts,
             retry=retry_if_exception_type((TransientAPIError, TimeoutError)),
             wait=self._backoff,
+            sleep=self._nap,
             before_sleep=self._note_retry,
             reraise=True,
         )
@@ -257,9 +280,21 @@ class Engine:
         return await self._request(image)
 
     async def _request(self, image: images.Prepared) -> Answer:
+        """One request; a run-ending answer stops new requests but lets those in flight
+        finish and be recorded (they may already be paid for)."""
         if self._stopped is not None:
-            # A worker woken in the moment between a fatal answer and the cancellation.
-            raise asyncio.CancelledError
+            raise _Stopping
+        try:
+            return await self._exchange(image)
+        except FatalAPIError as exc:
+            if self._stopped is None:
+                self._stopped = exc
+                self._stop_feeding.set()
+                self._halt.set()
+                self._gate.open_all()
+            raise _Stopping from exc
+
+    async def _exchange(self, image: images.Prepared) -> Answer:
         self.summary.requests += 1
         try:
             async with asyncio.timeout(self.options.timeout):
@@ -274,9 +309,6 @@ class Engine:
                     f"in between; {self.summary.labelled} label(s) saved. Lower --rpm or "
                     "--concurrency, or run the same command later; nothing was lost."
                 ) from None
-            raise
-        except FatalAPIError as exc:
-            self._stopped = exc
             raise
         except NetworkError as exc:
             self._gate.release()
@@ -295,6 +327,11 @@ class Engine:
         self._throttling.reset()
         self._gate.release()
         return answer
+
+    async def _nap(self, seconds: float) -> None:
+        """Back off between attempts, but not past the run's stop."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._halt.wait(), seconds)
 
     @staticmethod
     def _backoff(state: RetryCallState) -> float:

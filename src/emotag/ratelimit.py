@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import suppress
 
 
 class RateGate:
@@ -14,8 +15,9 @@ class RateGate:
     therefore slows the whole run instead of each worker retrying on its own.
     """
 
-    def __init__(self, rpm: float | None = None) -> None:
+    def __init__(self, rpm: float | None = None, halt: asyncio.Event | None = None) -> None:
         self.interval = 60.0 / rpm if rpm else 0.0
+        self.halt = halt  # once set, nobody waits any longer: the run is stopping
         self.strikes = 0
         self._next = 0.0
         self._paused_until = 0.0
@@ -27,6 +29,8 @@ class RateGate:
 
     async def wait(self) -> None:
         while True:
+            if self.halt is not None and self.halt.is_set():
+                return
             async with self._lock:
                 if not self._recovering or not self._probe_out:
                     self._probe_out = self._recovering
@@ -36,7 +40,15 @@ class RateGate:
                     break
             await self._recovered.wait()
         if start > now:
-            await asyncio.sleep(start - now)
+            if self.halt is None:
+                await asyncio.sleep(start - now)
+            else:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self.halt.wait(), start - now)
+
+    def open_all(self) -> None:
+        """Wake every waiter (the run is stopping: `halt` is set)."""
+        self._recovered.set()
 
     def pause(self, server_delay: float | None) -> float:
         """Hold all sends back after a 429; without a server hint, back off exponentially."""
