@@ -22,7 +22,13 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test runs in its own folder with no key, no .env and a keyring that holds nothing."""
     for name in KEY_VARS:
         monkeypatch.delenv(name, raising=False)
-    for name in ("EMOTAG_MODEL", "EMOTAG_RPM", "EMOTAG_CONCURRENCY", "EMOTAG_DEBUG"):
+    for name in (
+        "EMOTAG_MODEL",
+        "EMOTAG_RPM",
+        "EMOTAG_CONCURRENCY",
+        "EMOTAG_DEBUG",
+        "EMOTAG_VOTES",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".config"))
@@ -106,14 +112,14 @@ class ScriptedProvider:
         self.answers = list(answers or [])
         self.calls = 0
 
-    async def label(self, image: object) -> object:
+    async def label(self, image: object, n: int = 1) -> list[object]:
         from emotag.answers import Answer
 
         self.calls += 1
         reply = self.answers.pop(0) if self.answers else Answer("happy", None, "", 1, 1, "1")
         if isinstance(reply, BaseException):
             raise reply
-        return reply
+        return [reply]
 
     def estimate_input_tokens(self, width: int, height: int) -> int:
         return 0

@@ -33,6 +33,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "sad": (20, 40, 210),
     # Not emotions: colours tests use to script special answers.
     "cyan": (0, 230, 230),
+    "ambiguous": (200, 160, 100),  # answers happy or surprise at random (ambiguous_happy)
     "white": (255, 255, 255),
     "black": (0, 0, 0),
 }
@@ -198,6 +199,7 @@ class FakeGemini:
     uploads_started: int = 0
     misuse: list[str] = field(default_factory=list)  # answers the real API could not give
     daily_quota_after: int | None = None  # answers before the per-day quota is spent
+    ambiguous_happy: float = 0.6  # chance an "ambiguous" image is answered happy
     answered: int = 0
     granted: int = 0  # requests let through under daily_quota_after
     in_flight: int = 0
@@ -246,6 +248,10 @@ class FakeGemini:
                 return Reply.error(400, "INVALID_ARGUMENT", invalid)
             config = seen.body.get("generationConfig", {})
             refused_here = set(self.rejected_settings)
+            if seen.model.startswith("gemini-3"):
+                refused_here.add("candidateCount")  # as the real Gemini 3 models do
+            elif int(config.get("candidateCount", 1)) > 8:
+                return Reply.error(400, "INVALID_ARGUMENT", "candidateCount must be 1 to 8.")
             if self.logprobs == "reject":
                 refused_here.add("responseLogprobs")
             for setting in sorted(refused_here):
@@ -337,9 +343,22 @@ def _inspect_image(body: dict[str, Any]) -> tuple[tuple[int, int] | None, str | 
 def _answer(state: FakeGemini, seen: Seen, reply: Reply) -> dict[str, Any]:
     if reply.body is not None:
         return reply.body
-    colour = seen.colour if seen.colour in EMOTION_COLOURS else "neutral"
-    label = reply.text if reply.text is not None else (reply.emotion or colour)
     config = seen.body.get("generationConfig", {})
+    count = int(config.get("candidateCount", 1))
+    candidates = [_candidate(state, seen, reply, config) for _ in range(count)]
+    return {"candidates": candidates, "usageMetadata": _usage(280), "modelVersion": seen.model}
+
+
+def _candidate(
+    state: FakeGemini, seen: Seen, reply: Reply, config: dict[str, Any]
+) -> dict[str, Any]:
+    """One independent answer: an ambiguous face is a fresh draw each time."""
+    if seen.colour == "ambiguous":
+        with state._lock:
+            colour = "happy" if state._rng.random() < state.ambiguous_happy else "surprise"
+    else:
+        colour = seen.colour if seen.colour in EMOTION_COLOURS else "neutral"
+    label = reply.text if reply.text is not None else (reply.emotion or colour)
     schema = config.get("responseJsonSchema") or config.get("responseSchema")
     if schema is not None:
         # Constrained decoding: the real API can only answer what the schema allows.
@@ -359,7 +378,7 @@ def _answer(state: FakeGemini, seen: Seen, reply: Reply) -> dict[str, Any]:
             "chosenCandidates": [{"token": t, "logProbability": p} for t, p in tokens if t],
             "topCandidates": [],
         }
-    return {"candidates": [candidate], "usageMetadata": _usage(280), "modelVersion": seen.model}
+    return candidate
 
 
 class FakeMisuse(AssertionError):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_image
+from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from fake_gemini import FakeGemini
@@ -145,3 +145,36 @@ def test_report_renders_hostile_file_names_as_text_and_runs_none(
         int(browser.find_element(By.CSS_SELECTOR, f'[data-count="{e}"]').text) for e in EMOTIONS
     )
     assert total == len(HOSTILE_NAMES) + 1
+
+
+def test_report_orders_doubtful_first_and_filters_split_votes(
+    gemini: FakeGemini, tmp_path: Path, browser
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    root = tmp_path / "faces"
+    for i in range(6):
+        make_image(root / f"amb_{i}.png", "ambiguous", size=(60 + i, 50))
+    for i in range(4):
+        make_image(root / f"clear_{i}.png", EMOTIONS[i], size=(80 + i, 50))
+    tagged = CliRunner().invoke(app, ["tag", str(root), "--votes", "5"])
+    assert tagged.exit_code == 0, tagged.output
+    report = tmp_path / "report.html"
+    made = CliRunner().invoke(app, ["report", "dataset/llm_labels.csv", "-o", str(report)])
+    assert made.exit_code == 0, made.output
+
+    browser.get(report.as_uri())
+    shown = browser.find_elements(By.CSS_SELECTOR, "#grid .card .meta:not(.votes) span:last-child")
+    confidences = [float(e.text) for e in shown]
+    assert len(confidences) == 10 and confidences == sorted(confidences)  # least sure first
+    Select(browser.find_element(By.ID, "f-order")).select_by_value("file")
+    names = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#grid .card .name")]
+    assert names == sorted(names)
+    rows = read_csv(Path("dataset/llm_labels.csv"))
+    split = sum(1 for r in rows if " " in r["votes"])
+    browser.find_element(By.ID, "f-split").click()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#grid .card")) == split
+    browser.find_element(By.CSS_SELECTOR, 'nav button[data-tab="agreement"]').click()
+    unanimous = browser.find_element(By.CSS_SELECTOR, '[data-votes="5/5"]').text
+    assert int(unanimous) == 10 - split

@@ -22,7 +22,7 @@ from typing import IO, Any, Protocol
 from emotag import images
 from emotag.answers import Answer
 from emotag.errors import InputError
-from emotag.ledger import Failure, atomic_text
+from emotag.ledger import Failure, Label, atomic_text
 from emotag.outcome import decide
 from emotag.planner import walk
 from emotag.recorder import Recorder
@@ -62,6 +62,7 @@ class BatchState:
     prompt_sha: str
     jobs: list[Job] = field(default_factory=list)
     skip_multi_face: bool = False
+    votes: int = 1
 
     @property
     def open_jobs(self) -> list[Job]:
@@ -139,14 +140,25 @@ def submit(
         result.reattached = len(state.open_jobs)
         _recover(batches, labels_csv, state)
         return result
-    state = BatchState(recorder.model, prompt_sha(prompt), skip_multi_face=skip_multi_face)
+    state = BatchState(
+        recorder.model, prompt_sha(prompt), skip_multi_face=skip_multi_face, votes=index.votes
+    )
     folder = labels_csv.with_name(f"{labels_csv.stem}.batch")
     folder.mkdir(parents=True, exist_ok=True)
     writer = _JobWriter(state, folder, per_job)
     try:
         for step in walk(paths, index, max_side):
             if step.kind == "send" and step.image is not None:
-                writer.add(step.digest, step.path, request_json(step.image))
+                need = index.missing(step.digest)
+                if need == 0:  # every vote already paid for: only the row is missing
+                    paid = index.paid[step.digest]
+                    recorder.result(_decide(paid, step.path, step.digest, state))
+                    continue
+                request = request_json(step.image)
+                for vote in range(need):
+                    key = _key(step.digest, vote, index.votes)
+                    # An image's votes stay in one job, so its fetch sees all of them.
+                    writer.add(key, step.digest, step.path, request, may_cut=vote == 0)
             elif step.kind == "pending":
                 writer.groups[step.digest].append(step.path)
                 result.duplicates += 1
@@ -163,6 +175,24 @@ def submit(
     result.jobs = len(state.jobs)
     result.requests = sum(len(job.keys) for job in state.jobs)
     return result
+
+
+def _key(digest: str, vote: int, votes: int) -> str:
+    """A request's key: the content hash, with the vote's number when there are several."""
+    return digest if votes == 1 else f"{digest}#{vote}"
+
+
+def _decide(
+    answers: list[Answer] | list[tuple[str, str]], path: str, digest: str, state: BatchState
+) -> Label | Failure:
+    return decide(
+        answers,
+        path,
+        digest,
+        state.model,
+        skip_multi_face=state.skip_multi_face,
+        votes=state.votes,
+    )
 
 
 def refresh(batches: Batches, labels_csv: Path) -> BatchState:
@@ -196,12 +226,19 @@ def wait(
         delay = min(max_poll, delay * 1.5)
 
 
-def fetch(batches: Batches, recorder: Recorder, labelled: set[str]) -> FetchResult:
-    """Download finished jobs' answers, judge each like `tag`, record the rows.
+def fetch(
+    batches: Batches,
+    recorder: Recorder,
+    labelled: set[str],
+    paid: dict[str, list[tuple[str, str]]] | None = None,
+) -> FetchResult:
+    """Download finished jobs' answers, judge each image like `tag`, record the rows.
 
-    `labelled` holds the paths already in the labels CSV (an interrupted fetch wrote them).
+    `labelled` holds the paths already in the labels CSV (an interrupted fetch wrote them);
+    `paid` the --votes answers paid for before, by content hash.
     """
     state = refresh(batches, recorder.labels_csv)
+    paid = {} if paid is None else paid
     result = FetchResult()
     summary = recorder.summary
     for job in state.open_jobs:
@@ -209,20 +246,32 @@ def fetch(batches: Batches, recorder: Recorder, labelled: set[str]) -> FetchResu
             result.waiting += 1
             continue
         answers = batches.results(job.name) if job.state == "JOB_STATE_SUCCEEDED" else {}
-        for key, paths in job.keys.items():
-            todo = [p for p in paths if p not in labelled]
+        by_digest: dict[str, list[str]] = {}
+        for key in job.keys:
+            by_digest.setdefault(key.split("#", 1)[0], []).append(key)
+        for digest, keys in by_digest.items():
+            todo = [p for p in job.keys[keys[0]] if p not in labelled]
             if not todo:
                 continue
-            outcome = answers.get(key, _job_failure(job))
-            row = (
-                decide(outcome, todo[0], key, state.model, skip_multi_face=state.skip_multi_face)
-                if isinstance(outcome, Answer)
-                else Failure(todo[0], outcome, state.model, key)
-            )
+            outcomes = [answers.get(key, _job_failure(job)) for key in keys]
+            got = [(k, o) for k, o in zip(keys, outcomes, strict=True) if isinstance(o, Answer)]
+            if state.votes > 1:
+                for key, answer in got:
+                    recorder.answer(digest, answer, request=f"{job.name}/{key}")
+            so_far = paid.setdefault(digest, [])
+            so_far.extend((a.emotion, a.faces) for _, a in got)
+            failed = [o for o in outcomes if isinstance(o, str)]
+            row: Label | Failure
+            if failed:
+                row = Failure(todo[0], failed[0], state.model, digest)
+            elif state.votes == 1:
+                row = _decide([a for _, a in got], todo[0], digest, state)
+            else:
+                row = _decide(so_far, todo[0], digest, state)
             recorder.result(row)
             for copy in todo[1:]:
                 if isinstance(row, Failure):
-                    recorder.failed(Failure(copy, row.reason, row.model, key))
+                    recorder.failed(Failure(copy, row.reason, row.model, digest))
                 else:
                     recorder.copy(row, copy)
             if not isinstance(row, Failure):
@@ -252,11 +301,16 @@ class _JobWriter:
         self._handle: IO[str] | None = None
         self._path = Path()
         self._keys: list[str] = []
+        self._digests: dict[str, str] = {}  # request key -> content hash
         self._size = 0
 
-    def add(self, key: str, path: str, request: dict[str, Any]) -> None:
+    def add(
+        self, key: str, digest: str, path: str, request: dict[str, Any], *, may_cut: bool = True
+    ) -> None:
         line = json.dumps({"key": key, "request": request}) + "\n"
-        full = len(self._keys) >= self.per_job or self._size + len(line) > MAX_JOB_BYTES
+        full = may_cut and (
+            len(self._keys) >= self.per_job or self._size + len(line) > MAX_JOB_BYTES
+        )
         if self._handle is None or full:
             self.close()
             self._path = self.folder / f"emotag-{uuid.uuid4().hex[:12]}.jsonl"
@@ -264,7 +318,8 @@ class _JobWriter:
         self._handle.write(line)
         self._keys.append(key)
         self._size += len(line)
-        self.groups[key] = [path]
+        self._digests[key] = digest
+        self.groups.setdefault(digest, [path])
 
     def close(self) -> None:
         if self._handle is None:
@@ -272,7 +327,7 @@ class _JobWriter:
         self._handle.close()
         self._handle = None
         display = f"emotag-{self._path.stem.removeprefix('emotag-')}"
-        jobs = {key: self.groups[key] for key in self._keys}
+        jobs = {key: self.groups[self._digests[key]] for key in self._keys}
         self.state.jobs.append(Job(display, jobs, str(self._path)))
         self._keys, self._size = [], 0
 

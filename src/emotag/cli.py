@@ -174,6 +174,16 @@ def tag(
             show_default=False,
         ),
     ] = None,
+    votes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=9,
+            help="Ask K independent answers per image: the majority is the label, its share "
+            "the confidence. Env: EMOTAG_VOTES. [default: 1]",
+            show_default=False,
+        ),
+    ] = None,
     max_wait: Annotated[
         float,
         typer.Option(
@@ -242,6 +252,7 @@ def tag(
         timeout=timeout,
         attempts=attempts,
         max_wait=max_wait,
+        votes=votes,
         max_side=max_side,
         prompt_file=prompt_file,
         logprobs=logprobs,
@@ -301,7 +312,7 @@ def _tag_live(config: ResolvedConfig, *, as_json: bool, quiet: bool) -> None:
     if as_json:
         out.print_json(data=config.summary_dict(summary))
     elif not quiet:
-        out.print(summary_table(summary, config.model))
+        out.print(summary_table(summary, config.model, config.votes))
     if not view.enabled:  # a live progress view has shown them already
         for warning in summary.warnings:
             err.print(f"[yellow]Warning:[/] {warning}", highlight=False)
@@ -580,10 +591,18 @@ def evaluate_labels(
             help="Reference: 'filenames' (sex_age_ethnicity_emotion names) or a labels CSV."
         ),
     ] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Also report accuracy and coverage of the labels with confidence >= this.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Compare labels with a reference: accuracy, per-class precision/recall/F1, macro-F1,
-    Cohen's kappa and the confusion matrix.
+    Cohen's kappa, the confusion matrix, and accuracy against coverage by confidence.
 
     `emotag eval a.csv b.csv` measures how much two models agree, to choose a cheaper one
     with evidence.
@@ -594,14 +613,12 @@ def evaluate_labels(
     if (other is None) == (truth is None):
         raise typer.BadParameter("give either --truth or a second labels CSV", param_hint="--truth")
     result = evaluate(labels, truth if truth is not None else str(other))
+    point = result.at(min_confidence) if min_confidence is not None else None
     if as_json:
-        payload = result.result.as_dict() | {
-            "reference": result.reference,
-            "without_reference": result.without_reference,
-        }
-        out.print_json(data=payload)
+        extra = {"min_confidence": point.as_dict()} if point else {}
+        out.print_json(data=result.as_dict() | extra)
         return
-    for table in agreement_tables(result):
+    for table in agreement_tables(result, point):
         out.print(table)
 
 

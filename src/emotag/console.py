@@ -22,7 +22,7 @@ from emotag.batch import BatchState
 from emotag.dupes import DupeReport
 from emotag.emotions import EMOTIONS
 from emotag.estimate import Estimate
-from emotag.evaluation import Evaluation
+from emotag.evaluation import CoveragePoint, Evaluation
 from emotag.merge import MergeReport
 from emotag.recorder import Event, Summary
 from emotag.rename import RenamePlan
@@ -98,7 +98,7 @@ class ProgressView:
         return self._progress.tasks[0].total
 
 
-def summary_table(summary: Summary, model: str) -> Table:
+def summary_table(summary: Summary, model: str, votes: int = 1) -> Table:
     table = Table(title=f"emotag tag — {model}", show_header=True, header_style="bold")
     table.add_column("", style="bold")
     table.add_column("images", justify="right")
@@ -111,6 +111,9 @@ def summary_table(summary: Summary, model: str) -> Table:
     table.add_row("already labelled (skipped)", str(summary.skipped))
     table.add_row("exact duplicates (not sent)", str(summary.duplicates))
     table.add_row("requests sent", str(summary.requests))
+    if votes > 1:
+        table.add_row(f"answers paid ({votes} votes an image)", str(summary.answers))
+        table.add_row("split votes", str(summary.split_votes))
     table.add_row("retries", str(summary.retries))
     table.add_row("tokens in / out", f"{summary.input_tokens:,} / {summary.output_tokens:,}")
     table.add_row("wall time", f"{summary.elapsed:.1f} s")
@@ -186,7 +189,7 @@ def dupes_table(report: DupeReport) -> Table:
     return table
 
 
-def agreement_tables(evaluation: Evaluation) -> list[Table]:
+def agreement_tables(evaluation: Evaluation, point: CoveragePoint | None = None) -> list[Table]:
     result = evaluation.result
     summary = Table(title=f"Agreement with {evaluation.reference}", header_style="bold")
     summary.add_column("")
@@ -213,7 +216,23 @@ def agreement_tables(evaluation: Evaluation) -> list[Table]:
         matrix.add_column(label, justify="right")
     for label in result.labels:
         matrix.add_row(label, *(str(result.confusion[label][p]) for p in result.labels))
-    return [summary, classes, matrix]
+    if point is not None:
+        summary.add_row(
+            f"confidence >= {point.threshold:g}",
+            f"{point.kept} kept ({point.share:.1%}), accuracy {point.accuracy:.3f}",
+        )
+    return [summary, classes, matrix, coverage_table(evaluation.coverage)]
+
+
+def coverage_table(points: list[CoveragePoint]) -> Table:
+    table = Table(title="Accuracy against coverage (keep confidence >= t)", header_style="bold")
+    for column in ("t", "kept", "share kept", "accuracy"):
+        table.add_column(column, justify="right")
+    for point in points:
+        table.add_row(
+            f"{point.threshold:g}", str(point.kept), f"{point.share:.1%}", f"{point.accuracy:.3f}"
+        )
+    return table
 
 
 def batch_table(state: BatchState) -> Table:

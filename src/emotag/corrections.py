@@ -111,6 +111,7 @@ def _label(encoded: str) -> Label:
     row = json.loads(encoded)
     confidence = float(row["confidence"]) if row.get("confidence") else None
     fields = {
-        k: row.get(k, "") for k in ("confidence_source", "model", "faces", "sha256", "duplicate_of")
+        k: row.get(k, "")
+        for k in ("confidence_source", "model", "faces", "sha256", "duplicate_of", "votes")
     }
     return Label(path=row["path"], emotion=row["emotion"], confidence=confidence, **fields)

@@ -228,9 +228,23 @@ class Engine:
             self.recorder.failed(replace(row, path=step.path))
 
     async def _label(self, path: str, digest: str, image: images.Prepared) -> Label | Failure:
+        """Ask for the answers these bytes still need, record each as it is paid for, and
+        judge them all (with --votes, together with the ones paid for before)."""
         model = self.recorder.model
+        votes = self.index.votes
+        paid = self.index.paid.setdefault(digest, [])
         try:
-            answer = await self._send(image)
+            while (need := self.index.missing(digest)) > 0 or not paid:
+                for answer in await self._send(image, max(1, need)):
+                    self.summary.input_tokens += answer.input_tokens
+                    self.summary.output_tokens += answer.output_tokens
+                    self.summary.answers += 1
+                    if votes > 1:
+                        self.recorder.answer(digest, answer)
+                    paid.append((answer.emotion, answer.faces))
+                    last = answer
+                if votes == 1:
+                    break
         except AnswerError as exc:
             return Failure(path, str(exc), model, digest)
         except (TransientAPIError, TimeoutError) as exc:
@@ -238,14 +252,17 @@ class Engine:
             return Failure(
                 path, f"gave up after {self.options.max_attempts} attempts: {reason}", model, digest
             )
-        self.summary.input_tokens += answer.input_tokens
-        self.summary.output_tokens += answer.output_tokens
-        row = decide(answer, path, digest, model, skip_multi_face=self.options.skip_multi_face)
+        answers = [last] if votes == 1 else paid
+        row = decide(
+            answers, path, digest, model, skip_multi_face=self.options.skip_multi_face, votes=votes
+        )
         if isinstance(row, Failure) and row.reason == NO_FACE:
             self.index.no_face.add(digest)
+        elif isinstance(row, Label) and row.votes and " " in row.votes:
+            self.summary.split_votes += 1
         return row
 
-    async def _send(self, image: images.Prepared) -> Answer:
+    async def _send(self, image: images.Prepared, n: int) -> list[Answer]:
         free = 0  # attempts that cost the image nothing: throttled or unreachable
 
         def out_of_attempts(state: RetryCallState) -> bool:
@@ -262,30 +279,30 @@ class Engine:
         async for attempt in retrying:
             with attempt:
                 try:
-                    return await self._attempt(image)
+                    return await self._attempt(image, n)
                 except (Throttled, NetworkError):
                     free += 1
                     raise
         raise AssertionError("unreachable: tenacity reraises the last error")
 
-    async def _attempt(self, image: images.Prepared) -> Answer:
+    async def _attempt(self, image: images.Prepared, n: int) -> list[Answer]:
         """One request; until the model's settings are known, one at a time."""
         if not self.provider.settings.settled:
             async with self._probe:
                 # Re-checked under the lock: the probe ahead may have settled them.
                 if not self.provider.settings.settled:
                     await self._gate.wait()
-                    return await self._request(image)
+                    return await self._request(image, n)
         await self._gate.wait()
-        return await self._request(image)
+        return await self._request(image, n)
 
-    async def _request(self, image: images.Prepared) -> Answer:
+    async def _request(self, image: images.Prepared, n: int) -> list[Answer]:
         """One request; a run-ending answer stops new requests but lets those in flight
         finish and be recorded (they may already be paid for)."""
         if self._stopped is not None:
             raise _Stopping
         try:
-            return await self._exchange(image)
+            return await self._exchange(image, n)
         except FatalAPIError as exc:
             if self._stopped is None:
                 self._stopped = exc
@@ -294,11 +311,11 @@ class Engine:
                 self._gate.open_all()
             raise _Stopping from exc
 
-    async def _exchange(self, image: images.Prepared) -> Answer:
+    async def _exchange(self, image: images.Prepared, n: int) -> list[Answer]:
         self.summary.requests += 1
         try:
             async with asyncio.timeout(self.options.timeout):
-                answer = await self.provider.label(image)
+                answer = await self.provider.label(image, n)
         except Throttled as exc:
             self.summary.throttled += 1
             self._outage.reset()

@@ -59,8 +59,9 @@ def estimate(
     paths = source(lambda path, reason: recorder.failed_path(str(path), reason))
     for step in walk(recorder.counted(paths), index, max_side):
         if step.kind == "send" and step.image is not None:
-            result.to_send += 1
-            result.input_tokens += tokens(step.image.width, step.image.height)
+            need = index.missing(step.digest)  # K answers with --votes, fewer on a top-up
+            result.to_send += need
+            result.input_tokens += need * tokens(step.image.width, step.image.height)
         elif step.kind == "pending":
             result.duplicates += 1
         else:

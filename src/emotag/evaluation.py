@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from emotag.emotions import emotion_from_filename
@@ -12,12 +12,59 @@ from emotag.lookup import LabelStore
 from emotag.metrics import Agreement, agreement
 
 
+@dataclass(frozen=True, slots=True)
+class CoveragePoint:
+    """Keep only labels with confidence >= threshold: how many are kept, how accurate."""
+
+    threshold: float
+    kept: int
+    share: float  # kept / all compared
+    accuracy: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "threshold": self.threshold,
+            "kept": self.kept,
+            "share": round(self.share, 4),
+            "accuracy": round(self.accuracy, 4),
+        }
+
+
 @dataclass
 class Evaluation:
     result: Agreement
     reference: str
     compared: int
     without_reference: int  # labelled rows the reference has nothing for
+    coverage: list[CoveragePoint] = field(default_factory=list)
+
+    def at(self, threshold: float) -> CoveragePoint:
+        """Accuracy and coverage of the labels with confidence >= `threshold`."""
+        return coverage_at(self._scored, threshold)
+
+    _scored: list[tuple[str, str, float | None]] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, object]:
+        return self.result.as_dict() | {
+            "reference": self.reference,
+            "without_reference": self.without_reference,
+            "coverage": [point.as_dict() for point in self.coverage],
+        }
+
+
+def coverage_at(scored: list[tuple[str, str, float | None]], threshold: float) -> CoveragePoint:
+    """`scored` holds (reference, label, confidence); a label without one is kept only at
+    threshold 0."""
+    kept = [(r, p) for r, p, c in scored if (c if c is not None else 0.0) >= threshold]
+    correct = sum(1 for r, p in kept if r == p)
+    share = len(kept) / len(scored) if scored else 0.0
+    return CoveragePoint(threshold, len(kept), share, correct / len(kept) if kept else 0.0)
+
+
+def coverage_curve(scored: list[tuple[str, str, float | None]]) -> list[CoveragePoint]:
+    """One point per confidence value present (and 0): the thresholds worth choosing."""
+    thresholds = sorted({0.0} | {round(c, 4) for _, _, c in scored if c is not None})
+    return [coverage_at(scored, t) for t in thresholds]
 
 
 def evaluate(labels_csv: Path, truth: str) -> Evaluation:
@@ -26,12 +73,12 @@ def evaluate(labels_csv: Path, truth: str) -> Evaluation:
     if not labels_csv.is_file():
         raise InputError(f"Labels CSV not found: {labels_csv}")
     table = read_labels(labels_csv)
-    pairs: list[tuple[str, str]] = []
+    scored: list[tuple[str, str, float | None]] = []
     if truth == "filenames":
         for label in table.labels.values():
             reference = emotion_from_filename(label.filename)
             if reference is not None:
-                pairs.append((reference, label.emotion))
+                scored.append((reference, label.emotion, label.confidence))
         name = "emotions in file names"
     else:
         other = Path(truth)
@@ -41,8 +88,15 @@ def evaluate(labels_csv: Path, truth: str) -> Evaluation:
         for label in table.labels.values():
             found = store.match(label.path)
             if found is not None:
-                pairs.append((found.emotion, label.emotion))
+                scored.append((found.emotion, label.emotion, label.confidence))
         name = str(other)
-    if not pairs:
+    if not scored:
         raise InputError(f"No image in {labels_csv} has a reference label in {name}.")
-    return Evaluation(agreement(pairs), name, len(pairs), len(table.labels) - len(pairs))
+    return Evaluation(
+        agreement((r, p) for r, p, _ in scored),
+        name,
+        len(scored),
+        len(table.labels) - len(scored),
+        coverage_curve(scored),
+        scored,
+    )

@@ -27,9 +27,14 @@ LABEL_COLUMNS: Final = (
     "faces",
     "sha256",
     "duplicate_of",
+    "votes",
 )
 REQUIRED_LABEL_COLUMNS: Final = LABEL_COLUMNS[:4]
 ERROR_COLUMNS: Final = ("path", "reason", "model", "time", "sha256")
+# Every paid answer of a --votes run, appended as it arrives, so a crash between an
+# image's votes loses none of them and raising K later asks only for the missing ones.
+# `request` is the batch request key ("" live), so a fetch run twice counts an answer once.
+ANSWER_COLUMNS: Final = ("sha256", "model", "emotion", "faces", "time", "request")
 NO_FACE: Final = "no face"  # a definitive answer: the same bytes are not sent again
 
 # File names on Linux may be any bytes; surrogateescape writes them back unchanged.
@@ -49,6 +54,7 @@ class Label:
     faces: str = ""
     sha256: str = ""
     duplicate_of: str = ""
+    votes: str = ""  # "happy:3 surprise:2" for a --votes label, most votes first
 
     def done_for(self, model: str) -> bool:
         """Labelled by `model`, or corrected by a person, which outranks any model."""
@@ -69,6 +75,7 @@ class Label:
             "faces": self.faces,
             "sha256": self.sha256,
             "duplicate_of": self.duplicate_of,
+            "votes": self.votes,
         }
 
 
@@ -105,6 +112,28 @@ class LabelTable:
 
 def errors_path_for(labels_csv: Path) -> Path:
     return labels_csv.with_name(f"{labels_csv.stem}.errors.csv")
+
+
+def answers_path_for(labels_csv: Path) -> Path:
+    return labels_csv.with_name(f"{labels_csv.stem}.answers.csv")
+
+
+def read_answers(path: Path, model: str) -> dict[str, list[tuple[str, str]]]:
+    """(emotion, faces) of every answer `model` gave, by content hash, in the order paid."""
+    answers: dict[str, list[tuple[str, str]]] = {}
+    if not path.exists():
+        return answers
+    seen: set[str] = set()
+    with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+        for row in csv.DictReader(handle):
+            emotion = (row.get("emotion") or "").strip()
+            request = row.get("request") or ""
+            if request and request in seen:
+                continue
+            seen.add(request)
+            if row.get("model") == model and row.get("sha256") and emotion in EMOTIONS:
+                answers.setdefault(row["sha256"], []).append((emotion, row.get("faces") or ""))
+    return answers
 
 
 @contextmanager
@@ -331,7 +360,7 @@ def _parse_label(values: list[str], columns: list[int], full: bool) -> tuple[Lab
     """One row as a Label; `columns` are the indexes of LABEL_COLUMNS[1:] (-1: absent)."""
     if not full:
         return None, "wrong number of fields"
-    path, emotion, confidence_text, source, model, faces, sha256, duplicate_of = (
+    path, emotion, confidence_text, source, model, faces, sha256, duplicate_of, votes = (
         values[i] if i >= 0 else "" for i in columns
     )
     emotion = emotion.strip()
@@ -347,4 +376,5 @@ def _parse_label(values: list[str], columns: list[int], full: bool) -> tuple[Lab
             return None, f"confidence '{raw}' is not a number"
         if not 0.0 <= confidence <= 1.0:
             return None, f"confidence {raw} is outside [0, 1]"
-    return Label(path, emotion, confidence, source, model, faces, sha256, duplicate_of), ""
+    label = Label(path, emotion, confidence, source, model, faces, sha256, duplicate_of, votes)
+    return label, ""

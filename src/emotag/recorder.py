@@ -9,15 +9,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from emotag.answers import Answer
 from emotag.ledger import (
+    ANSWER_COLUMNS,
     ERROR_COLUMNS,
     LABEL_COLUMNS,
     Appender,
     Failure,
     Label,
+    answers_path_for,
     compact_failures,
     compact_labels,
     read_labels,
@@ -47,6 +51,8 @@ class Summary:
     requests: int = 0
     retries: int = 0
     throttled: int = 0
+    answers: int = 0  # answers paid for (K per image with --votes)
+    split_votes: int = 0  # images whose votes were not unanimous
     refused_settings: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -73,6 +79,8 @@ class Summary:
             "requests": self.requests,
             "retries": self.retries,
             "throttled": self.throttled,
+            "answers": self.answers,
+            "split_votes": self.split_votes,
             "refused_settings": self.refused_settings,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
@@ -103,6 +111,8 @@ class Recorder:
         self._replaced = False
         self._labels = Appender(labels_csv, LABEL_COLUMNS) if write else None
         self._errors = Appender(errors_csv, ERROR_COLUMNS) if write else None
+        self._answers: Appender | None = None  # opened on the first --votes answer
+        self._write = write
 
     def found(self, count: int, last: str) -> None:
         self.summary.found += count
@@ -153,6 +163,16 @@ class Recorder:
         self.summary.failures[failure.reason.split(":", 1)[0]] += 1
         self.on_event(Event("failed", failure.path, failure.reason))
 
+    def answer(self, digest: str, answer: Answer, request: str = "") -> None:
+        """One paid vote, kept before the image's row exists (see ledger.ANSWER_COLUMNS)."""
+        if not self._write:
+            return
+        if self._answers is None:
+            self._answers = Appender(answers_path_for(self.labels_csv), ANSWER_COLUMNS)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        row = [digest, self.model, answer.emotion, answer.faces, now, request]
+        self._answers.append(dict(zip(ANSWER_COLUMNS, row, strict=True)))
+
     def failed_path(self, path: str, reason: str) -> None:
         """A path discovery could not use (an unreadable folder)."""
         self.failed(Failure(path, reason, self.model))
@@ -162,7 +182,7 @@ class Recorder:
         self.on_event(Event("warning", detail=message))
 
     def close(self) -> None:
-        for appender in (self._labels, self._errors):
+        for appender in (self._labels, self._errors, self._answers):
             if appender is not None:
                 appender.close()
 

@@ -15,9 +15,10 @@ from urllib.parse import quote
 
 from emotag.emotions import EMOTIONS
 from emotag.errors import ImageError, InputError
-from emotag.evaluation import Evaluation
+from emotag.evaluation import CoveragePoint, Evaluation
 from emotag.images import load_rgb
 from emotag.ledger import atomic_text, read_failures, read_labels
+from emotag.votes import is_split, is_tie
 
 THUMB_SIDE = 160
 TEMPLATE = Path(__file__).with_name("review_page.html")
@@ -57,6 +58,9 @@ def build_report(
             "confidence": label.confidence,
             "source": label.confidence_source,
             "faces": label.faces,
+            "votes": label.votes,
+            "split": is_split(label.votes),
+            "tie": is_tie(label.votes),
             "img": pictures[i],
         }
         for i, label in enumerate(labels)
@@ -122,7 +126,35 @@ def _agreement_html(evaluation: Evaluation) -> str:
         f"Cohen's kappa <b>{result.kappa:.3f}</b>, macro-F1 <b>{result.macro_f1:.3f}</b>.</p>"
         "<table><tr><th></th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
         f"{scores}</table><h3>Confusion (rows: reference, columns: labels)</h3>"
-        f"<table><tr><th></th>{head}</tr>{matrix}</table></section>"
+        f"<table><tr><th></th>{head}</tr>{matrix}</table>"
+        f"{_coverage_html(evaluation.coverage)}</section>"
+    )
+
+
+def _coverage_html(points: list[CoveragePoint]) -> str:
+    """Accuracy against the share kept, for each confidence threshold: a table and a chart."""
+    rows = "".join(
+        f"<tr><td>{p.threshold:g}</td><td>{p.kept}</td><td>{p.share:.1%}</td>"
+        f'<td data-accuracy="{p.threshold:g}">{p.accuracy:.3f}</td></tr>'
+        for p in points
+    )
+    # x: share kept (0..1), y: accuracy (0..1), in a 300x160 box with a 30 px margin.
+    xy = [(30 + 260 * p.share, 140 - 120 * p.accuracy) for p in points]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3"/>' for x, y in xy)
+    chart = (
+        '<svg width="300" height="160" role="img" aria-label="accuracy against coverage">'
+        '<line x1="30" y1="140" x2="290" y2="140" stroke="#999"/>'
+        '<line x1="30" y1="20" x2="30" y2="140" stroke="#999"/>'
+        f'<polyline points="{line}" fill="none" stroke="#2f6fde"/>'
+        f'<g fill="#2f6fde">{dots}</g>'
+        '<text x="160" y="156" font-size="10" text-anchor="middle">share kept</text>'
+        '<text x="4" y="14" font-size="10">accuracy</text></svg>'
+    )
+    return (
+        "<h3>Accuracy against coverage (keep labels with confidence ≥ t)</h3>"
+        f'<table id="coverage"><tr><th>t</th><th>kept</th><th>share</th><th>accuracy</th></tr>'
+        f"{rows}</table>{chart}"
     )
 
 

@@ -21,15 +21,18 @@ from emotag.errors import AnswerError, ConfigError, InputError, TransientAPIErro
 from emotag.estimate import Estimate, estimate
 from emotag.ledger import (
     LabelTable,
+    answers_path_for,
     compact_failures,
     compact_labels,
     errors_path_for,
+    read_answers,
     read_failures,
     read_labels,
     run_lock,
 )
 from emotag.providers import spec
 from emotag.providers.gemini import (
+    CANDIDATES,
     DEFAULT_PROMPT,
     OPTIONAL_SETTINGS,
     GeminiBatches,
@@ -50,6 +53,7 @@ from emotag.settings import (
     require_key,
     setting,
 )
+from emotag.votes import MAX_VOTES
 
 DEFAULT_PROVIDER = "gemini"
 
@@ -76,6 +80,7 @@ class TagConfig:
     follow_symlinks: bool = False
     prompt: str = DEFAULT_PROMPT
     provider: str = DEFAULT_PROVIDER
+    votes: int | None = None
 
     def resolved(self) -> ResolvedConfig:
         """Fill defaults from options, environment and `.env`; fail early on bad input."""
@@ -104,6 +109,7 @@ class TagConfig:
                 or DEFAULT_CONCURRENCY,
                 "rpm": self.rpm or _number_setting("EMOTAG_RPM"),
                 "prompt": prompt,
+                "votes": _votes(self.votes),
             }
         )
 
@@ -113,6 +119,17 @@ class ResolvedConfig(TagConfig):
     model: str = spec(DEFAULT_PROVIDER).default_model
     errors: Path = Path()
     concurrency: int = DEFAULT_CONCURRENCY
+    votes: int = 1
+
+    def index(self, table: LabelTable) -> ResumeIndex:
+        return ResumeIndex.load(
+            table,
+            self.errors,
+            self.model,
+            force=self.force,
+            votes=self.votes,
+            answers_csv=answers_path_for(self.output),
+        )
 
     def source(self) -> Source:
         """The paths to label: the folder's images, or only the previous failures."""
@@ -140,6 +157,7 @@ class ResolvedConfig(TagConfig):
             "model": self.model,
             "labels_csv": str(self.output),
             "errors_csv": str(self.errors),
+            "votes": self.votes,
             **summary.as_dict(),
         }
 
@@ -205,8 +223,7 @@ def tag_batch(config: ResolvedConfig, per_job: int) -> batch.Submission:
 
 def dry_run(config: ResolvedConfig) -> Estimate:
     """The same plan as `tag`, with nothing sent, nothing written and no key needed."""
-    table = _load(config.output, config.errors, tidy=False)
-    index = ResumeIndex.load(table, config.errors, config.model, force=config.force)
+    index = config.index(_load(config.output, config.errors, tidy=False))
     recorder = Recorder(config.output, config.errors, config.model, write=False)
     return estimate(
         config.source(),
@@ -231,9 +248,10 @@ def batch_command(action: str, labels_csv: Path, errors_csv: Path | None, **opti
             errors = errors_path_for(labels_csv) if errors_csv is None else errors_csv.absolute()
             with run_lock(labels_csv):
                 labelled = set(read_labels(labels_csv).labels)
+                paid = read_answers(answers_path_for(labels_csv), state.model)
                 recorder = Recorder(labels_csv, errors, state.model)
                 try:
-                    result = batch.fetch(batches, recorder, labelled)
+                    result = batch.fetch(batches, recorder, labelled, paid)
                 finally:
                     recorder.close()
                 compact_failures(errors, labelled)
@@ -258,7 +276,7 @@ def _run(
     require_key(var=spec(config.provider).key_var)  # before any work
     with run_lock(config.output):
         table = _load(config.output, config.errors, tidy=True)
-        index = ResumeIndex.load(table, config.errors, config.model, force=config.force)
+        index = config.index(table)
         recorder = Recorder(
             config.output, config.errors, config.model, on_event, on_file=table.labels, write=write
         )
@@ -289,7 +307,7 @@ def _provider(config: ResolvedConfig, warn: Callable[[str], None]) -> GeminiProv
     key = require_key(var=provider_spec.key_var)
     base_url = setting(provider_spec.base_url_var)
     endpoint = endpoint_name(base_url)
-    wanted = set(OPTIONAL_SETTINGS)
+    wanted = set(OPTIONAL_SETTINGS) | ({CANDIDATES} if config.votes > 1 else set())
     if config.logprobs is False:
         wanted.discard("logprobs")
     negotiator = Negotiator(
@@ -305,6 +323,7 @@ def _provider(config: ResolvedConfig, warn: Callable[[str], None]) -> GeminiProv
         settings=negotiator,
         endpoint=endpoint,
         prompt=config.prompt,
+        votes=config.votes,
     )
 
 
@@ -330,6 +349,13 @@ async def _settle(provider: GeminiProvider) -> None:
         pass
     finally:
         await provider.aclose()
+
+
+def _votes(option: int | None) -> int:
+    votes = option or _int_setting("EMOTAG_VOTES") or 1
+    if not 1 <= votes <= MAX_VOTES:
+        raise ConfigError(f"--votes (or EMOTAG_VOTES) must be from 1 to {MAX_VOTES}, got {votes}.")
+    return votes
 
 
 def _int_setting(name: str) -> int | None:

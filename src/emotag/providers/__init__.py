@@ -27,7 +27,9 @@ class Provider(Protocol):
     endpoint: str  # host (or base URL) shown in messages and keyed in the settings memory
     settings: Negotiator
 
-    async def label(self, image: Prepared) -> Answer: ...
+    async def label(self, image: Prepared, n: int = 1) -> list[Answer]:
+        """Between 1 and `n` independent answers (n > 1 only with --votes)."""
+        ...
 
     def estimate_input_tokens(self, width: int, height: int) -> int: ...
 

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlparse
 
@@ -62,10 +62,15 @@ RETRYABLE_CODES: Final = frozenset({408, 500, 502, 503, 504})
 
 # Optional request settings a model may refuse, and the words its 400 message uses.
 OPTIONAL_SETTINGS: Final = ("logprobs", "thinking", "media_resolution")
+# Several answers in one request (input billed once): Gemini 2.5 takes up to 8, Gemini 3
+# answers 400 "Multiple candidates is not enabled". Wanted only with --votes.
+CANDIDATES: Final = "candidates"
+MAX_CANDIDATES: Final = 8
 _SETTING_WORDS: Final = {
     "logprobs": ("logprob",),
     "thinking": ("thinking",),
     "media_resolution": ("media_resolution", "mediaresolution", "media resolution"),
+    CANDIDATES: ("multiple candidates", "candidate_count", "candidatecount", "candidate count"),
 }
 
 Subject = Literal["model", "file", "job"]
@@ -108,9 +113,14 @@ class GeminiProvider:
     endpoint: str = GEMINI.default_endpoint
     prompt: str = DEFAULT_PROMPT
     service: str = "Gemini"
-    _configs: dict[frozenset[str], types.GenerateContentConfig] = field(default_factory=dict)
+    votes: int = 1  # > 1: independent answers at the model's default temperature
+    _configs: dict[tuple[frozenset[str], int], types.GenerateContentConfig] = field(
+        default_factory=dict
+    )
 
-    async def label(self, image: Prepared) -> Answer:
+    async def label(self, image: Prepared, n: int = 1) -> list[Answer]:
+        """Up to `n` answers: several in one request where the model takes a candidate
+        count, else one."""
         from google.genai import errors, types
 
         contents = types.Content(
@@ -123,10 +133,10 @@ class GeminiProvider:
         while True:
             try:
                 response = await self.client.aio.models.generate_content(
-                    model=self.model, contents=contents, config=self._config()
+                    model=self.model, contents=contents, config=self._config(n)
                 )
             except errors.APIError as exc:
-                refused = _refused_setting(exc, self.settings.active)
+                refused = _refused_setting(exc, self._sent(n))
                 if refused is None:
                     raise map_api_error(exc, "model", self.model) from None
                 self.settings.refuse(refused)
@@ -137,7 +147,7 @@ class GeminiProvider:
                     raise TransientAPIError(_network_reason(exc)) from exc
                 raise NetworkError(_network_reason(exc)) from exc
             self.settings.accept()
-            return read_response(response)
+            return read_candidates(response)
 
     def estimate_input_tokens(self, width: int, height: int) -> int:
         return estimate_input_tokens(self.model, self.prompt, width, height)
@@ -148,25 +158,30 @@ class GeminiProvider:
     def request_json(self, image: Prepared) -> dict[str, Any]:
         """The REST body of the same request, for a Batch API input file (no logprobs:
         batch answers are not worth a per-line refusal on keys that cannot have them)."""
-        generation = self._config().model_dump(mode="json", by_alias=True, exclude_none=True)
+        generation = self._config(1).model_dump(mode="json", by_alias=True, exclude_none=True)
         generation.pop("responseLogprobs", None)
         data = base64.b64encode(image.data).decode()
         parts = [{"inlineData": {"mimeType": image.mime_type, "data": data}}, {"text": self.prompt}]
         return {"contents": [{"role": "user", "parts": parts}], "generationConfig": generation}
 
-    def _config(self) -> types.GenerateContentConfig:
+    def _sent(self, n: int) -> set[str]:
+        """The optional settings a request for `n` answers carries."""
+        return self.settings.active if n > 1 else self.settings.active - {CANDIDATES}
+
+    def _config(self, n: int) -> types.GenerateContentConfig:
         """The request config for the settings still in use; built once per combination."""
-        key = frozenset(self.settings.active)
+        sent = self._sent(n)
+        key = (frozenset(sent), min(n, MAX_CANDIDATES) if CANDIDATES in sent else 1)
         if key not in self._configs:
-            self._configs[key] = self._build_config(key)
+            self._configs[key] = self._build_config(*key)
         return self._configs[key]
 
-    def _build_config(self, active: frozenset[str]) -> types.GenerateContentConfig:
+    def _build_config(self, active: frozenset[str], count: int) -> types.GenerateContentConfig:
         from google.genai import types
 
         settings = family(self.model)
         config = types.GenerateContentConfig(
-            temperature=settings.temperature,
+            temperature=settings.temperature if self.votes == 1 else None,
             response_mime_type="application/json",
             response_json_schema=RESPONSE_SCHEMA,
             max_output_tokens=settings.max_output_tokens,
@@ -177,6 +192,8 @@ class GeminiProvider:
             config.media_resolution = types.MediaResolution.MEDIA_RESOLUTION_LOW
         if "thinking" in active and settings.thinking is not None:
             config.thinking_config = types.ThinkingConfig(**settings.thinking)
+        if count > 1:
+            config.candidate_count = count
         return config
 
 
@@ -204,6 +221,12 @@ def endpoint_name(base_url: str | None) -> str:
 def read_response(response: types.GenerateContentResponse) -> Answer:
     """Turn a reply into an Answer, or raise AnswerError for blocked, cut-off or off-list
     replies."""
+    return read_candidates(response)[0]
+
+
+def read_candidates(response: types.GenerateContentResponse) -> list[Answer]:
+    """Every usable candidate of a reply (the usage is the first one's); AnswerError when
+    none is usable."""
     usage = response.usage_metadata
     tokens_in = (usage.prompt_token_count or 0) if usage else 0
     tokens_out = (
@@ -213,7 +236,23 @@ def read_response(response: types.GenerateContentResponse) -> Answer:
         feedback = response.prompt_feedback
         reason = feedback.block_reason if feedback and feedback.block_reason else None
         raise AnswerError(f"blocked by the API: {_enum_name(reason) if reason else 'no answer'}")
-    candidate = response.candidates[0]
+    answers: list[Answer] = []
+    problems: list[AnswerError] = []
+    for candidate in response.candidates:
+        try:
+            answer = _read_candidate(candidate, response.model_version or "")
+        except AnswerError as exc:
+            problems.append(exc)
+            continue
+        if not answers:
+            answer = replace(answer, input_tokens=tokens_in, output_tokens=tokens_out)
+        answers.append(answer)
+    if not answers:
+        raise problems[0]
+    return answers
+
+
+def _read_candidate(candidate: types.Candidate, model_version: str) -> Answer:
     finish = _enum_name(candidate.finish_reason) if candidate.finish_reason else ""
     if finish in BLOCKING_FINISH_REASONS:
         raise AnswerError(f"answer blocked by the API: {finish}")
@@ -227,10 +266,10 @@ def read_response(response: types.GenerateContentResponse) -> Answer:
         emotion=emotion,
         confidence=confidence,
         confidence_source="logprobs" if confidence is not None else "",
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
+        input_tokens=0,
+        output_tokens=0,
         faces=faces,
-        model_version=response.model_version or "",
+        model_version=model_version,
     )
 
 
@@ -350,8 +389,8 @@ def _refused_setting(exc: Any, active: set[str]) -> str | None:
     if getattr(exc, "code", None) != 400:
         return None
     message = str(getattr(exc, "message", "") or "").lower()
-    for name in OPTIONAL_SETTINGS:
-        if name in active and any(word in message for word in _SETTING_WORDS[name]):
+    for name, words in _SETTING_WORDS.items():
+        if name in active and any(word in message for word in words):
             return name
     return None
 
