@@ -39,13 +39,13 @@ from emotag.discovery import iter_images  # noqa: E402
 from emotag.engine import Engine, TagOptions  # noqa: E402
 from emotag.providers import GEMINI  # noqa: E402
 from emotag.providers.gemini import (  # noqa: E402
-    DEFAULT_PROMPT,
     OPTIONAL_SETTINGS,
     GeminiProvider,
     estimate_input_tokens,
     make_client,
 )
 from emotag.providers.negotiation import Negotiator, SettingsMemory  # noqa: E402
+from emotag.providers.question import DEFAULT_PROMPT  # noqa: E402
 from emotag.recorder import Recorder  # noqa: E402
 from emotag.resume import ResumeIndex  # noqa: E402
 from emotag.settings import DEFAULT_MAX_SIDE  # noqa: E402

@@ -14,7 +14,15 @@ from PIL import Image
 
 from fake_gemini import COLOURS, TEST_KEY, FakeGemini, start
 
-KEY_VARS = ("AI_STUDIO_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL")
+KEY_VARS = (
+    "AI_STUDIO_API_KEY",
+    "GOOGLE_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_GEMINI_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "EMOTAG_PROVIDER",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -108,6 +116,7 @@ class ScriptedProvider:
         from emotag.providers.negotiation import Negotiator, SettingsMemory
 
         self.model, self.endpoint, self.service = model, "scripted", "Scripted"
+        self.reports_model = False
         self.settings = Negotiator("scripted", model, (), memory=SettingsMemory(Path("mem.json")))
         self.answers = list(answers or [])
         self.calls = 0

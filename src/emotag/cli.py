@@ -22,7 +22,7 @@ from emotag.errors import ConfigError, EmotagError, InputError
 if TYPE_CHECKING:
     from emotag.tagging import ResolvedConfig
 from emotag.merge import Prefer
-from emotag.providers import GEMINI
+from emotag.providers import GEMINI, OPENAI
 from emotag.rename import OnConflict
 from emotag.settings import (
     DEFAULT_ATTEMPTS,
@@ -127,7 +127,8 @@ def tag(
         typer.Option(
             "--model",
             "-m",
-            help=f"Gemini model. Env: EMOTAG_MODEL. [default: {GEMINI.default_model}]",
+            help=f"Model. Env: EMOTAG_MODEL. [default: {GEMINI.default_model}; with "
+            f"--provider openai: {OPENAI.default_model}]",
         ),
     ] = None,
     concurrency: Annotated[
@@ -171,6 +172,22 @@ def tag(
             "--logprobs/--no-logprobs",
             help="Ask for log probabilities (confidence). Default: ask where the model gives "
             "them; with --logprobs you are told if the model refuses.",
+            show_default=False,
+        ),
+    ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            help="Labelling service: gemini, or openai for any OpenAI-compatible endpoint "
+            "(OpenAI, Ollama, vLLM, LM Studio). Env: EMOTAG_PROVIDER. [default: gemini]",
+            show_default=False,
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Endpoint of an OpenAI-compatible server, e.g. http://localhost:11434/v1. "
+            "Env: OPENAI_BASE_URL (GOOGLE_GEMINI_BASE_URL for gemini).",
             show_default=False,
         ),
     ] = None,
@@ -253,6 +270,8 @@ def tag(
         attempts=attempts,
         max_wait=max_wait,
         votes=votes,
+        provider=provider,
+        base_url=base_url,
         max_side=max_side,
         prompt_file=prompt_file,
         logprobs=logprobs,
@@ -712,47 +731,56 @@ def batch_cancel(output: LabelsOption = DEFAULT_OUTPUT) -> None:
     out.print(f"Cancelled {tagging.batch_command('cancel', output, None)} job(s).")
 
 
+ProviderOption = Annotated[
+    str, typer.Option(help="Whose key: gemini (AI_STUDIO_API_KEY) or openai (OPENAI_API_KEY).")
+]
+
+
 @key_app.command("set")
 @reports_errors
-def key_set() -> None:
-    """Store AI_STUDIO_API_KEY in the system keyring (prompted, hidden; or read from stdin)."""
+def key_set(provider: ProviderOption = "gemini") -> None:
+    """Store the provider's key in the system keyring (prompted, hidden; or read from stdin)."""
+    from emotag.providers import spec
     from emotag.settings import store_key
 
+    var = spec(provider).key_var
     interactive = sys.stdin.isatty()
-    value = typer.prompt("API key", hide_input=True) if interactive else sys.stdin.readline()
-    store_key(value)
-    err.print("Key stored in the system keyring (service 'emotag').")
+    value = typer.prompt(var, hide_input=True) if interactive else sys.stdin.readline()
+    store_key(value, var)
+    err.print(f"{var} stored in the system keyring (service 'emotag').")
 
 
 @key_app.command("status")
 @reports_errors
-def key_status() -> None:
+def key_status(provider: ProviderOption = "gemini") -> None:
     """Show which key source wins (environment, .env, keyring), with the key masked, and
-    the endpoint when it is not Google's."""
+    the endpoint when it is not the provider's own."""
+    from emotag.providers import spec
     from emotag.settings import find_key, mask, setting
 
-    key = find_key()
+    chosen = spec(provider)
+    key = find_key(var=chosen.key_var)
     if key is None:
-        raise ConfigError("No key found. " + _key_help())
+        raise ConfigError(
+            f"No key found. Set {chosen.key_var}, add it to a .env file, or run "
+            f"'emotag key set --provider {chosen.name}'."
+        )
     out.print(f"Using the key from the {key.source}: {mask(key.value)}", highlight=False)
-    if base_url := setting(GEMINI.base_url_var):
-        out.print(f"Endpoint: {base_url} (from {GEMINI.base_url_var})", highlight=False)
+    if base_url := setting(chosen.base_url_var):
+        out.print(f"Endpoint: {base_url} (from {chosen.base_url_var})", highlight=False)
 
 
 @key_app.command("delete")
 @reports_errors
-def key_delete() -> None:
-    """Remove the key from the system keyring."""
+def key_delete(provider: ProviderOption = "gemini") -> None:
+    """Remove the provider's key from the system keyring."""
+    from emotag.providers import spec
     from emotag.settings import delete_key
 
-    if delete_key():
+    if delete_key(spec(provider).key_var):
         err.print("Key removed from the system keyring.")
     else:
         err.print("There was no key in the system keyring.")
-
-
-def _key_help() -> str:
-    return "Set AI_STUDIO_API_KEY, add it to a .env file, or run 'emotag key set'."
 
 
 _own_process = False  # True when emotag's console script runs, not a test or a library

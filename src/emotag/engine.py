@@ -233,6 +233,7 @@ class Engine:
         model = self.recorder.model
         votes = self.index.votes
         paid = self.index.paid.setdefault(digest, [])
+        reported = ""
         try:
             while (need := self.index.missing(digest)) > 0 or not paid:
                 for answer in await self._send(image, max(1, need)):
@@ -242,7 +243,7 @@ class Engine:
                     if votes > 1:
                         self.recorder.answer(digest, answer)
                     paid.append((answer.emotion, answer.faces))
-                    last = answer
+                    last, reported = answer, answer.model_version
                 if votes == 1:
                     break
         except AnswerError as exc:
@@ -256,6 +257,8 @@ class Engine:
         row = decide(
             answers, path, digest, model, skip_multi_face=self.options.skip_multi_face, votes=votes
         )
+        if isinstance(row, Label) and self.provider.reports_model and reported:
+            row.model = reported  # the name the server answered under (a snapshot, a tag)
         if isinstance(row, Failure) and row.reason == NO_FACE:
             self.index.no_face.add(digest)
         elif isinstance(row, Label) and row.votes and " " in row.votes:

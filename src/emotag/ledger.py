@@ -56,9 +56,10 @@ class Label:
     duplicate_of: str = ""
     votes: str = ""  # "happy:3 surprise:2" for a --votes label, most votes first
 
-    def done_for(self, model: str) -> bool:
-        """Labelled by `model`, or corrected by a person, which outranks any model."""
-        return self.model == model or self.confidence_source == "human"
+    def done_for(self, model: str, aliases: frozenset[str] = frozenset()) -> bool:
+        """Labelled by `model` (or under a name its server reported for it), or corrected
+        by a person, which outranks any model."""
+        return self.model == model or self.model in aliases or self.confidence_source == "human"
 
     @property
     def filename(self) -> str:

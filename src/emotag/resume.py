@@ -35,6 +35,7 @@ class ResumeIndex:
         force: bool,
         votes: int = 1,
         answers_csv: Path | None = None,
+        aliases: frozenset[str] = frozenset(),
     ) -> ResumeIndex:
         index = cls(votes=votes)
         if force:
@@ -43,7 +44,7 @@ class ResumeIndex:
         if votes > 1 and answers_csv is not None:
             index.paid = read_answers(answers_csv, model)
         for label in table.labels.values():
-            if not label.done_for(model):
+            if not label.done_for(model, aliases):
                 continue
             if index.complete(label):
                 index.done_paths.add(label.path)

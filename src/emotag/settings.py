@@ -81,19 +81,19 @@ def no_key_message(var: str) -> str:
     )
 
 
-def store_key(value: str) -> None:
+def store_key(value: str, var: str = KEY_VAR) -> None:
     value = value.strip()
     if not value:
         raise ConfigError("Refusing to store an empty key.")
-    _keyring_call("set_password", KEYRING_SERVICE, KEY_VAR, value)
+    _keyring_call("set_password", KEYRING_SERVICE, var, value)
 
 
-def delete_key() -> bool:
+def delete_key(var: str = KEY_VAR) -> bool:
     """Remove the key from the keyring; False when there was none."""
     import keyring.errors
 
     try:
-        _keyring_call("delete_password", KEYRING_SERVICE, KEY_VAR)
+        _keyring_call("delete_password", KEYRING_SERVICE, var)
     except keyring.errors.PasswordDeleteError:
         return False
     return True

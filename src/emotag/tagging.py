@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from emotag import batch, images
 from emotag.discovery import iter_images
@@ -30,10 +31,9 @@ from emotag.ledger import (
     read_labels,
     run_lock,
 )
-from emotag.providers import spec
+from emotag.providers import OPENAI, Provider, spec
 from emotag.providers.gemini import (
     CANDIDATES,
-    DEFAULT_PROMPT,
     OPTIONAL_SETTINGS,
     GeminiBatches,
     GeminiProvider,
@@ -41,7 +41,8 @@ from emotag.providers.gemini import (
     estimate_input_tokens,
     make_client,
 )
-from emotag.providers.negotiation import Negotiator
+from emotag.providers.negotiation import Negotiator, SettingsMemory
+from emotag.providers.question import DEFAULT_PROMPT
 from emotag.recorder import Event, Recorder, Summary
 from emotag.resume import ResumeIndex
 from emotag.settings import (
@@ -50,6 +51,7 @@ from emotag.settings import (
     DEFAULT_MAX_SIDE,
     DEFAULT_MAX_WAIT,
     DEFAULT_TIMEOUT,
+    find_key,
     require_key,
     setting,
 )
@@ -79,8 +81,9 @@ class TagConfig:
     retry_failed: bool = False
     follow_symlinks: bool = False
     prompt: str = DEFAULT_PROMPT
-    provider: str = DEFAULT_PROVIDER
+    provider: str | None = None
     votes: int | None = None
+    base_url: str | None = None
 
     def resolved(self) -> ResolvedConfig:
         """Fill defaults from options, environment and `.env`; fail early on bad input."""
@@ -95,6 +98,7 @@ class TagConfig:
             if not prompt:
                 raise InputError(f"The prompt file {self.prompt_file} is empty.")
         output = Path(os.path.abspath(self.output))
+        provider = spec(self.provider or setting("EMOTAG_PROVIDER") or DEFAULT_PROVIDER).name
         return ResolvedConfig(
             **{
                 **dataclasses.asdict(self),
@@ -103,7 +107,8 @@ class TagConfig:
                 "errors": Path(os.path.abspath(self.errors))
                 if self.errors
                 else errors_path_for(output),
-                "model": self.model or setting("EMOTAG_MODEL") or spec(self.provider).default_model,
+                "provider": provider,
+                "model": self.model or setting("EMOTAG_MODEL") or spec(provider).default_model,
                 "concurrency": self.concurrency
                 or _int_setting("EMOTAG_CONCURRENCY")
                 or DEFAULT_CONCURRENCY,
@@ -117,11 +122,13 @@ class TagConfig:
 @dataclass(frozen=True)
 class ResolvedConfig(TagConfig):
     model: str = spec(DEFAULT_PROVIDER).default_model
+    provider: str = DEFAULT_PROVIDER
     errors: Path = Path()
     concurrency: int = DEFAULT_CONCURRENCY
     votes: int = 1
 
     def index(self, table: LabelTable) -> ResumeIndex:
+        endpoint = endpoint_name(_base_url(self), spec(self.provider).default_endpoint)
         return ResumeIndex.load(
             table,
             self.errors,
@@ -129,6 +136,7 @@ class ResolvedConfig(TagConfig):
             force=self.force,
             votes=self.votes,
             answers_csv=answers_path_for(self.output),
+            aliases=frozenset(SettingsMemory().reported(endpoint, self.model)),
         )
 
     def source(self) -> Source:
@@ -186,7 +194,7 @@ def tag(
         return recorder.summary
 
 
-async def _run_and_close(engine: Engine, provider: GeminiProvider, source: Source) -> None:
+async def _run_and_close(engine: Engine, provider: Provider, source: Source) -> None:
     try:
         await engine.run(source)
     finally:
@@ -199,8 +207,14 @@ def tag_batch(config: ResolvedConfig, per_job: int) -> batch.Submission:
     A model whose settings are not known yet is asked once with a tiny probe image first,
     so no job is built with a setting it refuses.
     """
+    if config.provider != DEFAULT_PROVIDER:
+        raise ConfigError(
+            f"--batch is not supported yet with --provider {config.provider}; "
+            "label interactively (leave out --batch)."
+        )
     with _run(config, write=True) as (index, recorder):
         provider = _provider(config, recorder.warn)
+        assert isinstance(provider, GeminiProvider)
         if not provider.settings.settled:
             asyncio.run(_settle(provider))
         batches = _batches(config.model, provider)
@@ -230,7 +244,7 @@ def dry_run(config: ResolvedConfig) -> Estimate:
         index,
         recorder,
         max_side=config.max_side,
-        tokens=lambda w, h: estimate_input_tokens(config.model, config.prompt, w, h),
+        tokens=_token_estimate(config),
     )
 
 
@@ -273,7 +287,7 @@ def _run(
     write: bool,
 ) -> Iterator[tuple[ResumeIndex, Recorder]]:
     """Lock the labels CSV, load what is done, and open the recorder."""
-    require_key(var=spec(config.provider).key_var)  # before any work
+    _key(config)  # before any work
     with run_lock(config.output):
         table = _load(config.output, config.errors, tidy=True)
         index = config.index(table)
@@ -301,30 +315,66 @@ def _load(labels_csv: Path, errors_csv: Path, *, tidy: bool) -> LabelTable:
     return table
 
 
-def _provider(config: ResolvedConfig, warn: Callable[[str], None]) -> GeminiProvider:
+def _provider(config: ResolvedConfig, warn: Callable[[str], None]) -> Provider:
     """The labelling provider for this run, with its settings memory."""
     provider_spec = spec(config.provider)
-    key = require_key(var=provider_spec.key_var)
-    base_url = setting(provider_spec.base_url_var)
-    endpoint = endpoint_name(base_url)
+    base_url = _base_url(config)
+    endpoint = endpoint_name(base_url, provider_spec.default_endpoint)
+    explicit = {"logprobs"} if config.logprobs else set()
+    if provider_spec is OPENAI:
+        from emotag.providers import openai_compat as oa
+
+        wanted = set(oa.OPTIONAL_SETTINGS) | ({oa.CHOICES} if config.votes > 1 else set())
+        if config.logprobs is False:
+            wanted.discard(oa.LOGPROBS)
+        settings = Negotiator(endpoint, config.model, wanted, explicit=explicit, on_warning=warn)
+        return oa.OpenAIProvider(
+            client=oa.make_client(_key(config), base_url=base_url, timeout=config.timeout + 5),
+            model=config.model,
+            settings=settings,
+            endpoint=endpoint,
+            prompt=config.prompt,
+            votes=config.votes,
+        )
     wanted = set(OPTIONAL_SETTINGS) | ({CANDIDATES} if config.votes > 1 else set())
     if config.logprobs is False:
         wanted.discard("logprobs")
-    negotiator = Negotiator(
-        endpoint,
-        config.model,
-        wanted,
-        explicit={"logprobs"} if config.logprobs else set(),
-        on_warning=warn,
-    )
+    negotiator = Negotiator(endpoint, config.model, wanted, explicit=explicit, on_warning=warn)
     return GeminiProvider(
-        client=make_client(key.value, base_url=base_url, timeout=config.timeout + 5),
+        client=make_client(_key(config), base_url=base_url, timeout=config.timeout + 5),
         model=config.model,
         settings=negotiator,
         endpoint=endpoint,
         prompt=config.prompt,
         votes=config.votes,
     )
+
+
+def _token_estimate(config: ResolvedConfig) -> Callable[[int, int], int]:
+    """Billed input tokens for one prepared image of (width, height), by provider."""
+    if spec(config.provider) is OPENAI:
+        from emotag.providers.openai_compat import estimate_input_tokens as openai_tokens
+
+        return lambda width, height: openai_tokens(config.prompt)
+    return lambda width, height: estimate_input_tokens(config.model, config.prompt, width, height)
+
+
+def _base_url(config: ResolvedConfig) -> str | None:
+    return config.base_url or setting(spec(config.provider).base_url_var)
+
+
+def _key(config: ResolvedConfig) -> str:
+    """The provider's key; a server on this machine (Ollama, vLLM, LM Studio) needs none."""
+    provider_spec = spec(config.provider)
+    if provider_spec is OPENAI and _is_loopback(_base_url(config)):
+        found = find_key(var=provider_spec.key_var)
+        return found.value if found else "not-needed"
+    return require_key(var=provider_spec.key_var).value
+
+
+def _is_loopback(base_url: str | None) -> bool:
+    host = urlparse(base_url or "").hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _batches(model: str, provider: GeminiProvider | None = None) -> GeminiBatches:

@@ -23,6 +23,7 @@ class Provider(Protocol):
     """What the engine needs from a labelling service."""
 
     service: str  # the API's name in messages, e.g. "Gemini"
+    reports_model: bool  # the `model` column takes the model name the server reports
     model: str
     endpoint: str  # host (or base URL) shown in messages and keyed in the settings memory
     settings: Negotiator
@@ -54,7 +55,14 @@ GEMINI = ProviderSpec(
     default_endpoint="generativelanguage.googleapis.com",
     default_model="gemini-3.5-flash-lite",
 )
-SPECS: dict[str, ProviderSpec] = {GEMINI.name: GEMINI}
+OPENAI = ProviderSpec(
+    name="openai",
+    key_var="OPENAI_API_KEY",
+    base_url_var="OPENAI_BASE_URL",
+    default_endpoint="api.openai.com",
+    default_model="gpt-4.1-mini",
+)
+SPECS: dict[str, ProviderSpec] = {GEMINI.name: GEMINI, OPENAI.name: OPENAI}
 
 
 def spec(name: str) -> ProviderSpec:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlparse
 
 from emotag.answers import Answer, Token, label_confidence, parse_answer
-from emotag.emotions import EMOTIONS, FACE_COUNTS
 from emotag.errors import (
     AnswerError,
     EmotagError,
@@ -29,31 +28,13 @@ from emotag.errors import (
 )
 from emotag.providers import GEMINI
 from emotag.providers.negotiation import Negotiator
+from emotag.providers.question import DEFAULT_PROMPT, RESPONSE_SCHEMA
 
 if TYPE_CHECKING:
     from google import genai
     from google.genai import types
 
     from emotag.images import Prepared
-
-DEFAULT_PROMPT: Final = (
-    "You are an expert annotator of facial expressions. Count the human faces in the image: "
-    "none, one or several (with none, the emotion is ignored). Classify the expression of "
-    "the face, or of the most prominent face if there are several, as exactly one of: "
-    + ", ".join(EMOTIONS)
-    + "."
-)
-
-# Faces come first so the model commits to "is there a face" before picking an emotion.
-RESPONSE_SCHEMA: Final[dict[str, Any]] = {
-    "type": "object",
-    "properties": {
-        "faces": {"type": "string", "enum": list(FACE_COUNTS)},
-        "emotion": {"type": "string", "enum": list(EMOTIONS)},
-    },
-    "required": ["faces", "emotion"],
-    "propertyOrdering": ["faces", "emotion"],
-}
 
 BLOCKING_FINISH_REASONS: Final = frozenset(
     {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "RECITATION"}
@@ -113,6 +94,7 @@ class GeminiProvider:
     endpoint: str = GEMINI.default_endpoint
     prompt: str = DEFAULT_PROMPT
     service: str = "Gemini"
+    reports_model: bool = False
     votes: int = 1  # > 1: independent answers at the model's default temperature
     _configs: dict[tuple[frozenset[str], int], types.GenerateContentConfig] = field(
         default_factory=dict
@@ -210,10 +192,10 @@ def make_client(
     return genai.Client(api_key=api_key, http_options=options)
 
 
-def endpoint_name(base_url: str | None) -> str:
+def endpoint_name(base_url: str | None, default: str = GEMINI.default_endpoint) -> str:
     """The host requests go to, for messages and the settings memory."""
     if not base_url:
-        return GEMINI.default_endpoint
+        return default
     parsed = urlparse(base_url)
     return parsed.netloc or base_url
 

@@ -44,11 +44,28 @@ class SettingsMemory:
             return set(), set()
         return set(entry.get("accepted", [])), set(entry.get("refused", []))
 
-    def remember(self, endpoint: str, model: str, accepted: set[str], refused: set[str]) -> None:
+    def reported(self, endpoint: str, model: str) -> set[str]:
+        """The names the server answered under for `model` (kept without expiry: labels
+        written under them stay done)."""
+        entry = self._entries().get(f"{endpoint} {model}")
+        return set(entry.get("reported", [])) if isinstance(entry, dict) else set()
+
+    def remember(
+        self,
+        endpoint: str,
+        model: str,
+        accepted: set[str],
+        refused: set[str],
+        reported: set[str] | None = None,
+    ) -> None:
         entries = self._entries()
-        entries[f"{endpoint} {model}"] = {
+        key = f"{endpoint} {model}"
+        old = entries.get(key)
+        known = set(old.get("reported", [])) if isinstance(old, dict) else set()
+        entries[key] = {
             "accepted": sorted(accepted),
             "refused": sorted(refused),
+            "reported": sorted(known | (reported or set())),
             "checked": time.time(),
         }
         try:
@@ -85,6 +102,7 @@ class Negotiator:
         self.accepted, self.refused = self.memory.recall(endpoint, model)
         self.active = set(wanted) - self.refused
         self.refusals = 0  # refused requests this run paid for
+        self._reported = self.memory.reported(endpoint, model)
         for name in sorted(self.explicit - self.active):
             self._warn_dropped(name, "remembered from an earlier run")
 
@@ -108,6 +126,15 @@ class Negotiator:
         if not self.settled:
             self.accepted |= self.active
             self.memory.remember(self.endpoint, self.model, self.accepted, self.refused)
+
+    def note_reported(self, name: str) -> None:
+        """The server answered under another name (a dated snapshot, a local tag): keep
+        it, so labels written under it count as this model's in later runs."""
+        if name and name != self.model and name not in self._reported:
+            self._reported.add(name)
+            self.memory.remember(
+                self.endpoint, self.model, self.accepted, self.refused, self._reported
+            )
 
     def _warn_dropped(self, name: str, why: str) -> None:
         self.on_warning(

@@ -1,0 +1,232 @@
+"""Any OpenAI-compatible Chat Completions endpoint: OpenAI, Ollama, vLLM, LM Studio,
+llama.cpp's server, OpenRouter. The only module that imports the `openai` SDK (lazily).
+
+What is sent: one user message with the prompt and the prepared image as a
+`data:image/jpeg;base64,...` URI (`detail: "low"`), to the base URL and nowhere else.
+The answer format is negotiated like any optional setting and remembered per endpoint
+and model: a strict JSON schema, else `json_object`, else plain text; validation is the
+same strict parsing as always.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from emotag.answers import Answer, Token, label_confidence, parse_answer
+from emotag.errors import (
+    AnswerError,
+    EmotagError,
+    FatalAPIError,
+    NetworkError,
+    Throttled,
+    TransientAPIError,
+)
+from emotag.providers import OPENAI
+from emotag.providers.negotiation import Negotiator
+from emotag.providers.question import DEFAULT_PROMPT, STRICT_SCHEMA
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+    from openai.types.chat import ChatCompletion
+    from openai.types.chat.chat_completion import Choice
+
+    from emotag.images import Prepared
+
+# Optional settings, in the order the answer format falls back.
+JSON_SCHEMA: Final = "json_schema"
+JSON_OBJECT: Final = "json_object"
+LOGPROBS: Final = "logprobs"
+CHOICES: Final = "choices"  # n > 1: several answers in one request (--votes)
+OPTIONAL_SETTINGS: Final = (JSON_SCHEMA, JSON_OBJECT, LOGPROBS)
+_SETTING_WORDS: Final = {
+    JSON_SCHEMA: ("json_schema", "response_format", "structured output", "strict"),
+    JSON_OBJECT: ("json_object", "response_format"),
+    LOGPROBS: ("logprobs", "logprob"),
+    CHOICES: ("'n'", "n must be", "multiple choices", "number of choices", " n "),
+}
+TOP_LOGPROBS: Final = 5
+JSON_HINT: Final = ' Answer with JSON: {"faces": "none|one|several", "emotion": "<label>"}.'
+
+
+@dataclass
+class OpenAIProvider:
+    """Sends one image per call with the settings the server is known to accept."""
+
+    client: AsyncOpenAI
+    model: str
+    settings: Negotiator
+    endpoint: str = OPENAI.default_endpoint
+    prompt: str = DEFAULT_PROMPT
+    service: str = "OpenAI-compatible"
+    votes: int = 1
+    reports_model: bool = True  # the `model` column holds the name the server reports
+
+    async def label(self, image: Prepared, n: int = 1) -> list[Answer]:
+        import openai
+
+        while True:
+            sent = self._settings(n)
+            try:
+                response = await self.client.chat.completions.create(
+                    **self._request(image, n, sent)
+                )
+            except openai.APIStatusError as exc:
+                refused = _refused_setting(exc, sent)
+                if refused is None:
+                    raise map_api_error(exc, self.model, self.endpoint) from None
+                self.settings.refuse(refused)
+                continue
+            except openai.APITimeoutError as exc:
+                raise TransientAPIError(f"no answer: {exc}") from exc
+            except openai.APIConnectionError as exc:
+                raise NetworkError(f"{type(exc).__name__}: {exc.__cause__ or exc}") from exc
+            self.settings.accept()
+            answers = read_completion(response)
+            self.settings.note_reported(answers[0].model_version)
+            return answers
+
+    def estimate_input_tokens(self, width: int, height: int) -> int:
+        return estimate_input_tokens(self.prompt)
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    def _settings(self, n: int) -> set[str]:
+        active = self.settings.active
+        return active if n > 1 else active - {CHOICES}
+
+    def _request(self, image: Prepared, n: int, sent: set[str]) -> dict[str, Any]:
+        data = base64.b64encode(image.data).decode()
+        prompt = self.prompt if JSON_SCHEMA in sent else self.prompt + JSON_HINT
+        content = [
+            {"type": "text", "text": prompt},
+            {
+                "type": "image_url",
+                "image_url": {"url": f"data:{image.mime_type};base64,{data}", "detail": "low"},
+            },
+        ]
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": 64,
+        }
+        if self.votes == 1:
+            request["temperature"] = 0
+        if JSON_SCHEMA in sent:
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "face_emotion", "schema": STRICT_SCHEMA, "strict": True},
+            }
+        elif JSON_OBJECT in sent:
+            request["response_format"] = {"type": "json_object"}
+        if LOGPROBS in sent:
+            request["logprobs"] = True
+            request["top_logprobs"] = TOP_LOGPROBS
+        if CHOICES in sent and n > 1:
+            request["n"] = n
+        return request
+
+
+def estimate_input_tokens(prompt: str) -> int:
+    """OpenAI bills a `detail: low` image at 85 tokens, whatever its size (a local server
+    bills nothing); the prompt by the usual four characters a token."""
+    return 85 + len(prompt) // 4
+
+
+def read_completion(response: ChatCompletion) -> list[Answer]:
+    """Every usable choice (the usage is the first one's); AnswerError when none is."""
+    usage = response.usage
+    answers: list[Answer] = []
+    problems: list[AnswerError] = []
+    for choice in response.choices:
+        try:
+            answer = _read_choice(choice, response.model or "")
+        except AnswerError as exc:
+            problems.append(exc)
+            continue
+        if not answers and usage is not None:
+            answer = Answer(
+                answer.emotion,
+                answer.confidence,
+                answer.confidence_source,
+                usage.prompt_tokens or 0,
+                usage.completion_tokens or 0,
+                answer.faces,
+                answer.model_version,
+            )
+        answers.append(answer)
+    if not answers:
+        raise problems[0] if problems else AnswerError("no answer")
+    return answers
+
+
+def _read_choice(choice: Choice, model: str) -> Answer:
+    message = choice.message
+    if message.refusal:
+        raise AnswerError(f"refused by the model: {' '.join(message.refusal.split())[:80]}")
+    if choice.finish_reason == "content_filter":
+        raise AnswerError("answer blocked by the content filter")
+    if choice.finish_reason == "length":
+        raise AnswerError("answer cut off (length)")
+    text = message.content or ""
+    emotion, faces = parse_answer(text)
+    tokens = [
+        Token(t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs or []))
+        for t in (choice.logprobs.content or [] if choice.logprobs else [])
+    ]
+    confidence = label_confidence(tokens, text, emotion)
+    return Answer(
+        emotion=emotion,
+        confidence=confidence,
+        confidence_source="logprobs" if confidence is not None else "",
+        input_tokens=0,
+        output_tokens=0,
+        faces=faces,
+        model_version=model,
+    )
+
+
+def map_api_error(exc: Any, model: str, endpoint: str) -> EmotagError:
+    """Sort an `openai` APIStatusError like the Gemini ones."""
+    code = int(getattr(exc, "status_code", 0) or 0)
+    message = " ".join(str(getattr(exc, "message", "") or exc).split())[:200]
+    if code == 429:
+        response = getattr(exc, "response", None)
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        try:
+            delay = float(retry_after) if retry_after else None
+        except ValueError:
+            delay = None
+        return Throttled(f"429 {message}", retry_after=delay, code=code)
+    if code in (408, 409) or code >= 500:
+        return TransientAPIError(f"{code} {message}", code=code)
+    if code == 401 or code == 403:
+        return FatalAPIError(
+            f"{endpoint} rejected the key ({code}). Check {OPENAI.key_var}, or run "
+            "'emotag key status --provider openai'."
+        )
+    if code == 404:
+        return FatalAPIError(
+            f"Model '{model}' was not found at {endpoint} (404). Choose another with "
+            "--model (for a local server, the name it lists, e.g. 'ollama list')."
+        )
+    return AnswerError(f"request rejected: {code} {message}")
+
+
+def _refused_setting(exc: Any, sent: set[str]) -> str | None:
+    if int(getattr(exc, "status_code", 0) or 0) not in (400, 422):
+        return None
+    message = str(getattr(exc, "message", "") or exc).lower()
+    for name, words in _SETTING_WORDS.items():
+        if name in sent and any(word in message for word in words):
+            return name
+    return None
+
+
+def make_client(api_key: str, *, base_url: str | None, timeout: float) -> AsyncOpenAI:
+    """The SDK client; its own retries stay off because emotag's engine owns retrying."""
+    from openai import AsyncOpenAI
+
+    return AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)

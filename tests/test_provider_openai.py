@@ -1,0 +1,217 @@
+"""The OpenAI-compatible provider end to end: the real `openai` SDK over HTTP against a
+loopback fake of /v1/chat/completions, with every guarantee of `tag`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_image, read_csv
+from emotag.cli import app
+from emotag.emotions import EMOTIONS
+from fake_openai import OPENAI_TEST_KEY, FakeOpenAI, Scripted, start
+
+runner = CliRunner()
+LABELS = Path("dataset/llm_labels.csv")
+ERRORS = Path("dataset/llm_labels.errors.csv")
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    state = FakeOpenAI()
+    stop = start(state)
+    monkeypatch.setenv("OPENAI_BASE_URL", state.url)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_TEST_KEY)
+    yield state
+    stop()
+
+
+def tag(*args: str):
+    return runner.invoke(app, ["tag", *args, "--provider", "openai", "-m", "gpt-4.1-mini"])
+
+
+def folder(root: Path, count: int) -> dict[str, str]:
+    truth = {}
+    for i in range(count):
+        emotion = EMOTIONS[i % 7]
+        truth[str(make_image(root / f"img_{i:02d}.png", emotion, size=(40 + i, 40)))] = emotion
+    return truth
+
+
+def labels() -> dict[str, str]:
+    return {r["path"]: r["emotion"] for r in read_csv(LABELS)}
+
+
+def test_twenty_images_labelled_with_a_json_schema_and_no_gemini_key(
+    server: FakeOpenAI, tmp_path: Path
+) -> None:
+    truth = folder(tmp_path / "in", 20)
+    result = tag(str(tmp_path / "in"), "--json")
+    assert result.exit_code == 0, result.output
+    assert labels() == truth
+    formats = [s.body["response_format"] for s in server.requests()]
+    assert len(formats) == 20
+    assert all(f["type"] == "json_schema" and f["json_schema"]["strict"] for f in formats)
+    first = server.requests()[0].body
+    image = first["messages"][0]["content"][1]["image_url"]
+    assert image["url"].startswith("data:image/jpeg;base64,") and image["detail"] == "low"
+    assert first["messages"][0]["content"][0]["text"].startswith("You are an expert annotator")
+    rows = read_csv(LABELS)
+    assert {r["model"] for r in rows} == {"gpt-4.1-mini"}
+    assert {r["confidence_source"] for r in rows} == {"logprobs"}
+    again = tag(str(tmp_path / "in"), "--json")  # resume: nothing paid twice
+    assert json.loads(again.stdout)["requests"] == 0 and len(server.requests()) == 20
+
+
+def test_votes_use_n_in_one_request(server: FakeOpenAI, tmp_path: Path) -> None:
+    folder(tmp_path / "in", 6)
+    result = tag(str(tmp_path / "in"), "--votes", "3", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(server.requests()) == 6 and {s.body["n"] for s in server.requests()} == {3}
+    assert all(r["votes"].endswith(":3") for r in read_csv(LABELS))
+
+
+def test_a_server_without_strict_schemas_falls_back_once_and_remembers(
+    server: FakeOpenAI, tmp_path: Path
+) -> None:
+    server.formats = ("json_object", "text")
+    folder(tmp_path / "a", 8)
+    first = tag(str(tmp_path / "a"), "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["refused_settings"] == 1
+    assert [s.body.get("response_format", {}).get("type") for s in server.requests()][1:] == [
+        "json_object"
+    ] * 8
+    folder(tmp_path / "b", 3)
+    (tmp_path / "b" / "img_00.png").unlink()  # other bytes than folder a holds
+    make_image(tmp_path / "b" / "extra.png", "sad", size=(77, 33))
+    second = tag(str(tmp_path / "b"), "--json")
+    assert json.loads(second.stdout)["refused_settings"] == 0
+
+
+def test_a_plain_text_server_is_parsed_strictly(server: FakeOpenAI, tmp_path: Path) -> None:
+    server.formats = ("text",)
+    server.chatty = True
+    server.logprobs = False
+    truth = folder(tmp_path / "in", 7)
+    result = tag(str(tmp_path / "in"), "--json")
+    assert result.exit_code == 0, result.output
+    assert labels() == truth
+    assert json.loads(result.stdout)["refused_settings"] == 3  # schema, json_object, logprobs
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        pytest.param(lambda s: setattr(s, "api_key", "other"), "rejected the key", id="401"),
+        pytest.param(None, "Model 'no-such-model' was not found", id="404"),
+    ],
+)
+def test_fatal_answers_stop_in_one_line(
+    server: FakeOpenAI, tmp_path: Path, setup, message: str
+) -> None:
+    folder(tmp_path / "in", 10)
+    if setup is not None:
+        setup(server)
+    model = "no-such-model" if setup is None else "gpt-4.1-mini"
+    result = runner.invoke(app, ["tag", str(tmp_path / "in"), "--provider", "openai", "-m", model])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert OPENAI_TEST_KEY not in result.output and "Traceback" not in result.output
+    assert len(server.requests()) == 1
+
+
+def test_throttling_errors_and_refusals(server: FakeOpenAI, tmp_path: Path) -> None:
+    make_image(tmp_path / "in" / "slow.png", "happy")
+    make_image(tmp_path / "in" / "flaky.png", "sad")
+    make_image(tmp_path / "in" / "refused.png", "cyan")
+    make_image(tmp_path / "in" / "filtered.png", "black")
+    throttled = Scripted.error(429, "Rate limit reached", "requests", "rate_limit_exceeded")
+    server.by_colour.update(
+        happy=[Scripted(429, throttled.body, {"retry-after": "0.3"})] * 3,
+        sad=[Scripted.error(500, "boom", "server_error")] * 2,
+        cyan=Scripted(refusal="I can't help with identifying people."),
+        black=Scripted(finish="content_filter"),
+    )
+    result = tag(str(tmp_path / "in"), "--attempts", "3", "--json")
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert summary["throttled"] == 3 and summary["labelled"] == 2
+    reasons = {Path(r["path"]).name: r["reason"] for r in read_csv(ERRORS)}
+    assert reasons["refused.png"].startswith("refused by the model: I can't help")
+    assert reasons["filtered.png"] == "answer blocked by the content filter"
+
+
+def test_a_local_server_needs_no_key_and_its_model_name_is_recorded(
+    server: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    server.api_key = None
+    server.reported_model = "qwen2.5vl:7b-q4_K_M"
+    folder(tmp_path / "in", 4)
+    result = runner.invoke(
+        app, ["tag", str(tmp_path / "in"), "--provider", "openai", "-m", "qwen2.5vl:7b", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert {r["model"] for r in read_csv(LABELS)} == {"qwen2.5vl:7b-q4_K_M"}
+    again = runner.invoke(
+        app, ["tag", str(tmp_path / "in"), "--provider", "openai", "-m", "qwen2.5vl:7b", "--json"]
+    )
+    assert json.loads(again.stdout)["requests"] == 0  # the reported name counts as done
+
+
+def test_batch_is_not_supported_yet(server: FakeOpenAI, tmp_path: Path) -> None:
+    folder(tmp_path / "in", 2)
+    result = tag(str(tmp_path / "in"), "--batch")
+    assert result.exit_code == 2 and "not supported yet" in result.stderr
+    assert server.requests() == []
+
+
+def test_provider_from_the_environment_and_key_status(
+    server: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EMOTAG_PROVIDER", "openai")
+    folder(tmp_path / "in", 2)
+    result = runner.invoke(app, ["tag", str(tmp_path / "in"), "-m", "gpt-4.1-mini"])
+    assert result.exit_code == 0, result.output
+    status = runner.invoke(app, ["key", "status", "--provider", "openai"])
+    assert status.exit_code == 0 and OPENAI_TEST_KEY not in status.stdout
+    assert f"Endpoint: {server.url}" in status.stdout
+
+
+@pytest.mark.parametrize(
+    ("env_url", "args"),
+    [
+        pytest.param(True, ["--model", "gpt-4.1-mini"], id="openai"),
+        pytest.param(True, ["--model", "qwen2.5vl:7b"], id="ollama"),
+        pytest.param(
+            False, ["--base-url", "URL", "--model", "Qwen/Qwen2.5-VL-7B-Instruct"], id="vllm"
+        ),
+        pytest.param(
+            False, ["--base-url", "URL", "--model", "qwen2.5-vl-7b-instruct"], id="lmstudio"
+        ),
+    ],
+)
+def test_the_readme_examples(
+    server: FakeOpenAI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env_url: bool,
+    args: list[str],
+) -> None:
+    # The README's commands, with the fake standing in for each server.
+    if not env_url:
+        monkeypatch.delenv("OPENAI_BASE_URL")
+    if "--model" in args and args[-1] != "gpt-4.1-mini":
+        monkeypatch.delenv("OPENAI_API_KEY")  # local servers: no key
+        server.api_key = None
+    truth = folder(tmp_path / "photos", 3)
+    argv = [server.url if a == "URL" else a for a in args]
+    result = runner.invoke(app, ["tag", str(tmp_path / "photos"), "--provider", "openai", *argv])
+    assert result.exit_code == 0, result.output
+    assert labels() == truth
+    assert {s.body["model"] for s in server.requests()} == {args[-1]}
