@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Final, TypeVar
 
 from emotag.emotions import EMOTIONS, FACE_COUNTS
 from emotag.errors import AnswerError
 
+T = TypeVar("T")
 _WORD = re.compile(r"[a-z]+")
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 _EMOTION_VALUE = re.compile(r'"emotion"\s*:\s*"([^"]*)"')
@@ -39,6 +40,43 @@ class Token:
     text: str
     logprob: float | None
     alternatives: tuple[tuple[str, float], ...] = ()
+
+
+def read_text(text: str, tokens: Sequence[Token], model_version: str = "") -> Answer:
+    """An answer text (and its tokens, if the API gave them) as an Answer; usage is added
+    by `usable`."""
+    emotion, faces = parse_answer(text)
+    confidence = label_confidence(tokens, text, emotion)
+    return Answer(
+        emotion=emotion,
+        confidence=confidence,
+        confidence_source="logprobs" if confidence is not None else "",
+        input_tokens=0,
+        output_tokens=0,
+        faces=faces,
+        model_version=model_version,
+    )
+
+
+def usable(
+    candidates: Iterable[T], read: Callable[[T], Answer], input_tokens: int, output_tokens: int
+) -> list[Answer]:
+    """Every usable answer among a reply's candidates (several with --votes); the reply's
+    token usage goes on the first. AnswerError, the first problem, when none is usable."""
+    answers: list[Answer] = []
+    problems: list[AnswerError] = []
+    for candidate in candidates:
+        try:
+            answer = read(candidate)
+        except AnswerError as exc:
+            problems.append(exc)
+            continue
+        if not answers:
+            answer = replace(answer, input_tokens=input_tokens, output_tokens=output_tokens)
+        answers.append(answer)
+    if not answers:
+        raise problems[0] if problems else AnswerError("no answer")
+    return answers
 
 
 def parse_answer(text: str) -> tuple[str, str]:

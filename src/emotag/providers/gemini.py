@@ -12,11 +12,11 @@ import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlparse
 
-from emotag.answers import Answer, Token, label_confidence, parse_answer
+from emotag.answers import Answer, Token, read_text, usable
 from emotag.errors import (
     AnswerError,
     EmotagError,
@@ -218,20 +218,8 @@ def read_candidates(response: types.GenerateContentResponse) -> list[Answer]:
         feedback = response.prompt_feedback
         reason = feedback.block_reason if feedback and feedback.block_reason else None
         raise AnswerError(f"blocked by the API: {_enum_name(reason) if reason else 'no answer'}")
-    answers: list[Answer] = []
-    problems: list[AnswerError] = []
-    for candidate in response.candidates:
-        try:
-            answer = _read_candidate(candidate, response.model_version or "")
-        except AnswerError as exc:
-            problems.append(exc)
-            continue
-        if not answers:
-            answer = replace(answer, input_tokens=tokens_in, output_tokens=tokens_out)
-        answers.append(answer)
-    if not answers:
-        raise problems[0]
-    return answers
+    version = response.model_version or ""
+    return usable(response.candidates, lambda c: _read_candidate(c, version), tokens_in, tokens_out)
 
 
 def _read_candidate(candidate: types.Candidate, model_version: str) -> Answer:
@@ -242,17 +230,7 @@ def _read_candidate(candidate: types.Candidate, model_version: str) -> Answer:
         raise AnswerError("answer cut off (MAX_TOKENS)")
     parts = candidate.content.parts if candidate.content and candidate.content.parts else []
     text = "".join(p.text for p in parts if p.text and not p.thought)
-    emotion, faces = parse_answer(text)
-    confidence = label_confidence(list(_tokens(candidate)), text, emotion)
-    return Answer(
-        emotion=emotion,
-        confidence=confidence,
-        confidence_source="logprobs" if confidence is not None else "",
-        input_tokens=0,
-        output_tokens=0,
-        faces=faces,
-        model_version=model_version,
-    )
+    return read_text(text, list(_tokens(candidate)), model_version)
 
 
 def answer_from_json(response: dict[str, Any]) -> Answer:

@@ -14,7 +14,7 @@ import base64
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from emotag.answers import Answer, Token, label_confidence, parse_answer
+from emotag.answers import Answer, Token, read_text, usable
 from emotag.errors import (
     AnswerError,
     EmotagError,
@@ -138,28 +138,13 @@ def estimate_input_tokens(prompt: str) -> int:
 def read_completion(response: ChatCompletion) -> list[Answer]:
     """Every usable choice (the usage is the first one's); AnswerError when none is."""
     usage = response.usage
-    answers: list[Answer] = []
-    problems: list[AnswerError] = []
-    for choice in response.choices:
-        try:
-            answer = _read_choice(choice, response.model or "")
-        except AnswerError as exc:
-            problems.append(exc)
-            continue
-        if not answers and usage is not None:
-            answer = Answer(
-                answer.emotion,
-                answer.confidence,
-                answer.confidence_source,
-                usage.prompt_tokens or 0,
-                usage.completion_tokens or 0,
-                answer.faces,
-                answer.model_version,
-            )
-        answers.append(answer)
-    if not answers:
-        raise problems[0] if problems else AnswerError("no answer")
-    return answers
+    model = response.model or ""
+    return usable(
+        response.choices,
+        lambda choice: _read_choice(choice, model),
+        (usage.prompt_tokens or 0) if usage else 0,
+        (usage.completion_tokens or 0) if usage else 0,
+    )
 
 
 def _read_choice(choice: Choice, model: str) -> Answer:
@@ -170,22 +155,11 @@ def _read_choice(choice: Choice, model: str) -> Answer:
         raise AnswerError("answer blocked by the content filter")
     if choice.finish_reason == "length":
         raise AnswerError("answer cut off (length)")
-    text = message.content or ""
-    emotion, faces = parse_answer(text)
     tokens = [
         Token(t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs or []))
         for t in (choice.logprobs.content or [] if choice.logprobs else [])
     ]
-    confidence = label_confidence(tokens, text, emotion)
-    return Answer(
-        emotion=emotion,
-        confidence=confidence,
-        confidence_source="logprobs" if confidence is not None else "",
-        input_tokens=0,
-        output_tokens=0,
-        faces=faces,
-        model_version=model,
-    )
+    return read_text(message.content or "", tokens, model)
 
 
 def map_api_error(exc: Any, model: str, endpoint: str) -> EmotagError:
