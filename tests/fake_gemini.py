@@ -307,6 +307,14 @@ def _invalid_request(body: dict[str, Any]) -> str | None:
     return None
 
 
+def seen_label(colour: str | None, rng: random.Random, happy_share: float) -> str:
+    """The emotion a fake sees in a colour: an "ambiguous" face is happy `happy_share` of
+    the time, else surprise; a colour that is no emotion looks neutral."""
+    if colour == "ambiguous":
+        return "happy" if rng.random() < happy_share else "surprise"
+    return colour if colour in EMOTION_COLOURS else "neutral"
+
+
 def _usage(prompt_tokens: int) -> dict[str, int]:
     return {
         "promptTokenCount": prompt_tokens,
@@ -353,11 +361,8 @@ def _candidate(
     state: FakeGemini, seen: Seen, reply: Reply, config: dict[str, Any]
 ) -> dict[str, Any]:
     """One independent answer: an ambiguous face is a fresh draw each time."""
-    if seen.colour == "ambiguous":
-        with state._lock:
-            colour = "happy" if state._rng.random() < state.ambiguous_happy else "surprise"
-    else:
-        colour = seen.colour if seen.colour in EMOTION_COLOURS else "neutral"
+    with state._lock:
+        colour = seen_label(seen.colour, state._rng, state.ambiguous_happy)
     label = reply.text if reply.text is not None else (reply.emotion or colour)
     schema = config.get("responseJsonSchema") or config.get("responseSchema")
     if schema is not None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from fake_gemini import COLOURS, EMOTION_COLOURS, _decode, _Server, nearest_colour
+from fake_gemini import COLOURS, _decode, _Server, nearest_colour, seen_label
 
 OPENAI_TEST_KEY = "FAKE-openai-test-key-abcdefghijklmnopqrstuvwxyz"
 ROUTE = "/v1/chat/completions"
@@ -119,11 +119,8 @@ class FakeOpenAI:
     def _choice(
         self, index: int, seen: Seen, form: str, body: dict[str, Any], scripted: Scripted | None
     ) -> dict[str, Any]:
-        if seen.colour == "ambiguous":
-            with self._lock:
-                label = "happy" if self._rng.random() < self.ambiguous_happy else "surprise"
-        else:
-            label = seen.colour if seen.colour in EMOTION_COLOURS else "neutral"
+        with self._lock:
+            label = seen_label(seen.colour, self._rng, self.ambiguous_happy)
         if form == "text":
             text = f"The face looks {label.title()}." if self.chatty else label
         else:
