@@ -542,8 +542,7 @@ def dupes(
         raise InputError(f"Folder not found: {folder}")
     report = find_near_duplicates(iter_images(folder), distance)
     if as_json:
-        groups = [[{"path": str(p), "distance": d} for p, d in group] for group in report.groups]
-        out.print_json(data={"hashed": report.hashed, "groups": groups})
+        out.print_json(data=report.as_dict())
     else:
         out.print(dupes_table(report))
     for path, reason in report.unreadable:
@@ -553,14 +552,16 @@ def dupes(
 @app.command()
 @reports_errors
 def report(
-    labels: Annotated[
-        Path, typer.Argument(help="Labels CSV written by 'emotag tag'.")
-    ] = DEFAULT_OUTPUT,
+    positional: Annotated[
+        Path | None,
+        typer.Argument(hidden=True, metavar="LABELS", help="Old spelling of --labels."),
+    ] = None,
+    labels: LabelsIn = DEFAULT_OUTPUT,
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
         "report.html"
     ),
     errors: Annotated[
-        Path | None, typer.Option(help="Errors CSV to show. Default: <labels stem>.errors.csv.")
+        Path | None, typer.Option(help="Errors CSV to show. Default: beside the labels CSV.")
     ] = None,
     link_images: Annotated[
         bool,
@@ -582,6 +583,7 @@ def report(
     from emotag.ledger import errors_path_for
     from emotag.review_page import build_report
 
+    labels = positional or labels
     evaluation = evaluate(labels, truth) if truth else None
     stats = build_report(
         labels,

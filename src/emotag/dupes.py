@@ -20,6 +20,11 @@ class DupeReport:
     hashed: int = 0
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, object]:
+        """`emotag dupes --json`."""
+        groups = [[{"path": str(p), "distance": d} for p, d in group] for group in self.groups]
+        return {"hashed": self.hashed, "groups": groups}
+
 
 def dhash(raw: bytes) -> int:
     """64-bit difference hash: does brightness fall from each pixel to its right neighbour?"""
