@@ -57,6 +57,7 @@ class FakeOpenAI:
     multiple_choices: bool = True
     reported_model: str | None = None  # the name answers come back under; None: as asked
     chatty: bool = False  # in text mode, answer a sentence rather than a bare word
+    unsupported: set[str] = field(default_factory=set)  # request fields it answers 400 to
     by_colour: dict[str, Scripted | list[Scripted]] = field(default_factory=dict)
     ambiguous_happy: float = 0.6
     seen: list[Seen] = field(default_factory=list)
@@ -84,6 +85,9 @@ class FakeOpenAI:
         if body.get("model") == "no-such-model":
             error = Scripted.error(404, "The model does not exist.", "invalid_request_error")
             return 404, error.body or {}, {}
+        for name in sorted(self.unsupported & set(body)):
+            message = f"Unsupported parameter: '{name}' is not supported with this model."
+            return 400, Scripted.error(400, message, "invalid_request_error").body or {}, {}
         form = (body.get("response_format") or {"type": "text"}).get("type", "text")
         if form not in self.formats:
             message = f"response_format {form} is not supported by this server"

@@ -93,6 +93,17 @@ def test_a_server_without_strict_schemas_falls_back_once_and_remembers(
     assert json.loads(second.stdout)["refused_settings"] == 0
 
 
+def test_a_reasoning_model_without_max_tokens_or_temperature_is_learned(
+    server: FakeOpenAI, tmp_path: Path
+) -> None:
+    server.unsupported = {"max_tokens", "temperature"}
+    truth = folder(tmp_path / "in", 6)
+    result = tag(str(tmp_path / "in"), "--json")
+    assert result.exit_code == 0, result.output
+    assert labels() == truth and json.loads(result.stdout)["refused_settings"] == 2
+    assert all("max_tokens" not in s.body for s in server.requests()[2:])
+
+
 def test_a_plain_text_server_is_parsed_strictly(server: FakeOpenAI, tmp_path: Path) -> None:
     server.formats = ("text",)
     server.chatty = True

@@ -39,12 +39,18 @@ JSON_SCHEMA: Final = "json_schema"
 JSON_OBJECT: Final = "json_object"
 LOGPROBS: Final = "logprobs"
 CHOICES: Final = "choices"  # n > 1: several answers in one request (--votes)
-OPTIONAL_SETTINGS: Final = (JSON_SCHEMA, JSON_OBJECT, LOGPROBS)
+# Reasoning models refuse both: `max_tokens` (they want max_completion_tokens) and any
+# temperature but their default.
+MAX_TOKENS: Final = "max_tokens"
+TEMPERATURE: Final = "temperature"
+OPTIONAL_SETTINGS: Final = (JSON_SCHEMA, JSON_OBJECT, LOGPROBS, MAX_TOKENS, TEMPERATURE)
 _SETTING_WORDS: Final = {
     JSON_SCHEMA: ("json_schema", "response_format", "structured output", "strict"),
     JSON_OBJECT: ("json_object", "response_format"),
     LOGPROBS: ("logprobs", "logprob"),
     CHOICES: ("'n'", "n must be", "multiple choices", "number of choices", " n "),
+    MAX_TOKENS: ("max_tokens",),
+    TEMPERATURE: ("temperature",),
 }
 TOP_LOGPROBS: Final = 5
 JSON_HINT: Final = ' Answer with JSON: {"faces": "none|one|several", "emotion": "<label>"}.'
@@ -110,9 +116,10 @@ class OpenAIProvider:
         request: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": "user", "content": content}],
-            "max_tokens": 64,
         }
-        if self.votes == 1:
+        if MAX_TOKENS in sent:
+            request["max_tokens"] = 64
+        if TEMPERATURE in sent and self.votes == 1:
             request["temperature"] = 0
         if JSON_SCHEMA in sent:
             request["response_format"] = {
