@@ -226,3 +226,16 @@ def test_the_readme_examples(
     assert result.exit_code == 0, result.output
     assert labels() == truth
     assert {s.body["model"] for s in server.requests()} == {args[-1]}
+
+
+@pytest.mark.slow
+def test_an_unreachable_server_stops_the_run_and_names_it(
+    server: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    folder(tmp_path / "in", 20)
+    result = tag(str(tmp_path / "in"))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: Cannot reach the OpenAI-compatible API at 127.0.0.1:9")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not ERRORS.exists() or read_csv(ERRORS) == []  # nobody blamed
