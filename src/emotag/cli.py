@@ -238,7 +238,7 @@ def tag(
         bool,
         typer.Option(
             "--batch",
-            help="Submit to the Batch API (half price, up to 24 h) instead; then "
+            help="Submit to Gemini's Batch API (half price, up to 24 h) instead; then "
             "'emotag batch wait' and 'emotag batch fetch'.",
         ),
     ] = False,
@@ -254,8 +254,9 @@ def tag(
 
     Re-running the same command resumes: images already labelled by the same model are
     skipped (by path, and by content hash for moved or copied files). Exit codes: 0 all
-    labelled, 1 some images failed (see the errors CSV), 2 bad input or configuration,
-    130 interrupted.
+    labelled, 1 some images failed (see the errors CSV), 2 bad input or configuration, or
+    a run stopped with nothing lost (API unreachable, daily quota spent, throttled past
+    --max-wait, a refusal such as an unsupported region), 130 interrupted.
     """
     from emotag import tagging
 
