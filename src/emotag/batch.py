@@ -270,10 +270,7 @@ def fetch(
                 row = _decide(so_far, todo[0], digest, state)
             recorder.result(row)
             for copy in todo[1:]:
-                if isinstance(row, Failure):
-                    recorder.failed(Failure(copy, row.reason, row.model, digest))
-                else:
-                    recorder.copy(row, copy)
+                recorder.same_as(row, copy)
             if not isinstance(row, Failure):
                 labelled.update(todo)
         job.fetched = True

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -51,6 +51,7 @@ from emotag.settings import (
     DEFAULT_MAX_WAIT,
     DEFAULT_TIMEOUT,
 )
+from emotag.votes import is_split
 
 OUTAGE_AFTER: Final = 30.0  # seconds of nothing but network errors before the run stops
 
@@ -159,7 +160,7 @@ class Engine:
         """Runs in a thread so a huge folder listing never blocks sending."""
 
         def skip(path: Path, reason: str) -> None:
-            loop.call_soon_threadsafe(self.recorder.failed_path, str(path), reason)
+            loop.call_soon_threadsafe(self.recorder.failed_path, path, reason)
 
         # Paths go over in batches that double up to 512, so the first one leaves at once
         # but a 100k-file folder does not queue 100k callbacks ahead of the workers.
@@ -222,17 +223,16 @@ class Engine:
             if future.cancelled() and self._stopped is not None:
                 raise _Stopping from None
             raise
-        if isinstance(row, Label):
-            self.recorder.copy(row, step.path)
-        else:
-            self.recorder.failed(replace(row, path=step.path))
+        self.recorder.same_as(row, step.path)
 
     async def _label(self, path: str, digest: str, image: images.Prepared) -> Label | Failure:
         """Ask for the answers these bytes still need, record each as it is paid for, and
         judge them all (with --votes, together with the ones paid for before)."""
         model = self.recorder.model
         votes = self.index.votes
-        paid = self.index.paid.setdefault(digest, [])
+        # With --votes every paid answer is kept in the index (a copy, a top-up); one
+        # answer an image needs no bookkeeping beyond this call.
+        paid = self.index.paid.setdefault(digest, []) if votes > 1 else []
         reported = ""
         try:
             while (need := self.index.missing(digest)) > 0 or not paid:
@@ -261,7 +261,7 @@ class Engine:
             row.model = reported  # the name the server answered under (a snapshot, a tag)
         if isinstance(row, Failure) and row.reason == NO_FACE:
             self.index.no_face.add(digest)
-        elif isinstance(row, Label) and row.votes and " " in row.votes:
+        elif isinstance(row, Label) and is_split(row.votes):
             self.summary.split_votes += 1
         return row
 
@@ -318,7 +318,7 @@ class Engine:
         self.summary.requests += 1
         try:
             async with asyncio.timeout(self.options.timeout):
-                answer = await self.provider.label(image, n)
+                answers = await self.provider.label(image, n)
         except Throttled as exc:
             self.summary.throttled += 1
             self._outage.reset()
@@ -346,7 +346,7 @@ class Engine:
         self._outage.reset()
         self._throttling.reset()
         self._gate.release()
-        return answer
+        return answers
 
     async def _nap(self, seconds: float) -> None:
         """Back off between attempts, but not past the run's stop."""

@@ -56,8 +56,7 @@ def estimate(
     `recorder` should not write (`write=False`); it counts skips, copies and failures.
     """
     result = Estimate()
-    paths = source(lambda path, reason: recorder.failed_path(str(path), reason))
-    for step in walk(recorder.counted(paths), index, max_side):
+    for step in walk(recorder.discovered(source), index, max_side):
         if step.kind == "send" and step.image is not None:
             need = index.missing(step.digest)  # K answers with --votes, fewer on a top-up
             result.to_send += need

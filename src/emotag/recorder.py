@@ -118,9 +118,12 @@ class Recorder:
         self.summary.found += count
         self.on_event(Event("found", last, count=count))
 
-    def counted(self, paths: Iterable[Path]) -> Iterator[Path]:
-        """`paths`, each counted as found on its way through."""
-        for path in paths:
+    def discovered(
+        self, source: Callable[[Callable[[Path, str], None]], Iterable[Path]]
+    ) -> Iterator[Path]:
+        """Every path `source` yields, counted as found; what it cannot use (an unreadable
+        folder) is recorded as a failure."""
+        for path in source(self.failed_path):
             self.found(1, str(path))
             yield path
 
@@ -156,6 +159,13 @@ class Recorder:
         """Byte-identical to a labelled image: the same label, linked to the original."""
         self.labelled(replace(original, path=path, duplicate_of=original.path), duplicate=True)
 
+    def same_as(self, row: Label | Failure, path: str) -> None:
+        """Byte-identical to an image sent in this run: its label, or its failure."""
+        if isinstance(row, Label):
+            self.copy(row, path)
+        else:
+            self.failed(replace(row, path=path))
+
     def failed(self, failure: Failure) -> None:
         if self._errors is not None:
             self._errors.append(failure.as_row())
@@ -173,9 +183,9 @@ class Recorder:
         row = [digest, self.model, answer.emotion, answer.faces, now, request]
         self._answers.append(dict(zip(ANSWER_COLUMNS, row, strict=True)))
 
-    def failed_path(self, path: str, reason: str) -> None:
+    def failed_path(self, path: Path | str, reason: str) -> None:
         """A path discovery could not use (an unreadable folder)."""
-        self.failed(Failure(path, reason, self.model))
+        self.failed(Failure(str(path), reason, self.model))
 
     def warn(self, message: str) -> None:
         self.summary.warnings.append(message)

@@ -27,7 +27,7 @@ from emotag.errors import (
     TransientAPIError,
 )
 from emotag.providers import GEMINI
-from emotag.providers.negotiation import Negotiator
+from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, RESPONSE_SCHEMA
 
 if TYPE_CHECKING:
@@ -348,11 +348,7 @@ def _tokens(candidate: types.Candidate) -> Iterator[Token]:
 def _refused_setting(exc: Any, active: set[str]) -> str | None:
     if getattr(exc, "code", None) != 400:
         return None
-    message = str(getattr(exc, "message", "") or "").lower()
-    for name, words in _SETTING_WORDS.items():
-        if name in active and any(word in message for word in words):
-            return name
-    return None
+    return named_setting(str(getattr(exc, "message", "") or ""), active, _SETTING_WORDS)
 
 
 def _is_key_problem(message: str, details: Any) -> bool:

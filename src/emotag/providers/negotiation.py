@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -80,6 +80,15 @@ class SettingsMemory:
         except (OSError, ValueError):
             return {}
         return loaded if isinstance(loaded, dict) else {}
+
+
+def named_setting(message: str, sent: set[str], words: Mapping[str, tuple[str, ...]]) -> str | None:
+    """The optional setting a refusal's message names, among those the request carried."""
+    text = message.lower()
+    for name, spelled in words.items():
+        if name in sent and any(word in text for word in spelled):
+            return name
+    return None
 
 
 class Negotiator:

@@ -24,7 +24,7 @@ from emotag.errors import (
     TransientAPIError,
 )
 from emotag.providers import OPENAI
-from emotag.providers.negotiation import Negotiator
+from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, STRICT_SCHEMA
 
 if TYPE_CHECKING:
@@ -199,11 +199,7 @@ def map_api_error(exc: Any, model: str, endpoint: str) -> EmotagError:
 def _refused_setting(exc: Any, sent: set[str]) -> str | None:
     if int(getattr(exc, "status_code", 0) or 0) not in (400, 422):
         return None
-    message = str(getattr(exc, "message", "") or exc).lower()
-    for name, words in _SETTING_WORDS.items():
-        if name in sent and any(word in message for word in words):
-            return name
-    return None
+    return named_setting(str(getattr(exc, "message", "") or exc), sent, _SETTING_WORDS)
 
 
 def make_client(api_key: str, *, base_url: str | None, timeout: float) -> AsyncOpenAI:
