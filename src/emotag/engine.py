@@ -1,6 +1,11 @@
 """The live run: stream paths, plan each in a thread, send with bounded concurrency, and
 record each result as it arrives.
 
+Planning (read, hash, prepare) runs ahead of sending, in about one thread a core: up to
+`concurrency` images wait prepared, so a finished request is followed by the next at once
+instead of by a decode, and a wave of answers arriving together no longer has every
+request of the next wave wait for the cores (docs/performance.md).
+
 What the run's failures cost follows the real API: a 5xx or a timeout costs the image one
 attempt; a 429 or an unreachable server costs none (they are properties of the run); a
 daily quota, a fatal refusal, or a stall (nothing but 429s for `max_wait`, nothing but
@@ -13,6 +18,7 @@ Pure of CLI and rendering: progress goes out through the recorder's events.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import threading
 import time
@@ -122,14 +128,20 @@ class Engine:
     async def run(self, source: Source) -> Summary:
         """Label every path `source` yields; `source` gets a callback for paths it must skip."""
         started = time.monotonic()
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        paths: asyncio.Queue[object] = asyncio.Queue()
+        slots = max(1, self.options.concurrency)
+        ready: asyncio.Queue[object] = asyncio.Queue(maxsize=slots)  # planned, not yet sent
         stop = self._stop_feeding
         loop = asyncio.get_running_loop()
         try:
-            feeder = loop.run_in_executor(None, self._feed, source, queue, loop, stop)
+            feeder = loop.run_in_executor(None, self._feed, source, paths, loop, stop)
             async with asyncio.TaskGroup() as group:
-                for _ in range(max(1, self.options.concurrency)):
-                    group.create_task(self._worker(queue))
+                planners = min(slots, _cores())
+                planning = [group.create_task(self._planner(paths, ready)) for _ in range(planners)]
+                planned = group.create_task(_end_after(planning, ready))
+                await asyncio.wait([group.create_task(self._sender(ready)) for _ in range(slots)])
+                for task in (*planning, planned):
+                    task.cancel()  # only still running when the run stopped early
             await feeder
         except BaseExceptionGroup as group_error:
             raise self._stopped_by(group_error) from None
@@ -184,14 +196,24 @@ class Engine:
         for path in paths:
             queue.put_nowait(path)
 
-    async def _worker(self, queue: asyncio.Queue[object]) -> None:
+    async def _planner(self, paths: asyncio.Queue[object], ready: asyncio.Queue[object]) -> None:
         while self._stopped is None:
-            item = await queue.get()
+            item = await paths.get()
             if item is _DONE:
-                queue.put_nowait(_DONE)  # let the other workers see the end too
+                paths.put_nowait(_DONE)  # let the other planners see the end too
                 return
-            step = await asyncio.to_thread(plan, str(item), self.index, self.options.max_side)
+            await ready.put(
+                await asyncio.to_thread(plan, str(item), self.index, self.options.max_side)
+            )
+
+    async def _sender(self, ready: asyncio.Queue[object]) -> None:
+        while self._stopped is None:
+            step = await ready.get()
+            if not isinstance(step, Step):
+                ready.put_nowait(_DONE)  # let the other senders see the end too
+                return
             try:
+                # Claimed only now, in the loop, so a copy's future exists before it waits.
                 await self._process(claimed(step, self.index))
             except _Stopping:
                 return
@@ -369,6 +391,18 @@ class Engine:
         self.summary.retries += 1
         error = state.outcome.exception() if state.outcome else None
         self.recorder.on_event(Event("retry", detail=str(error) or type(error).__name__))
+
+
+def _cores() -> int:
+    """Cores this process may use, at least 2 so a slow read never idles the senders."""
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return max(2, len(usable) if usable else (os.cpu_count() or 1))
+
+
+async def _end_after(planners: list[asyncio.Task[None]], ready: asyncio.Queue[object]) -> None:
+    """Tell the senders there is no more once every planner has finished."""
+    await asyncio.wait(planners)
+    await ready.put(_DONE)
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
