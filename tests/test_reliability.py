@@ -239,7 +239,7 @@ def test_next_images_are_prepared_while_requests_are_in_flight(
 
     real_plan = engine_module.plan
     monkeypatch.setattr(engine_module, "plan", counting_plan)
-    monkeypatch.setattr(engine_module, "_cores", lambda: 2)
+    monkeypatch.setattr(engine_module, "_planners", lambda: 2)
     paths = [make_image(tmp_path / f"p{i:02d}.png", size=(40 + i, 40)) for i in range(30)]
 
     class Held(ScriptedProvider):

@@ -1,7 +1,7 @@
 """The live run: stream paths, plan each in a thread, send with bounded concurrency, and
 record each result as it arrives.
 
-Planning (read, hash, prepare) runs ahead of sending, in about one thread a core: up to
+Planning (read, hash, prepare) runs ahead of sending, in a few threads: up to
 `concurrency` images wait prepared, so a finished request is followed by the next at once
 instead of by a decode, and a wave of answers arriving together no longer has every
 request of the next wave wait for the cores (docs/performance.md).
@@ -136,7 +136,7 @@ class Engine:
         try:
             feeder = loop.run_in_executor(None, self._feed, source, paths, loop, stop)
             async with asyncio.TaskGroup() as group:
-                planners = min(slots, _cores())
+                planners = min(slots, _planners())
                 planning = [group.create_task(self._planner(paths, ready)) for _ in range(planners)]
                 planned = group.create_task(_end_after(planning, ready))
                 await asyncio.wait([group.create_task(self._sender(ready)) for _ in range(slots)])
@@ -393,10 +393,12 @@ class Engine:
         self.recorder.on_event(Event("retry", detail=str(error) or type(error).__name__))
 
 
-def _cores() -> int:
-    """Cores this process may use, at least 2 so a slow read never idles the senders."""
+def _planners() -> int:
+    """As many planners as the default thread pool has threads (cores + 4): reads in
+    flight for a slow network share, without a backlog of decodes in the pool. Measured
+    at -c 32 on 2 cores: 2 to 6 planners reach 95-96% of ideal, one per slot 81-90%."""
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return max(2, len(usable) if usable else (os.cpu_count() or 1))
+    return min(32, (len(usable) if usable else (os.cpu_count() or 1)) + 4)
 
 
 async def _end_after(planners: list[asyncio.Task[None]], ready: asyncio.Queue[object]) -> None:
