@@ -204,11 +204,14 @@ class FakeGemini:
     granted: int = 0  # requests let through under daily_quota_after
     in_flight: int = 0
     max_in_flight: int = 0  # the most labelling requests the fake was answering at once
+    # Cleared: every labelling request waits, unanswered, until it is set again.
+    hold: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self.hold.set()
 
     @property
     def count(self) -> int:
@@ -531,6 +534,9 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                     state.in_flight -= 1
 
         def _answer_labelling(self, seen: Seen) -> None:
+            while not state.hold.wait(0.05):
+                if state._stopping.is_set():
+                    return
             reply = state.choose(seen)
             if state.latency:
                 state.wait(state.latency)

@@ -174,6 +174,49 @@ def test_fault_storm_labels_everything_at_default_attempts(
     assert code == 0 and labels() == truth and blamed() == []
 
 
+def test_next_images_are_prepared_while_requests_are_in_flight(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished request must find the next image ready, not wait for its decode; and
+    what runs ahead is bounded (a 100k-image folder is not decoded into memory)."""
+    import threading
+
+    from emotag import engine
+
+    planned: list[str] = []
+    real_plan = engine.plan
+
+    def counting_plan(path: str, *args: object) -> object:
+        planned.append(path)
+        return real_plan(path, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "plan", counting_plan)
+    warm = folder(tmp_path / "warm", 1, offset=500)  # settings learned: no request goes alone
+    assert tag(str(tmp_path / "warm"))[0] == 0
+    truth = folder(tmp_path / "in", 80)
+    planned.clear()
+    gemini.hold.clear()
+    outcome: list[tuple[int, dict, str]] = []
+    run = threading.Thread(target=lambda: outcome.append(tag(str(tmp_path / "in"))))
+    run.start()
+    try:
+        deadline = time.monotonic() + 30
+        while gemini.in_flight < 16 or len(planned) < 32:
+            assert time.monotonic() < deadline, (gemini.in_flight, len(planned))
+            time.sleep(0.01)
+        time.sleep(0.3)  # room to run further ahead than it may
+        in_flight, ahead = gemini.in_flight, len(planned)
+    finally:
+        gemini.hold.set()
+        run.join(60)
+    assert in_flight == 16  # the default concurrency
+    # 16 in flight, 16 ready (the buffer is the concurrency), one more in each planner.
+    assert 32 <= ahead <= 32 + min(16, engine._planners())
+    code, summary, _ = outcome[0]
+    assert code == 0 and summary["requests"] == 80
+    assert labels() == warm | truth and blamed() == []
+
+
 def test_after_the_first_answer_a_new_model_fans_out_at_once(
     gemini: FakeGemini, tmp_path: Path
 ) -> None:

@@ -218,64 +218,6 @@ def test_file_deleted_between_discovery_and_upload(tmp_path: Path) -> None:
     )
 
 
-def test_next_images_are_prepared_while_requests_are_in_flight(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A finished request must find the next image ready, not wait for its decode; and
-    what runs ahead is bounded (a 100k-image folder is not decoded into memory)."""
-    import asyncio
-
-    from conftest import ScriptedProvider
-    from emotag import engine as engine_module
-    from emotag.engine import Engine, TagOptions
-    from emotag.recorder import Recorder
-    from emotag.resume import ResumeIndex
-
-    planned: list[str] = []
-
-    def counting_plan(path: str, *args: object) -> object:
-        planned.append(path)
-        return real_plan(path, *args)  # type: ignore[arg-type]
-
-    real_plan = engine_module.plan
-    monkeypatch.setattr(engine_module, "plan", counting_plan)
-    monkeypatch.setattr(engine_module, "_planners", lambda: 2)
-    paths = [make_image(tmp_path / f"p{i:02d}.png", size=(40 + i, 40)) for i in range(30)]
-
-    class Held(ScriptedProvider):
-        """Answers nothing until released."""
-
-        release: asyncio.Event
-
-        async def label(self, image: object, n: int = 1) -> list[object]:
-            self.calls += 1
-            await self.release.wait()
-            return await super().label(image, n)
-
-    async def scenario() -> tuple[int, int, int]:
-        provider = Held()
-        provider.release = asyncio.Event()
-        recorder = Recorder(tmp_path / "l.csv", tmp_path / "e.csv", "m")
-        engine = Engine(provider, recorder, ResumeIndex(), TagOptions(concurrency=4))
-        run = asyncio.create_task(engine.run(lambda skip: paths))
-        deadline = time.monotonic() + 30
-        while provider.calls < 4 or len(planned) < 8:
-            assert time.monotonic() < deadline, (provider.calls, len(planned))
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)  # room to run further ahead than it may
-        held = (provider.calls, len(planned))
-        provider.release.set()
-        summary = await run
-        recorder.close()
-        return *held, summary.labelled
-
-    in_flight, ahead, labelled = asyncio.run(scenario())
-    assert in_flight == 4
-    # 4 in flight, 4 ready (the buffer is the concurrency), one more in each of 2 planners.
-    assert 8 <= ahead <= 10
-    assert labelled == 30
-
-
 def test_hostile_names_round_trip_through_the_csv(gemini: FakeGemini, tmp_path: Path) -> None:
     root = tmp_path / "in"
     names = [
