@@ -14,6 +14,29 @@ from PIL import Image
 
 from fake_gemini import COLOURS, TEST_KEY, FakeGemini, start
 
+# Read by the SDKs, they would send a developer's test run elsewhere (Vertex, another API
+# version, a proxy): cleared for every test.
+SDK_VARS = (
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_GENAI_API_VERSION",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT_ID",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
+# Tests that need what only POSIX has (signals a process cannot catch, rlimits, symlinks
+# without a privilege); the rest of the suite runs on Windows too.
+posix_only = pytest.mark.skipif(
+    os.name == "nt", reason="POSIX only: SIGKILL, SIGXFSZ, rlimits or unprivileged symlinks"
+)
+
 KEY_VARS = (
     "AI_STUDIO_API_KEY",
     "GOOGLE_API_KEY",
@@ -28,8 +51,9 @@ KEY_VARS = (
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test runs in its own folder with no key, no .env and a keyring that holds nothing."""
-    for name in KEY_VARS:
+    for name in (*KEY_VARS, *SDK_VARS):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "*")
     for name in (
         "EMOTAG_MODEL",
         "EMOTAG_RPM",
@@ -41,7 +65,10 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / ".data"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))  # the settings memory
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))
+    # platformdirs ignores XDG_* on Windows and macOS: the settings memory is isolated by
+    # emotag's own variable on every OS.
+    monkeypatch.setenv("EMOTAG_CACHE_DIR", str(tmp_path / ".cache" / "emotag"))
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv, start_cli
+from conftest import make_image, posix_only, read_csv, start_cli
 from emotag import batch
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
@@ -182,6 +182,7 @@ def test_crash_after_creating_a_job_reattaches_by_display_name(
     assert gemini.batch_creates == 1  # re-attached by display name, not paid twice
 
 
+@posix_only
 def test_kill_9_while_waiting_then_fetch(fake: FakeGemini, tmp_path: Path) -> None:
     images(tmp_path / "in", 4)
     fake.batch_polls = 10_000

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from conftest import posix_only
 from emotag.discovery import iter_images
 
 
@@ -38,6 +39,7 @@ def test_discovery_skips_hidden_files_and_folders(tmp_path: Path) -> None:
     assert [p.name for p in iter_images(tmp_path)] == ["ok.png"]
 
 
+@posix_only
 def test_discovery_does_not_follow_folder_symlinks_by_default(tmp_path: Path) -> None:
     touch(tmp_path / "real" / "a.png")
     (tmp_path / "link").symlink_to(tmp_path / "real")
@@ -47,6 +49,7 @@ def test_discovery_does_not_follow_folder_symlinks_by_default(tmp_path: Path) ->
     assert followed == ["a.png"]
 
 
+@posix_only
 def test_discovery_survives_symlink_loops(tmp_path: Path) -> None:
     touch(tmp_path / "a" / "x.png")
     (tmp_path / "a" / "loop").symlink_to(tmp_path)

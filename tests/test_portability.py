@@ -10,7 +10,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, make_image, read_csv
+from conftest import TEST_KEY, make_image, posix_only, read_csv
 from emotag.cli import app
 from fake_gemini import FakeGemini
 
@@ -50,6 +50,7 @@ def test_help_dry_run_and_a_real_run_work_without_fcntl(fake: FakeGemini, tmp_pa
     }
 
 
+@posix_only  # Windows has no group permission bits
 def test_rename_keeps_a_group_readable_labels_csv_group_readable(
     gemini: FakeGemini, tmp_path: Path
 ) -> None:
@@ -64,6 +65,7 @@ def test_rename_keeps_a_group_readable_labels_csv_group_readable(
     assert labels.stat().st_mode & 0o777 == 0o664
 
 
+@posix_only
 def test_a_new_report_follows_the_umask(gemini: FakeGemini, tmp_path: Path) -> None:
     make_image(tmp_path / "in" / "a.png", "happy")
     runner = CliRunner()

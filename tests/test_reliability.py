@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import resource
 import signal
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, csv_line, make_image, read_csv, start_cli
+from conftest import TEST_KEY, csv_line, make_image, posix_only, read_csv, start_cli
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.ledger import read_labels
@@ -91,6 +90,7 @@ def test_quota_storm_sends_one_probe_not_a_flood(gemini: FakeGemini, tmp_path: P
 
 
 @pytest.mark.slow
+@posix_only
 def test_kill_9_five_times_then_resume_loses_nothing_and_pays_little(
     fake: FakeGemini, tmp_path: Path
 ) -> None:
@@ -113,6 +113,7 @@ def test_kill_9_five_times_then_resume_loses_nothing_and_pays_little(
 
 
 @pytest.mark.slow
+@posix_only
 def test_ctrl_c_stops_fast_keeps_labels_and_says_how_to_resume(
     fake: FakeGemini, tmp_path: Path
 ) -> None:
@@ -218,6 +219,7 @@ def test_file_deleted_between_discovery_and_upload(tmp_path: Path) -> None:
     )
 
 
+@posix_only  # names that are not valid UTF-8, a folder symlink
 def test_hostile_names_round_trip_through_the_csv(gemini: FakeGemini, tmp_path: Path) -> None:
     root = tmp_path / "in"
     names = [
@@ -258,10 +260,13 @@ def test_unwritable_output_fails_before_any_request(gemini: FakeGemini, tmp_path
 
 
 @pytest.mark.slow
+@posix_only
 def test_disk_full_mid_run_stops_cleanly_and_resumes(fake: FakeGemini, tmp_path: Path) -> None:
     truth = dataset(tmp_path / "in", 60)
 
     def small_disk() -> None:
+        import resource
+
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of dying
         resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))
 

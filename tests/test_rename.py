@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -129,19 +130,19 @@ def test_crash_mid_plan_leaves_a_journal_that_undo_restores(tmp_path: Path, monk
     files = [make_image(d / f"f{i}.png", "happy", size=(10 + i, 10)) for i in range(6)]
     before = tree_digest(d)
     plan = renaming.plan([Label(str(f), "fear") for f in files])
-    real_rename = Path.rename
+    real_move = renaming.move_without_replacing
     calls = {"n": 0}
 
-    def dying_rename(self: Path, target: Path) -> Path:
+    def dying_move(old: Path, new: Path) -> None:
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt  # the process dies between journal line and rename
-        return real_rename(self, target)
+        real_move(old, new)
 
-    monkeypatch.setattr(Path, "rename", dying_rename)
+    monkeypatch.setattr(renaming, "move_without_replacing", dying_move)
     with pytest.raises(KeyboardInterrupt):
         renaming.apply(plan, tmp_path / "j.csv")
-    monkeypatch.setattr(Path, "rename", real_rename)
+    monkeypatch.setattr(renaming, "move_without_replacing", real_move)
     assert len(read_csv(tmp_path / "j.csv")) == 4  # three done, the fourth journaled only
     result = renaming.undo(tmp_path / "j.csv")
     assert len(result.moved) == 3 and result.not_applied == 1 and not result.refused
@@ -198,3 +199,32 @@ def test_tag_rename_then_filename_parser_reads_every_emotion(gemini, tmp_path: P
     assert result.exit_code == 0, result.output
     parsed = sorted(emotion_from_filename(p.name) for p in root.iterdir())
     assert parsed == sorted(truth.values())
+
+
+def test_a_move_never_replaces_a_file_that_appeared_after_the_check(tmp_path: Path) -> None:
+    old, new = tmp_path / "a.png", tmp_path / "a_sad.png"
+    old.write_bytes(b"mine")
+    new.write_bytes(b"someone else's")  # appeared between planning and the rename
+    with pytest.raises(FileExistsError):
+        renaming.move_without_replacing(old, new)
+    assert (old.read_bytes(), new.read_bytes()) == (b"mine", b"someone else's")
+    renaming.move_without_replacing(old, tmp_path / "free.png")
+    assert not old.exists() and (tmp_path / "free.png").read_bytes() == b"mine"
+
+
+def test_a_move_without_hard_links_still_refuses_an_existing_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(*args: object, **kwargs: object) -> None:
+        raise PermissionError(1, "Operation not permitted")  # FAT, some network shares
+
+    monkeypatch.setattr(os, "link", no_links)
+    old, new = tmp_path / "a.png", tmp_path / "b.png"
+    old.write_bytes(b"mine")
+    new.write_bytes(b"theirs")
+    with pytest.raises(FileExistsError):
+        renaming.move_without_replacing(old, new)
+    assert new.read_bytes() == b"theirs"
+    new.unlink()
+    renaming.move_without_replacing(old, new)
+    assert new.read_bytes() == b"mine" and not old.exists()

@@ -86,7 +86,9 @@ def merge(
         source = open(landmarks, encoding=ENCODING, errors=ERRORS, newline="")
     except OSError as exc:
         raise InputError(f"Cannot read {landmarks}: {exc.strerror or exc}") from exc
-    with source, atomic_text(output) as sink, _optional_writer(unmatched_path) as unmatched:
+    # The source is closed before the output replaces it: --in-place writes onto the file
+    # being read, and Windows cannot replace a file that is held open.
+    with atomic_text(output) as sink, _optional_writer(unmatched_path) as unmatched, source:
         # Plain lists, not DictReader/DictWriter: a landmarks row has ~140 columns and the
         # dicts would double the time of a 100k-row merge.
         reader = csv.reader(source)

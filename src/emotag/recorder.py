@@ -197,9 +197,11 @@ class Recorder:
                 appender.close()
 
     def tidy(self) -> None:
-        """After a finished run: drop failures since labelled, and rows a newer one replaced."""
+        """After a finished run: drop failures since labelled, and rows a newer one replaced.
+        The appenders are closed first: Windows cannot replace a file that is held open."""
         if self._errors is None:
             return
+        self.close()
         compact_failures(self.errors_csv, self.labelled_paths)
         if self._replaced:
             compact_labels(self.labels_csv, read_labels(self.labels_csv))

@@ -4,6 +4,7 @@ step before taking it, never overwrite, and undo from the journal."""
 from __future__ import annotations
 
 import csv
+import errno
 import os
 import string
 from collections import Counter
@@ -180,11 +181,11 @@ def apply(
             try:
                 info = step.old.stat()
                 if step.new.exists():
-                    raise FileExistsError(0, "target appeared after planning")
+                    raise FileExistsError(errno.EEXIST, "target appeared after planning")
                 writer.writerow([step.old, step.new, info.st_size, info.st_mtime_ns])
                 handle.flush()
                 os.fsync(handle.fileno())
-                step.old.rename(step.new)
+                move_without_replacing(step.old, step.new)
             except OSError as exc:
                 result.failed.append((step, exc.strerror or str(exc)))
                 continue
@@ -214,7 +215,7 @@ def undo(journal: Path) -> UndoResult:
         elif old.exists():
             result.refused.append(f"{old}: a file of that name exists again; left alone")
         else:
-            new.rename(old)
+            move_without_replacing(new, old)
             result.moved[str(new)] = str(old)
     return result
 
@@ -234,6 +235,28 @@ def update_labels_csv(labels_csv: Path, moved: Mapping[str, str]) -> int:
     if changed:
         write_csv_atomic(labels_csv, LABEL_COLUMNS, rows)
     return changed
+
+
+def move_without_replacing(old: Path, new: Path) -> None:
+    """Rename, failing with FileExistsError if `new` exists, even one that appeared after
+    the check: POSIX rename() replaces silently, so the new name is made as a hard link
+    (which refuses an existing name) and the old one removed. Where links are not possible
+    (FAT, some network shares) rename() follows a check; Windows' own refuses to replace."""
+    if os.name != "nt":
+        try:
+            os.link(old, new, follow_symlinks=False)
+        except FileExistsError:
+            if not (new.exists() and os.path.samefile(old, new)):
+                raise
+            # The same file under another letter case (case-insensitive file system).
+        except OSError:
+            pass  # no hard links here: the checked rename below
+        else:
+            os.unlink(old)
+            return
+    if new.exists() and not os.path.samefile(old, new):
+        raise FileExistsError(errno.EEXIST, "target appeared after planning", str(new))
+    os.rename(old, new)
 
 
 def default_journal(labels_csv: Path) -> Path:

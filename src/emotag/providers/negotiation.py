@@ -10,6 +10,7 @@ run pays no refusal at all, and a model that gains a setting is noticed within d
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -22,6 +23,9 @@ MEMORY_FILE: Final = "accepted-settings.json"
 
 
 def default_memory_path() -> Path:
+    """`EMOTAG_CACHE_DIR`, else the user cache folder (platformdirs: XDG on Linux only)."""
+    if folder := os.environ.get("EMOTAG_CACHE_DIR"):
+        return Path(folder) / MEMORY_FILE
     import platformdirs
 
     return platformdirs.user_cache_path("emotag") / MEMORY_FILE
