@@ -3,6 +3,7 @@ loopback fake of /v1/chat/completions, with every guarantee of `tag`."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,9 @@ from typer.testing import CliRunner
 from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
-from fake_openai import OPENAI_TEST_KEY, FakeOpenAI, Scripted, start
+from emotag.errors import AnswerError, FatalAPIError
+from emotag.providers.openai_compat import map_api_error
+from fake_openai import OPENAI_TEST_KEY, FakeOpenAI, Scripted, error_body, start
 
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")
@@ -239,3 +242,150 @@ def test_an_unreachable_server_stops_the_run_and_names_it(
     assert result.stderr.startswith("Error: Cannot reach the OpenAI-compatible API at 127.0.0.1:9")
     assert len(result.stderr.strip().splitlines()) == 1
     assert not ERRORS.exists() or read_csv(ERRORS) == []  # nobody blamed
+
+
+def test_an_account_whose_credit_runs_out_stops_at_once_and_keeps_what_was_paid(
+    server: FakeOpenAI, tmp_path: Path
+) -> None:
+    folder(tmp_path / "in", 40)
+    server.credit = 12
+    # A short --max-wait: were insufficient_quota taken for throttling, the run would end
+    # "throttled" after 20 s instead of naming the account.
+    result = tag(str(tmp_path / "in"), "--max-wait", "20")
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "credit" in line and "Billing" in line
+    assert "12 label(s) saved" in line
+    assert len(read_csv(LABELS)) == 12
+    assert not ERRORS.exists() or read_csv(ERRORS) == []  # no image blamed
+    refused = len(server.requests()) - 12
+    assert 1 <= refused <= 16  # the requests in flight at the stop, then none
+
+
+@pytest.mark.parametrize("remembered", [False, True], ids=["first-run", "settings-remembered"])
+def test_a_model_that_takes_no_images_stops_the_run_and_blames_none(
+    server: FakeOpenAI, tmp_path: Path, remembered: bool
+) -> None:
+    if remembered:  # settings known: the first wave goes out 16 at once
+        folder(tmp_path / "before", 2)
+        assert tag(str(tmp_path / "before"), "-o", "before.csv").exit_code == 0
+    server.vision = False
+    sent = len(server.requests())
+    folder(tmp_path / "in", 20)
+    result = tag(str(tmp_path / "in"))
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "takes no images" in line and "--model" in line
+    assert not ERRORS.exists() or read_csv(ERRORS) == []
+    assert not LABELS.exists() or read_csv(LABELS) == []
+    assert 1 <= len(server.requests()) - sent <= (16 if remembered else 1)
+
+
+def test_an_unexplained_refusal_stops_before_any_answer_and_costs_one_image_after(
+    server: FakeOpenAI, tmp_path: Path
+) -> None:
+    odd = Scripted.error(400, "Something about this request is off.", "invalid_request_error")
+    server.by_colour["cyan"] = [odd] * 20
+    make_image(tmp_path / "first" / "a.png", "cyan")
+    stopped = tag(str(tmp_path / "first"), "-o", "first.csv")
+    assert stopped.exit_code == 2 and "before answering any" in stopped.stderr
+    assert not Path("first.errors.csv").exists() or read_csv(Path("first.errors.csv")) == []
+    truth = folder(tmp_path / "in", 30)
+    make_image(tmp_path / "in" / "zz.png", "cyan")  # last in order: after the first answer
+    result = tag(str(tmp_path / "in"))
+    assert result.exit_code == 1, result.output
+    assert labels() == truth
+    assert [r["reason"] for r in read_csv(ERRORS)] == [
+        "request rejected: 400 Something about this request is off."
+    ]
+
+
+@pytest.mark.parametrize("header", ["retry-after", "x-ratelimit-reset-requests"])
+def test_rate_limits_wait_as_the_server_says_and_cost_no_attempt(
+    server: FakeOpenAI, tmp_path: Path, header: str
+) -> None:
+    truth = folder(tmp_path / "in", 6)
+    server.by_colour["happy"] = [Scripted.rate_limited(0.4, header)] * 3
+    result = tag(str(tmp_path / "in"), "--attempts", "2", "--json")
+    assert result.exit_code == 0, result.output  # three 429s, two attempts: none spent
+    assert labels() == truth and json.loads(result.stdout)["throttled"] == 3
+    happy = [s.time for s in server.requests() if s.colour == "happy"]
+    assert len(happy) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(happy)]
+    assert all(0.4 <= gap < 5 for gap in gaps), gaps
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "words"),
+    [
+        pytest.param(
+            403,
+            error_body(
+                "Country, region, or territory not supported",
+                "request_forbidden",
+                None,
+                "unsupported_country_region_territory",
+            ),
+            FatalAPIError,
+            "country or region",
+            id="region",
+        ),
+        pytest.param(
+            400,
+            error_body(
+                "Billing hard limit has been reached",
+                "invalid_request_error",
+                None,
+                "billing_hard_limit_reached",
+            ),
+            FatalAPIError,
+            "credit",
+            id="spend-limit",
+        ),
+        pytest.param(
+            400,
+            error_body(
+                "You uploaded an unsupported image. Please make sure your image is valid.",
+                "invalid_request_error",
+                None,
+                "invalid_image_format",
+            ),
+            AnswerError,
+            "image refused",
+            id="bad-image",
+        ),
+        pytest.param(
+            400,
+            error_body(
+                "'messages' must contain the word 'json' in some form, to use "
+                "'response_format' of type 'json_object'.",
+                "invalid_request_error",
+                "messages",
+            ),
+            FatalAPIError,
+            "bug in emotag",
+            id="json-word",
+        ),
+        pytest.param(
+            400,
+            error_body(
+                "The decoder prompt (length 9000) is longer than the maximum model length",
+                "BadRequestError",
+            ),
+            AnswerError,
+            "request rejected",
+            id="unexplained-after-answers",
+        ),
+    ],
+)
+def test_error_answers_are_sorted_by_what_they_are_about(
+    status: int, body: dict, kind: type, words: str
+) -> None:
+    import httpx2 as httpx  # the HTTP client openai 3.x is built on
+    import openai
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    response = httpx.Response(status, json=body, request=request)
+    error = openai.APIStatusError(body["error"]["message"], response=response, body=body["error"])
+    mapped = map_api_error(error, "gpt-x", "api.openai.com", answered=True)
+    assert type(mapped) is kind and words in str(mapped)

@@ -38,7 +38,6 @@ from emotag.errors import (
     EmotagError,
     FatalAPIError,
     NetworkError,
-    QuotaSpent,
     RunStalled,
     Throttled,
     TransientAPIError,
@@ -147,7 +146,7 @@ class Engine:
             raise self._stopped_by(group_error) from None
         finally:
             stop.set()
-            if isinstance(self._stopped, QuotaSpent):
+            if self._stopped is not None:
                 self._stopped.saved = self.summary.labelled
             self.summary.refused_settings = self.provider.settings.refusals
             self.summary.requests += self.summary.refused_settings
@@ -348,8 +347,9 @@ class Engine:
             if self._throttling.failed(str(exc)):
                 raise RunStalled(
                     f"Throttled (429) by the API for {self.options.max_wait:g}s with no answer "
-                    f"in between; {self.summary.labelled} label(s) saved. Lower --rpm or "
-                    "--concurrency, or run the same command later; nothing was lost."
+                    "in between",
+                    then="Lower --rpm or --concurrency, or run the same command later; "
+                    "nothing was lost",
                 ) from None
             raise
         except NetworkError as exc:
@@ -357,8 +357,8 @@ class Engine:
             if self._outage.failed(str(exc)):
                 raise RunStalled(
                     f"Cannot reach the {self.provider.service} API at {self.provider.endpoint}: "
-                    f"{exc}; nothing was "
-                    "lost, run the same command again."
+                    f"{exc}",
+                    then="Run the same command again; nothing was lost",
                 ) from None
             raise
         except BaseException:

@@ -26,22 +26,39 @@ class OutputError(EmotagError):
 
 class FatalAPIError(EmotagError):
     """The API refused in a way no retry can fix (bad key, unknown model, region, billing):
-    the run stops and no image is blamed."""
+    the run stops and no image is blamed.
+
+    `then` is what to do next; the engine fills in `saved`, the labels a stopped run kept.
+    """
+
+    def __init__(self, message: str, *, then: str = "", saved: int | None = None) -> None:
+        super().__init__(message)
+        self.then = then
+        self.saved = saved
+
+    def __str__(self) -> str:
+        text = str(self.args[0])
+        if not (self.saved or self.then):
+            return text
+        saved = f"; {self.saved} label(s) saved" if self.saved else ""
+        then = f" {self.then}." if self.then else ""
+        return f"{text.rstrip('.')}{saved}.{then}"
 
 
 class QuotaSpent(FatalAPIError):
     """A per-day quota is used up: waiting minutes will not help, so the run stops."""
 
     def __init__(self, message: str, saved: int | None = None) -> None:
-        super().__init__(message)
-        self.saved = saved
+        super().__init__(
+            message,
+            then="Run the same command after the quota resets, "
+            "or use --batch (a separate quota, half the price)",
+            saved=saved,
+        )
 
     def __str__(self) -> str:
         saved = "" if self.saved is None else f"; {self.saved} label(s) saved"
-        return (
-            f"{self.args[0]}{saved}. Run the same command after the quota resets, "
-            "or use --batch (a separate quota, half the price)."
-        )
+        return f"{self.args[0]}{saved}. {self.then}."
 
 
 class RunStalled(FatalAPIError):

@@ -11,6 +11,7 @@ same strict parsing as always.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -68,6 +69,7 @@ class OpenAIProvider:
     service: str = "OpenAI-compatible"
     votes: int = 1
     reports_model: bool = True  # the `model` column holds the name the server reports
+    _answered: bool = False  # an answer of any kind came back in this run
 
     async def label(self, image: Prepared, n: int = 1) -> list[Answer]:
         import openai
@@ -81,7 +83,9 @@ class OpenAIProvider:
             except openai.APIStatusError as exc:
                 refused = _refused_setting(exc, sent)
                 if refused is None:
-                    raise map_api_error(exc, self.model, self.endpoint) from None
+                    raise map_api_error(
+                        exc, self.model, self.endpoint, answered=self._answered
+                    ) from None
                 self.settings.refuse(refused)
                 continue
             except openai.APITimeoutError as exc:
@@ -89,6 +93,7 @@ class OpenAIProvider:
             except openai.APIConnectionError as exc:
                 raise NetworkError(f"{type(exc).__name__}: {exc.__cause__ or exc}") from exc
             self.settings.accept()
+            self._answered = True
             answers = read_completion(response)
             self.settings.note_reported(answers[0].model_version)
             return answers
@@ -169,37 +174,134 @@ def _read_choice(choice: Choice, model: str) -> Answer:
     return read_text(message.content or "", tokens, model)
 
 
-def map_api_error(exc: Any, model: str, endpoint: str) -> EmotagError:
-    """Sort an `openai` APIStatusError like the Gemini ones."""
+# What an error answer is about, read from OpenAI's documented codes and the wording of
+# the compatible servers (vLLM, Ollama, LM Studio, llama.cpp). Only the image's own
+# problems cost the image; the account's and the model's stop the run, blaming none.
+_BILLING: Final = (
+    "insufficient_quota",
+    "credit_balance_exhausted",
+    "billing_hard_limit_reached",
+    "billing_not_active",
+    "access_terminated",
+)
+_REGION: Final = ("unsupported_country_region_territory", "country, region, or territory")
+_IMAGE_PROBLEM: Final = (
+    "invalid_image",
+    "image_parse_error",
+    "invalid image",
+    "not a valid image",
+    "not represent a valid image",
+    "uploaded an unsupported image",
+    "content_policy_violation",
+    "image may contain content",
+)
+_NO_VISION: Final = (
+    "only supported by certain models",
+    "not a multimodal model",
+    "does not support image",
+    "do not support image",
+    "doesn't support image",
+    "does not support vision",
+    "image input is not supported",
+    "images are not supported",
+    "multimodal not supported",
+    "missing data required for image input",
+    "mmproj",
+)
+# A request emotag built wrong (the same for every image): never a setting to drop.
+_BAD_REQUEST: Final = ("invalid schema", "invalid_json_schema", "must contain the word 'json'")
+_RESET_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def map_api_error(exc: Any, model: str, endpoint: str, *, answered: bool) -> EmotagError:
+    """Sort an `openai` APIStatusError like the Gemini ones. `answered`: this endpoint has
+    answered a request of this run, so an unexplained 400 may be this image's alone."""
     code = int(getattr(exc, "status_code", 0) or 0)
-    message = " ".join(str(getattr(exc, "message", "") or exc).split())[:200]
+    body = getattr(exc, "body", None)
+    # The server's own words; the SDK's message adds "Error code: 400 - " before them.
+    said_by_server = body.get("message") if isinstance(body, dict) else None
+    message = " ".join(str(said_by_server or getattr(exc, "message", "") or exc).split())[:200]
+    kinds = {str(getattr(exc, name, "") or "").lower() for name in ("code", "type")}
+    said = f"{message.lower()} {' '.join(kinds)}"
+    if any(kind in kinds for kind in _BILLING):
+        return FatalAPIError(
+            f"{endpoint} refused the request for the account's credit ({code} {message})",
+            then="Add credit or raise the spend limit (for OpenAI: platform.openai.com, "
+            "Settings, Billing), then run the same command",
+        )
     if code == 429:
-        response = getattr(exc, "response", None)
-        retry_after = response.headers.get("retry-after") if response is not None else None
-        try:
-            delay = float(retry_after) if retry_after else None
-        except ValueError:
-            delay = None
-        return Throttled(f"429 {message}", retry_after=delay, code=code)
+        return Throttled(f"429 {message}", retry_after=_retry_after(exc), code=code)
     if code in (408, 409) or code >= 500:
         return TransientAPIError(f"{code} {message}", code=code)
-    if code == 401 or code == 403:
+    if any(words in said for words in _REGION):
         return FatalAPIError(
-            f"{endpoint} rejected the key ({code}). Check {OPENAI.key_var}, or run "
-            "'emotag key status --provider openai'."
+            f"{endpoint} does not serve requests from this country or region ({code}: "
+            f"{message}). Run from a supported location or use another --provider."
         )
-    if code == 404:
+    if code in (401, 403):
         return FatalAPIError(
-            f"Model '{model}' was not found at {endpoint} (404). Choose another with "
+            f"{endpoint} rejected the key ({code}: {message}). Check {OPENAI.key_var}, or "
+            "run 'emotag key status --provider openai'."
+        )
+    if code == 404 or "model_not_found" in kinds:
+        return FatalAPIError(
+            f"Model '{model}' was not found at {endpoint} ({code}). Choose another with "
             "--model (for a local server, the name it lists, e.g. 'ollama list')."
+        )
+    if any(words in said for words in _IMAGE_PROBLEM):
+        return AnswerError(f"image refused: {code} {message}")
+    if any(words in said for words in _NO_VISION):
+        return FatalAPIError(
+            f"Model '{model}' at {endpoint} takes no images ({code}: {message}). Choose a "
+            "vision model with --model (e.g. gpt-4.1-mini; on Ollama, one such as "
+            "qwen2.5vl or llava)."
+        )
+    if any(words in said for words in _BAD_REQUEST):
+        return FatalAPIError(
+            f"{endpoint} refused the request emotag built ({code}: {message}). This is a "
+            "bug in emotag: please report it with this line."
+        )
+    if not answered:
+        return FatalAPIError(
+            f"{endpoint} refused the request before answering any ({code}: {message}); no "
+            "image was blamed. Check --model and --base-url."
         )
     return AnswerError(f"request rejected: {code} {message}")
 
 
-def _refused_setting(exc: Any, sent: set[str]) -> str | None:
-    if int(getattr(exc, "status_code", 0) or 0) not in (400, 422):
+def _retry_after(exc: Any) -> float | None:
+    """The server's wait: `retry-after-ms`, `retry-after` (seconds), else OpenAI's
+    `x-ratelimit-reset-requests` / `-tokens` ("1s", "6m0s", "120ms"), the longer one."""
+    response = getattr(exc, "response", None)
+    headers = response.headers if response is not None else {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return float(headers[name]) * scale
+        except (KeyError, ValueError):
+            continue
+    resets = [
+        _duration(headers[name])
+        for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+        if name in headers
+    ]
+    known = [value for value in resets if value is not None]
+    return max(known) if known else None
+
+
+def _duration(text: str) -> float | None:
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
         return None
-    return named_setting(str(getattr(exc, "message", "") or exc), sent, _SETTING_WORDS)
+    return sum(float(number) * _RESET_UNITS[unit] for number, unit in parts)
+
+
+def _refused_setting(exc: Any, sent: set[str]) -> str | None:
+    message = str(getattr(exc, "message", "") or exc)
+    if int(getattr(exc, "status_code", 0) or 0) not in (400, 422) or any(
+        words in message.lower() for words in _BAD_REQUEST
+    ):
+        return None
+    return named_setting(message, sent, _SETTING_WORDS)
 
 
 def make_client(api_key: str, *, base_url: str | None, timeout: float) -> AsyncOpenAI:
