@@ -261,11 +261,12 @@ class FakeGemini:
                 if setting in config:
                     message = REFUSALS[setting].format(model=seen.model)
                     return Reply.error(400, "INVALID_ARGUMENT", message)
-            if self.daily_quota_after is not None:
+            interactive = seen.path != "batch"  # the Batch API has a quota of its own
+            if self.daily_quota_after is not None and interactive:
                 if self.granted >= self.daily_quota_after:
                     return Reply.daily_quota(seen.model)
                 self.granted += 1  # counted when granted: concurrent requests cannot overrun
-            if seen.time < self.quota_until:
+            if seen.time < self.quota_until and interactive:
                 return Reply.error(429, "RESOURCE_EXHAUSTED", "Quota exceeded", self.quota_delay)
             if self.queue:
                 return self.queue.pop(0)

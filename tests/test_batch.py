@@ -61,6 +61,7 @@ def test_tag_batch_wait_fetch_gives_the_interactive_csv(gemini: FakeGemini, tmp_
         "duplicates": 1,
         "skipped": 0,
         "failed": 0,
+        "warnings": [],
     }
     # One tiny probe learns which settings the model accepts; no image is sent live.
     probes = gemini.labelling_requests()
@@ -253,3 +254,35 @@ def test_unreachable_api_is_one_line_and_loses_nothing(
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", gemini.url)
     assert invoke("batch", "status").exit_code == 0  # re-attach uploads and creates the job
     assert gemini.batch_creates == 1
+
+
+@pytest.mark.parametrize(
+    "spent",
+    [
+        pytest.param(lambda g: setattr(g, "daily_quota_after", 0), id="daily-quota"),
+        pytest.param(lambda g: setattr(g, "quota_until", time.monotonic() + 600), id="throttled"),
+    ],
+)
+@pytest.mark.parametrize("remembered", [False, True], ids=["new-model", "settings-remembered"])
+def test_batch_is_the_way_out_when_the_interactive_quota_is_refused(
+    gemini: FakeGemini, tmp_path: Path, spent, remembered: bool
+) -> None:
+    if remembered:  # an earlier interactive run learned the model's settings
+        images(tmp_path / "before", 2)
+        assert invoke("tag", str(tmp_path / "before"), "-o", "before.csv").exit_code == 0
+    spent(gemini)
+    images(tmp_path / "in")
+    submitted = invoke("tag", str(tmp_path / "in"), "--batch", "--json")
+    assert submitted.exit_code == 0, submitted.output
+    result = json.loads(submitted.stdout)
+    assert (result["jobs"], result["requests"]) == (1, 7)
+    # Unknown settings stay out of the job, and the user is told; known ones go in.
+    assert bool(result["warnings"]) is not remembered
+    assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
+    fetched = invoke("batch", "fetch")
+    assert fetched.exit_code == 0, fetched.output
+    assert {r["emotion"] for r in read_csv(LABELS)} == set(EMOTIONS)
+    lines = [s.body["generationConfig"] for s in gemini.batch_requests()]
+    assert len(lines) == 7
+    assert all(("thinkingConfig" in c) is remembered for c in lines)
+    assert not ERRORS.exists() or read_csv(ERRORS) == []

@@ -77,8 +77,9 @@ class Submission:
     duplicates: int = 0
     skipped: int = 0
     failed: int = 0
+    warnings: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

@@ -304,6 +304,8 @@ def _tag_batch(config: ResolvedConfig, batch_size: int, *, as_json: bool) -> Non
     from emotag import tagging
 
     submitted = tagging.tag_batch(config, batch_size)
+    for warning in submitted.warnings:
+        err.print(f"[yellow]Warning:[/] {warning}", highlight=False)
     if as_json:
         out.print_json(data=submitted.as_dict())
     elif submitted.reattached:

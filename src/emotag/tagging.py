@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from emotag import batch, images
 from emotag.discovery import iter_images
 from emotag.engine import Engine, Source, TagOptions
-from emotag.errors import AnswerError, ConfigError, InputError, TransientAPIError
+from emotag.errors import AnswerError, ConfigError, InputError, QuotaSpent, TransientAPIError
 from emotag.estimate import Estimate, estimate
 from emotag.ledger import (
     LabelTable,
@@ -216,10 +216,10 @@ def tag_batch(config: ResolvedConfig, per_job: int) -> batch.Submission:
         provider = _provider(config, recorder.warn)
         assert isinstance(provider, GeminiProvider)
         if not provider.settings.settled:
-            asyncio.run(_settle(provider))
+            asyncio.run(_settle(provider, recorder.warn))
         batches = _batches(config.model, provider)
         try:
-            return batch.submit(
+            submission = batch.submit(
                 batches,
                 provider.request_json,
                 recorder.discovered(config.source()),
@@ -230,6 +230,8 @@ def tag_batch(config: ResolvedConfig, per_job: int) -> batch.Submission:
                 per_job=per_job,
                 skip_multi_face=config.skip_multi_face,
             )
+            submission.warnings = recorder.summary.warnings
+            return submission
         finally:
             batches.close()
 
@@ -387,17 +389,24 @@ def _batches(model: str, provider: GeminiProvider | None = None) -> GeminiBatche
     return GeminiBatches(client, model, endpoint_name(base_url))
 
 
-async def _settle(provider: GeminiProvider) -> None:
+async def _settle(provider: GeminiProvider, warn: Callable[[str], None]) -> None:
     """Learn which settings the model accepts with one tiny grey image (about 280 input
-    tokens); a refusal or a throttled probe leaves the settings as they are."""
+    tokens). Batch mode is the way out of a spent or throttled interactive quota, so a
+    probe refused for quota sends the job with the remembered settings only."""
     from PIL import Image
 
     grey = io.BytesIO()
     Image.new("RGB", (64, 64), (128, 128, 128)).save(grey, "JPEG")
     try:
         await provider.label(images.prepare(grey.getvalue()))
-    except (AnswerError, TransientAPIError):
+    except AnswerError:
         pass
+    except (QuotaSpent, TransientAPIError) as exc:
+        if unknown := provider.settings.known_only():
+            warn(
+                f"could not ask {provider.model} which settings it accepts ({exc.args[0]}); the "
+                f"jobs go without {', '.join(unknown)}"
+            )
     finally:
         await provider.aclose()
 

@@ -140,6 +140,13 @@ class Negotiator:
             self.accepted |= self.active
             self.memory.remember(self.endpoint, self.model, self.accepted, self.refused)
 
+    def known_only(self) -> list[str]:
+        """No answer can settle the settings now (the interactive quota is spent): keep
+        only those known to be accepted, so nothing sent may be refused; returns the rest."""
+        unknown = sorted(self.active - self.accepted)
+        self.active -= set(unknown)
+        return unknown
+
     def note_reported(self, name: str) -> None:
         """The server answered under another name (a dated snapshot, a local tag): keep
         it, so labels written under it count as this model's in later runs."""
