@@ -247,7 +247,7 @@ class FakeGemini:
                 return refused
             if seen.model in self.unknown_models:
                 return Reply.error(404, "NOT_FOUND", f"models/{seen.model} is not found")
-            if invalid := _invalid_request(seen.body):
+            if invalid := _invalid_request(seen.body, seen.model):
                 return Reply.error(400, "INVALID_ARGUMENT", invalid)
             config = seen.body.get("generationConfig", {})
             refused_here = set(self.rejected_settings)
@@ -295,7 +295,72 @@ class FakeGemini:
         self._stopping.wait(seconds)
 
 
-def _invalid_request(body: dict[str, Any]) -> str | None:
+THINKING_KEYS = frozenset({"thinkingBudget", "thinkingLevel", "includeThoughts"})
+THINKING_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
+IMAGE_MAGIC = {
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/webp": (b"RIFF",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+}
+BAD_IMAGE = (
+    "Unable to process input image. Please retry or report in "
+    "https://developers.generativeai.google/guide/troubleshooting"
+)
+
+
+def _camel(fields: dict[str, Any]) -> dict[str, Any]:
+    """Google's JSON parser takes a proto field by its lowerCamelCase name or its own
+    snake_case one (the SDK sends `thinking_level`, `mime_type`): the fake reads both."""
+    return {
+        "".join(w.title() if i else w for i, w in enumerate(k.split("_"))): v
+        for k, v in fields.items()
+    }
+
+
+def _thinking_problem(config: dict[str, Any], model: str) -> str | None:
+    """What each model family says to a thinkingConfig it does not take (Google's docs:
+    2.5 takes a budget, and 2.5 Pro none of 0; 3.x a level, and 3.x Pro no MINIMAL)."""
+    if config.get("thinkingConfig") is None:
+        return None
+    thinking = _camel(config["thinkingConfig"])
+    if unknown := sorted(set(thinking) - THINKING_KEYS):
+        return (
+            f'Invalid JSON payload received. Unknown name "{unknown[0]}" at '
+            "'generation_config.thinking_config': Cannot find field."
+        )
+    if model.startswith(("gemini-1", "gemini-2.0")):
+        return "Thinking is not supported for this model."
+    if "thinkingBudget" in thinking and "thinkingLevel" in thinking:
+        return "You can only set only one of thinking budget and thinking level."
+    level = thinking.get("thinkingLevel")
+    if model.startswith("gemini-2"):
+        if level is not None:
+            return "Thinking level is not supported for this model."
+        if "pro" in model and thinking.get("thinkingBudget") == 0:
+            return "Budget 0 is invalid. This model only works in thinking mode."
+        return None
+    if level is not None and level not in THINKING_LEVELS:
+        return f"Invalid value at 'generation_config.thinking_config.thinking_level' ({level})"
+    if "pro" in model and level == "MINIMAL":
+        return "Thinking level MINIMAL is not supported for this model."
+    return None
+
+
+def _image_problem(body: dict[str, Any]) -> str | None:
+    """The declared mimeType must be what the bytes are."""
+    for content in body.get("contents", []):
+        for part in content.get("parts", []):
+            inline = _camel(_camel(part).get("inlineData") or {})
+            if not inline:
+                continue
+            magic = IMAGE_MAGIC.get(inline.get("mimeType", ""))
+            if magic is None or not _decode(inline.get("data", "")).startswith(magic):
+                return BAD_IMAGE
+    return None
+
+
+def _invalid_request(body: dict[str, Any], model: str) -> str | None:
     """The 400 message the real API gives a request it cannot parse, or None."""
     unknown = sorted(set(body) - KNOWN_BODY)
     config = body.get("generationConfig", {})
@@ -308,7 +373,7 @@ def _invalid_request(body: dict[str, Any]) -> str | None:
         "responseMimeType"
     ) not in ("application/json", "text/x.enum"):
         return "A response schema needs responseMimeType application/json or text/x.enum."
-    return None
+    return _thinking_problem(config, model) or _image_problem(body)
 
 
 def seen_label(colour: str | None, rng: random.Random, happy_share: float) -> str:
@@ -422,6 +487,22 @@ def _job(state: FakeGemini, job_id: str) -> dict[str, Any]:
     return state.jobs[f"batches/{job_id}"]
 
 
+def _invalid_batch(state: FakeGemini, body: dict[str, Any]) -> str | None:
+    """The 400 the real API gives a batch it cannot take (emotag sends a file, never
+    inline requests, so the fake takes files only)."""
+    batch = body.get("batch")
+    if not isinstance(batch, dict):
+        return "* BatchGenerateContentRequest.batch: batch is required"
+    if unknown := sorted(set(batch) - {"displayName", "inputConfig", "priority"}):
+        return f"Invalid JSON payload received. Unknown name \"{unknown[0]}\" at 'batch'"
+    source = (batch.get("inputConfig") or {}).get("fileName")
+    if not isinstance(source, str):
+        return "* BatchGenerateContentRequest.batch.input_config: file_name is required"
+    if source not in state.files:
+        return f"* BatchGenerateContentRequest.batch.input_config.file_name: {source} not found"
+    return None
+
+
 def _create_batch(
     state: FakeGemini, model: str, body: dict[str, Any], headers: Any
 ) -> dict[str, Any]:
@@ -502,11 +583,18 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 self._upload(route, raw)
                 return
             if found := BATCH_CREATE.match(route):
-                self._send(200, _create_batch(state, found.group(1), json.loads(raw), self.headers))
+                body = json.loads(raw or b"{}")
+                if problem := _invalid_batch(state, body):
+                    error = {"code": 400, "status": "INVALID_ARGUMENT", "message": problem}
+                    self._send(400, {"error": error})
+                    return
+                self._send(200, _create_batch(state, found.group(1), body, self.headers))
                 return
             if found := BATCH_CANCEL.match(route):
                 if self._known_job(found.group(1)):
-                    _job(state, found.group(1))["metadata"]["state"] = "BATCH_STATE_CANCELLED"
+                    meta = _job(state, found.group(1))["metadata"]
+                    if meta["state"] in ("BATCH_STATE_PENDING", "BATCH_STATE_RUNNING"):
+                        meta["state"] = "BATCH_STATE_CANCELLED"  # a finished job stays as it is
                     self._send(200, {})
                 return
             match = PATH.match(route)
@@ -583,7 +671,7 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                     self._send(200, _poll_batch(state, found.group(1)))
                 return
             if BATCH_LIST.match(route):
-                self._send(200, {"operations": list(state.jobs.values())})
+                self._send(200, {"operations": [_public(job) for job in state.jobs.values()]})
                 return
             self._not_found()
 
