@@ -170,7 +170,7 @@ class Seen:
     time: float
 
 
-@dataclass
+@dataclass(slots=True)  # a test that sets a field the fake lacks fails at once
 class FakeGemini:
     """The server's state; tests change its fields while it runs."""
 
@@ -185,6 +185,7 @@ class FakeGemini:
     seed: int = 1234
     rejected_settings: set[str] = field(default_factory=set)
     quota_until: float = 0.0  # time.monotonic() before which every request gets a 429
+    quota_window: float = 0.0  # or: every request gets a 429 this long after the first one
     quota_delay: str = "1s"
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
@@ -198,6 +199,7 @@ class FakeGemini:
     batch_creates: int = 0
     uploads_started: int = 0
     misuse: list[str] = field(default_factory=list)  # answers the real API could not give
+    key_refusals: int = 0  # requests refused for their key (not in `seen`)
     daily_quota_after: int | None = None  # answers before the per-day quota is spent
     ambiguous_happy: float = 0.6  # chance an "ambiguous" image is answered happy
     answered: int = 0
@@ -208,6 +210,7 @@ class FakeGemini:
     hold: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -262,6 +265,8 @@ class FakeGemini:
                     message = REFUSALS[setting].format(model=seen.model)
                     return Reply.error(400, "INVALID_ARGUMENT", message)
             interactive = seen.path != "batch"  # the Batch API has a quota of its own
+            if self.quota_window and not self.quota_until and interactive:
+                self.quota_until = seen.time + self.quota_window
             if self.daily_quota_after is not None and interactive:
                 if self.granted >= self.daily_quota_after:
                     return Reply.daily_quota(seen.model)
@@ -679,6 +684,8 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             """Answer a request without the right key as Google does; True if refused."""
             refusal = state.key_error({k.lower(): v for k, v in self.headers.items()})
             if refusal is not None:
+                with state._lock:
+                    state.key_refusals += 1
                 self._send(refusal.status, refusal.body or {})
             return refusal is not None
 

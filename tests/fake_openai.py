@@ -103,7 +103,7 @@ class Seen:
     time: float = field(default_factory=time.monotonic)
 
 
-@dataclass
+@dataclass(slots=True)  # a test that sets a field the fake lacks fails at once
 class FakeOpenAI:
     api_key: str | None = OPENAI_TEST_KEY  # None: a local server that takes any key
     formats: tuple[str, ...] = ("json_schema", "json_object", "text")  # what it supports
@@ -122,6 +122,7 @@ class FakeOpenAI:
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(99)

@@ -82,11 +82,25 @@ def test_discovery_reports_unreadable_folders(tmp_path: Path, monkeypatch) -> No
     assert skipped == [(tmp_path / "locked", "folder not readable: Permission denied")]
 
 
-def test_discovery_streams_a_huge_folder(tmp_path: Path) -> None:
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(20_000):
-        (folder / f"{i:06d}.png").touch()
+def test_discovery_streams_a_huge_tree(tmp_path: Path, monkeypatch) -> None:
+    for f in range(200):
+        folder = tmp_path / f"f{f:03d}"
+        folder.mkdir()
+        for i in range(100):
+            (folder / f"{i:03d}.png").touch()
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def counting_scandir(path):  # type: ignore[no-untyped-def]
+        listed.append(os.path.basename(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting_scandir)
     walk = iter_images(tmp_path)
-    assert next(walk).name == "000000.png"
-    assert sum(1 for _ in walk) == 19_999
+    first = next(walk)
+    # The first path comes after listing the root and one folder, not the whole tree.
+    assert (first.parent.name, first.name) == ("f000", "000.png")
+    assert listed == [tmp_path.name, "f000"]
+    rest = list(walk)
+    assert len(rest) == 19_999 and len(listed) == 201
+    assert rest == sorted(rest) and rest[-1] == tmp_path / "f199" / "099.png"

@@ -104,10 +104,14 @@ def test_unreachable_api_stops_in_under_a_minute_and_blames_nobody(
 
 def test_a_network_blip_mid_run_just_keeps_going(gemini: FakeGemini, tmp_path: Path) -> None:
     truth = folder(tmp_path / "in", 40)
-    gemini.queue.extend([Reply()] + [Reply(drop=True)] * 6)  # after the first answer, 6 drops
+    # One image's requests are dropped three times running: with --attempts 2, it is
+    # labelled only if a dropped connection costs no attempt.
+    unlucky = make_image(tmp_path / "in" / "zz_unlucky.png", "cyan")
+    gemini.by_colour["cyan"] = [Reply(drop=True)] * 3
     code, summary, _ = tag(str(tmp_path / "in"), "--attempts", "2")
-    assert code == 0 and labels() == truth and blamed() == []
-    assert summary["retries"] >= 6
+    assert code == 0 and labels() == truth | {str(unlucky): "neutral"} and blamed() == []
+    assert summary["retries"] >= 3
+    assert sum(1 for s in gemini.labelling_requests() if s.colour == "cyan") == 4
 
 
 def test_throttling_never_uses_up_an_images_attempts(gemini: FakeGemini, tmp_path: Path) -> None:
@@ -204,7 +208,14 @@ def test_next_images_are_prepared_while_requests_are_in_flight(
         while gemini.in_flight < 16 or len(planned) < 32:
             assert time.monotonic() < deadline, (gemini.in_flight, len(planned))
             time.sleep(0.01)
-        time.sleep(0.3)  # room to run further ahead than it may
+        # Room to run further ahead than it may: wait until planning stands still (half a
+        # second without a new plan), or it has planned the whole folder.
+        still_since, seen = time.monotonic(), len(planned)
+        while time.monotonic() - still_since < 0.5 and seen < 80:
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.01)
+            if len(planned) != seen:
+                still_since, seen = time.monotonic(), len(planned)
         in_flight, ahead = gemini.in_flight, len(planned)
     finally:
         gemini.hold.set()

@@ -216,7 +216,8 @@ def test_tag_fatal_errors_stop_the_run_at_once(
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
-    assert gemini.count <= 1  # the first request goes alone until the settings are known
+    # The first request goes alone until the settings are known: one, refused, then none.
+    assert gemini.count + gemini.key_refusals == 1
     assert not Path("dataset/llm_labels.errors.csv").exists() or not read_csv(
         Path("dataset/llm_labels.errors.csv")
     )
@@ -340,8 +341,10 @@ def test_tag_settings_come_from_env_and_dotenv(
     gemini: FakeGemini, dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     Path(".env").write_text("EMOTAG_MODEL=gemini-3.8-flash\nEMOTAG_CONCURRENCY=2\n")
+    gemini.latency = 0.1  # requests overlap: the number in flight is the concurrency
     assert run("tag", str(dataset)).exit_code == 0
     assert {s.model for s in gemini.seen} == {"gemini-3.8-flash"}
+    assert gemini.max_in_flight == 2
     monkeypatch.setenv("EMOTAG_CONCURRENCY", "2.5")
     bad = run("tag", str(dataset))
     assert bad.exit_code == 2 and "EMOTAG_CONCURRENCY must be a whole number" in bad.stderr
