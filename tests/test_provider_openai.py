@@ -194,7 +194,8 @@ def test_provider_from_the_environment_and_key_status(
     assert result.exit_code == 0, result.output
     status = runner.invoke(app, ["key", "status", "--provider", "openai"])
     assert status.exit_code == 0 and OPENAI_TEST_KEY not in status.stdout
-    assert f"Endpoint: {server.url}" in status.stdout
+    host = server.url.removeprefix("http://").removesuffix("/v1")
+    assert f"{host} (OPENAI_BASE_URL={server.url}): the key from the environment" in status.stdout
 
 
 @pytest.mark.parametrize(
@@ -389,3 +390,60 @@ def test_error_answers_are_sorted_by_what_they_are_about(
     error = openai.APIStatusError(body["error"]["message"], response=response, body=body["error"])
     mapped = map_api_error(error, "gpt-x", "api.openai.com", answered=True)
     assert type(mapped) is kind and words in str(mapped)
+
+
+def test_a_key_goes_only_to_the_host_it_belongs_to(
+    server: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_keyring
+) -> None:
+    # OPENAI_API_KEY is OpenAI's (here paired with OPENAI_BASE_URL, as the SDK pairs them).
+    # A run against another endpoint must not carry it there.
+    elsewhere = FakeOpenAI(api_key="FAKE-key-of-the-other-server-0123456789")
+    stop = start(elsewhere)
+    try:
+        folder(tmp_path / "in", 3)
+        argv = ["tag", str(tmp_path / "in"), "--provider", "openai", "--base-url", elsewhere.url]
+        refused = runner.invoke(app, [*argv, "-m", "gpt-4.1-mini"])
+        assert refused.exit_code == 2 and "rejected the key" in refused.stderr
+        sent = {s.headers.get("authorization", "") for s in elsewhere.requests()}
+        assert sent and all(OPENAI_TEST_KEY not in value for value in sent)
+        stored = runner.invoke(
+            app,
+            ["key", "set", "--provider", "openai", "--base-url", elsewhere.url],
+            input="FAKE-key-of-the-other-server-0123456789\n",
+        )
+        assert stored.exit_code == 0, stored.output
+        status = runner.invoke(
+            app, ["key", "status", "--provider", "openai", "--base-url", elsewhere.url]
+        )
+        host = elsewhere.url.removeprefix("http://").removesuffix("/v1")
+        assert f"{host} (--base-url {elsewhere.url}): the key from the system keyring, for" in (
+            status.stdout
+        )
+        assert "api.openai.com (openai's own host): the key from the environment" in status.stdout
+        assert "FAKE-key-of-the-other" not in status.output and OPENAI_TEST_KEY not in status.output
+        labelled = runner.invoke(app, [*argv, "-m", "gpt-4.1-mini"])
+        assert labelled.exit_code == 0, labelled.output
+        assert len(read_csv(LABELS)) == 3
+        assert server.requests() == []  # the paired endpoint was never asked
+    finally:
+        stop()
+
+
+def test_a_remote_endpoint_without_its_own_key_is_refused_before_sending(
+    server: FakeOpenAI, tmp_path: Path
+) -> None:
+    folder(tmp_path / "in", 2)
+    result = runner.invoke(
+        app,
+        [
+            "tag",
+            str(tmp_path / "in"),
+            "--provider",
+            "openai",
+            "--base-url",
+            "https://llm.example/v1",
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: No key for llm.example: OPENAI_API_KEY is sent only")
+    assert "--base-url" in result.stderr and server.requests() == []

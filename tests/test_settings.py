@@ -2,47 +2,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, make_image
+from conftest import TEST_KEY, MemoryKeyring, make_image
 from emotag.cli import app
 from emotag.errors import ConfigError
+from emotag.providers import GEMINI
 from emotag.settings import ApiKey, find_key, mask, require_key, setting
 from fake_gemini import FakeGemini
 
 runner = CliRunner()
-
-
-class MemoryKeyring(KeyringBackend):
-    """A real keyring backend that keeps secrets in a dict."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if (service, username) not in self.store:
-            raise keyring.errors.PasswordDeleteError("none")
-        del self.store[(service, username)]
-
-
-@pytest.fixture
-def memory_keyring() -> MemoryKeyring:
-    backend = MemoryKeyring()
-    previous = keyring.get_keyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def test_key_sources_in_order(monkeypatch, memory_keyring: MemoryKeyring) -> None:
@@ -58,7 +28,7 @@ def test_key_sources_in_order(monkeypatch, memory_keyring: MemoryKeyring) -> Non
 def test_no_key_and_no_keyring_backend_is_a_clear_error() -> None:
     # The autouse fixture installs keyring's "fail" backend, as on a headless server.
     with pytest.raises(ConfigError, match="emotag key set"):
-        require_key()
+        require_key(GEMINI, GEMINI.default_endpoint)
 
 
 def test_dotenv_settings_do_not_leak_into_the_environment(monkeypatch) -> None:
@@ -116,4 +86,8 @@ def test_base_url_in_dotenv_is_honoured_and_shown(fake: FakeGemini, tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert fake.count == 1
     status = CliRunner().invoke(app, ["key", "status"])
-    assert f"Endpoint: {fake.url}" in status.stdout and TEST_KEY not in status.stdout
+    host = fake.url.removeprefix("http://")
+    assert f"{host} (GOOGLE_GEMINI_BASE_URL={fake.url}): the key from the .env file" in (
+        status.stdout
+    )
+    assert TEST_KEY not in status.stdout

@@ -739,50 +739,62 @@ def batch_cancel(output: LabelsOption = DEFAULT_OUTPUT) -> None:
 ProviderOption = Annotated[
     str, typer.Option(help="Whose key: gemini (AI_STUDIO_API_KEY) or openai (OPENAI_API_KEY).")
 ]
+KeyBaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="The key for this endpoint only (a local or hosted OpenAI-compatible server); "
+        "the provider's key variable is never sent there.",
+    ),
+]
 
 
 @key_app.command("set")
 @reports_errors
-def key_set(provider: ProviderOption = "gemini") -> None:
+def key_set(provider: ProviderOption = "gemini", base_url: KeyBaseUrl = None) -> None:
     """Store the provider's key in the system keyring (prompted, hidden; or read from stdin)."""
     from emotag.providers import spec
     from emotag.settings import store_key
 
-    var = spec(provider).key_var
+    chosen = spec(provider)
+    endpoint = chosen.endpoint(base_url) if base_url else None
     interactive = sys.stdin.isatty()
-    value = typer.prompt(var, hide_input=True) if interactive else sys.stdin.readline()
-    store_key(value, var)
-    err.print(f"{var} stored in the system keyring (service 'emotag').")
+    value = typer.prompt(chosen.key_var, hide_input=True) if interactive else sys.stdin.readline()
+    store_key(value, chosen.key_var, endpoint)
+    scope = f" for {endpoint} only" if endpoint else ""
+    err.print(f"{chosen.key_var} stored in the system keyring (service 'emotag'){scope}.")
 
 
 @key_app.command("status")
 @reports_errors
-def key_status(provider: ProviderOption = "gemini") -> None:
-    """Show which key source wins (environment, .env, keyring), with the key masked, and
-    the endpoint when it is not the provider's own."""
+def key_status(provider: ProviderOption = "gemini", base_url: KeyBaseUrl = None) -> None:
+    """Show which key goes where: the provider's host, the endpoint its base-URL variable
+    names, and --base-url; each key masked, with the source that wins."""
     from emotag.providers import spec
-    from emotag.settings import find_key, mask, setting
+    from emotag.settings import key_routes, mask
 
     chosen = spec(provider)
-    key = find_key(var=chosen.key_var)
-    if key is None:
+    routes = key_routes(chosen, base_url)
+    if all(route.key is None for route in routes):
         raise ConfigError(
             f"No key found. Set {chosen.key_var}, add it to a .env file, or run "
             f"'emotag key set --provider {chosen.name}'."
         )
-    out.print(f"Using the key from the {key.source}: {mask(key.value)}", highlight=False)
-    if base_url := setting(chosen.base_url_var):
-        out.print(f"Endpoint: {base_url} (from {chosen.base_url_var})", highlight=False)
+    for route in routes:
+        key = route.key
+        sent = f"the key from the {key.source}, {mask(key.value)}" if key else "no key"
+        out.print(f"{route.endpoint} ({route.why}): {sent}", highlight=False, soft_wrap=True)
 
 
 @key_app.command("delete")
 @reports_errors
-def key_delete(provider: ProviderOption = "gemini") -> None:
-    """Remove the provider's key from the system keyring."""
+def key_delete(provider: ProviderOption = "gemini", base_url: KeyBaseUrl = None) -> None:
+    """Remove the provider's key (or the one for --base-url) from the system keyring."""
     from emotag.providers import spec
     from emotag.settings import delete_key
 
-    if delete_key(spec(provider).key_var):
+    chosen = spec(provider)
+    if delete_key(chosen.key_var, chosen.endpoint(base_url) if base_url else None):
         err.print("Key removed from the system keyring.")
     else:
         err.print("There was no key in the system keyring.")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from emotag.errors import ConfigError
+
+if TYPE_CHECKING:
+    from emotag.providers import ProviderSpec
 
 KEY_VAR: Final = "AI_STUDIO_API_KEY"
 KEYRING_SERVICE: Final = "emotag"
@@ -59,44 +62,106 @@ def setting(name: str, env_file: Path | None = None) -> str | None:
 
 def find_key(env_file: Path | None = None, var: str = KEY_VAR) -> ApiKey | None:
     """The first non-blank key found: environment, `.env`, keyring; None if there is none."""
-    if value := os.environ.get(var, "").strip():
-        return ApiKey(value, "environment")
-    if value := (setting(var, env_file) or "").strip():
-        return ApiKey(value, ".env file")
-    value = (_keyring_get(var) or "").strip()
-    return ApiKey(value, "system keyring") if value else None
+    return _variable_key(var, env_file) or _stored_key(var)
 
 
-def require_key(env_file: Path | None = None, var: str = KEY_VAR) -> ApiKey:
-    key = find_key(env_file, var)
+def key_for(provider: ProviderSpec, endpoint: str, env_file: Path | None = None) -> ApiKey | None:
+    """The key that may be sent to `endpoint`, so a key never reaches a host it is not for.
+
+    The provider's variable (OPENAI_API_KEY) goes to its own host and to the endpoint its
+    base-URL variable names, as the SDKs pair the two; the keyring's plain entry is the
+    provider's own. Any other endpoint (`--base-url`) gets only a key stored for it.
+    """
+    if endpoint == provider.default_endpoint:
+        return find_key(env_file, provider.key_var)
+    paired = endpoint == provider.endpoint(setting(provider.base_url_var, env_file))
+    found = _variable_key(provider.key_var, env_file) if paired else None
+    return found or _stored_key(provider.key_var, endpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRoute:
+    """Which key goes to one endpoint, and why emotag would send there."""
+
+    endpoint: str
+    why: str
+    key: ApiKey | None
+
+
+def key_routes(provider: ProviderSpec, base_url: str | None = None) -> list[KeyRoute]:
+    """`emotag key status`: the provider's own host, the endpoint its base-URL variable
+    names, and `base_url` if given, each with the key `key_for` would send there."""
+    wanted = [(provider.default_endpoint, f"{provider.name}'s own host")]
+    if paired := setting(provider.base_url_var):
+        wanted.append((provider.endpoint(paired), f"{provider.base_url_var}={paired}"))
+    if base_url:
+        wanted.append((provider.endpoint(base_url), f"--base-url {base_url}"))
+    routes: list[KeyRoute] = []
+    for endpoint, why in wanted:
+        if endpoint not in {route.endpoint for route in routes}:
+            routes.append(KeyRoute(endpoint, why, key_for(provider, endpoint)))
+    return routes
+
+
+def require_key(provider: ProviderSpec, endpoint: str) -> ApiKey:
+    key = key_for(provider, endpoint)
     if key is None:
-        raise ConfigError(no_key_message(var))
+        raise ConfigError(no_key_message(provider, endpoint))
     return key
 
 
-def no_key_message(var: str) -> str:
+def no_key_message(provider: ProviderSpec, endpoint: str) -> str:
+    var = provider.key_var
+    flag = "" if provider.name == "gemini" else f" --provider {provider.name}"
+    paired = provider.endpoint(setting(provider.base_url_var))
+    if endpoint not in (provider.default_endpoint, paired):
+        return (
+            f"No key for {endpoint}: {var} is sent only to {provider.default_endpoint} and to "
+            f"the endpoint {provider.base_url_var} names. Store a key for this endpoint "
+            f"with 'emotag key set{flag} --base-url URL'."
+        )
     return (
         f"No API key found. Set {var} in the environment, put {var}=... in a .env "
-        "file in this folder, or store it with 'emotag key set'."
+        f"file in this folder, or store it with 'emotag key set{flag}'."
     )
 
 
-def store_key(value: str, var: str = KEY_VAR) -> None:
+def store_key(value: str, var: str = KEY_VAR, endpoint: str | None = None) -> None:
     value = value.strip()
     if not value:
         raise ConfigError("Refusing to store an empty key.")
-    _keyring_call("set_password", KEYRING_SERVICE, var, value)
+    _keyring_call("set_password", KEYRING_SERVICE, _entry(var, endpoint), value)
 
 
-def delete_key(var: str = KEY_VAR) -> bool:
+def delete_key(var: str = KEY_VAR, endpoint: str | None = None) -> bool:
     """Remove the key from the keyring; False when there was none."""
     import keyring.errors
 
     try:
-        _keyring_call("delete_password", KEYRING_SERVICE, var)
+        _keyring_call("delete_password", KEYRING_SERVICE, _entry(var, endpoint))
     except keyring.errors.PasswordDeleteError:
         return False
     return True
+
+
+def _entry(var: str, endpoint: str | None) -> str:
+    """The keyring entry: `OPENAI_API_KEY`, or `OPENAI_API_KEY@host:port` for one endpoint."""
+    return var if endpoint is None else f"{var}@{endpoint}"
+
+
+def _variable_key(var: str, env_file: Path | None) -> ApiKey | None:
+    if value := os.environ.get(var, "").strip():
+        return ApiKey(value, "environment")
+    if value := (setting(var, env_file) or "").strip():
+        return ApiKey(value, ".env file")
+    return None
+
+
+def _stored_key(var: str, endpoint: str | None = None) -> ApiKey | None:
+    value = (_keyring_get(_entry(var, endpoint)) or "").strip()
+    if not value:
+        return None
+    return ApiKey(value, "system keyring" + (f", for {endpoint}" if endpoint else ""))
 
 
 def _keyring_get(var: str = KEY_VAR) -> str | None:

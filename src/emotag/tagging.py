@@ -37,7 +37,6 @@ from emotag.providers.gemini import (
     OPTIONAL_SETTINGS,
     GeminiBatches,
     GeminiProvider,
-    endpoint_name,
     estimate_input_tokens,
     make_client,
 )
@@ -51,7 +50,7 @@ from emotag.settings import (
     DEFAULT_MAX_SIDE,
     DEFAULT_MAX_WAIT,
     DEFAULT_TIMEOUT,
-    find_key,
+    key_for,
     require_key,
     setting,
 )
@@ -128,7 +127,7 @@ class ResolvedConfig(TagConfig):
     votes: int = 1
 
     def index(self, table: LabelTable) -> ResumeIndex:
-        endpoint = endpoint_name(_base_url(self), spec(self.provider).default_endpoint)
+        endpoint = spec(self.provider).endpoint(_base_url(self))
         return ResumeIndex.load(
             table,
             self.errors,
@@ -320,7 +319,7 @@ def _provider(config: ResolvedConfig, warn: Callable[[str], None]) -> Provider:
     """The labelling provider for this run, with its settings memory."""
     provider_spec = spec(config.provider)
     base_url = _base_url(config)
-    endpoint = endpoint_name(base_url, provider_spec.default_endpoint)
+    endpoint = provider_spec.endpoint(base_url)
 
     def negotiator(optional: Iterable[str], several: str) -> Negotiator:
         """Every optional setting the provider has; "logprobs" unless --no-logprobs, the
@@ -367,12 +366,14 @@ def _base_url(config: ResolvedConfig) -> str | None:
 
 
 def _key(config: ResolvedConfig) -> str:
-    """The provider's key; a server on this machine (Ollama, vLLM, LM Studio) needs none."""
+    """The key that may go where this run sends (see `settings.key_for`); a server on this
+    machine (Ollama, vLLM, LM Studio) needs none."""
     provider_spec = spec(config.provider)
-    if provider_spec is OPENAI and _is_loopback(_base_url(config)):
-        found = find_key(var=provider_spec.key_var)
+    base_url = _base_url(config)
+    if provider_spec is OPENAI and _is_loopback(base_url):
+        found = key_for(provider_spec, provider_spec.endpoint(base_url))
         return found.value if found else "not-needed"
-    return require_key(var=provider_spec.key_var).value
+    return require_key(provider_spec, provider_spec.endpoint(base_url)).value
 
 
 def _is_loopback(base_url: str | None) -> bool:
@@ -384,9 +385,10 @@ def _batches(model: str, provider: GeminiProvider | None = None) -> GeminiBatche
     if provider is not None:
         return GeminiBatches(provider.client, model, provider.endpoint)
     base_url = setting(spec(DEFAULT_PROVIDER).base_url_var)
-    key = require_key(var=spec(DEFAULT_PROVIDER).key_var)
+    gemini = spec(DEFAULT_PROVIDER)
+    key = require_key(gemini, gemini.endpoint(base_url))
     client = make_client(key.value, base_url=base_url, timeout=65.0)
-    return GeminiBatches(client, model, endpoint_name(base_url))
+    return GeminiBatches(client, model, spec(DEFAULT_PROVIDER).endpoint(base_url))
 
 
 async def _settle(provider: GeminiProvider, warn: Callable[[str], None]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlparse
 
 from emotag.errors import ConfigError
 
@@ -46,6 +47,16 @@ class ProviderSpec:
     base_url_var: str
     default_endpoint: str
     default_model: str
+
+    def endpoint(self, base_url: str | None) -> str:
+        """The host (and port) requests go to: messages, settings memory, key scope."""
+        return endpoint_name(base_url, self.default_endpoint)
+
+
+def endpoint_name(base_url: str | None, default: str) -> str:
+    if not base_url:
+        return default
+    return urlparse(base_url).netloc or base_url
 
 
 GEMINI = ProviderSpec(

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
-from urllib.parse import urlparse
 
 from emotag.answers import Answer, Token, read_text, usable
 from emotag.errors import (
@@ -190,14 +189,6 @@ def make_client(
     if base_url:
         options.base_url = base_url
     return genai.Client(api_key=api_key, http_options=options)
-
-
-def endpoint_name(base_url: str | None, default: str = GEMINI.default_endpoint) -> str:
-    """The host requests go to, for messages and the settings memory."""
-    if not base_url:
-        return default
-    parsed = urlparse(base_url)
-    return parsed.netloc or base_url
 
 
 def read_response(response: types.GenerateContentResponse) -> Answer:
