@@ -74,3 +74,17 @@ def test_lookup_from_csv_loads_100k_rows(tmp_path: Path) -> None:
     assert len(store) == 100_000
     assert store.emotion_for("/d/7/99907.png") == "sad"
     assert store.emotion_for("99907.png") == "sad"
+
+
+def test_dir_lists_the_whole_public_api_before_any_is_loaded() -> None:
+    import subprocess
+    import sys
+
+    # A fresh process: nothing imported yet, as in a new notebook.
+    code = "import emotag, sys; print(sorted(dir(emotag))); print('emotag.lookup' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    listed, loaded = out.stdout.splitlines()
+    import emotag
+
+    assert all(f"'{name}'" in listed for name in emotag.__all__) and "'__version__'" in listed
+    assert loaded == "False"  # listing did not import the heavy modules

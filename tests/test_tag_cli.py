@@ -366,3 +366,16 @@ def test_tag_a_rejected_setting_is_dropped_once_quietly(
     assert all(setting not in s.body["generationConfig"] for s in gemini.seen[1:])
     assert json.loads(result.stdout)["refused_settings"] == 1
     assert "does not accept" not in result.stderr  # not asked for by the user
+
+
+def test_tag_summary_names_the_files_it_wrote(gemini: FakeGemini, dataset: Path) -> None:
+    labels = Path("dataset/llm_labels.csv").absolute()
+    errors = Path("dataset/llm_labels.errors.csv").absolute()
+    clean = run("tag", str(dataset))
+    assert clean.exit_code == 0, clean.output
+    squeezed = "".join(clean.stdout.split())  # the table may wrap a long path
+    assert f"labels:{labels}" in squeezed and "errors:" not in squeezed
+    (dataset / "broken.png").write_bytes(b"not a png")
+    failed = run("tag", str(dataset))
+    assert failed.exit_code == 1
+    assert f"errors:{errors}(1row(s))" in "".join(failed.stdout.split())

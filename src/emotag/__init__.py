@@ -1,4 +1,5 @@
-"""emotag: label face images with one of seven emotions using Google's Gemini API.
+"""emotag: label face images with one of seven emotions using Gemini or any
+OpenAI-compatible API.
 
 The public API is `__all__`; everything else may change between releases. Names are
 imported on first use, so `import emotag` (and every CLI start) stays cheap.
@@ -44,3 +45,8 @@ def __getattr__(name: str) -> Any:
 
         return version("emotag")
     raise AttributeError(name)
+
+
+def __dir__() -> list[str]:
+    """The public API for tab completion (IPython, notebooks), though it loads lazily."""
+    return sorted({*globals(), *__all__, "__version__"})

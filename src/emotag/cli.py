@@ -11,10 +11,11 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from emotag.emotions import MultiFace
 from emotag.errors import ConfigError, EmotagError, InputError
@@ -34,18 +35,49 @@ from emotag.settings import (
     DEFAULT_TIMEOUT,
 )
 
-app = typer.Typer(
+C = TypeVar("C", bound=Callable[..., Any])
+
+
+def _flags_take_no_value(params: list[Any]) -> list[Any]:
+    """Typer's rich help shows a `<bool>` value beside every flag, which a flag does not
+    take: flags get an empty metavar."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> Any:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> Any:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
+class _App(typer.Typer):
+    """A Typer app whose commands and groups show flags without a value."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(cls=_Group, **options)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[C], C]:
+        return super().command(*args, cls=_Command, **kwargs)
+
+
+app = _App(
     help="Label face images with one of seven emotions (happy, surprise, angry, disgust, "
-    "fear, neutral, sad) using Google's Gemini API.",
+    "fear, neutral, sad) using Google's Gemini or any OpenAI-compatible API (OpenAI, "
+    "Ollama, vLLM, LM Studio).",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals could hold the API key
     rich_markup_mode="markdown",
 )
-key_app = typer.Typer(help="Store, inspect or delete the API key in the system keyring.")
+key_app = _App(help="Store, inspect or delete the API key in the system keyring.")
 app.add_typer(key_app, name="key")
-batch_app = typer.Typer(
-    help="Follow `emotag tag --batch` jobs: status, wait, fetch the labels, cancel."
-)
+batch_app = _App(help="Follow `emotag tag --batch` jobs: status, wait, fetch the labels, cancel.")
 app.add_typer(batch_app, name="batch")
 
 out = Console()
@@ -108,7 +140,21 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Label face images with one of seven emotions using Google's Gemini API."""
+    """Label face images with one of seven emotions using Gemini or an OpenAI-compatible API."""
+
+
+# `tag`'s options in panels; flags show no value (metavar ""), defaults are shown once.
+OUTPUT, MODEL, LIMITS, WHAT, BATCH = (
+    "Output",
+    "Model and provider",
+    "Limits",
+    "What to label",
+    "Batch mode",
+)
+
+
+def _flag(*names: str, help: str, panel: str) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=panel)
 
 
 @app.command()
@@ -116,19 +162,84 @@ def _root(
 def tag(
     folder: Annotated[Path, typer.Argument(help="Folder of images, searched recursively.")],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Labels CSV to write or resume.")
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="CSV",
+            help="Labels CSV to write or resume.",
+            rich_help_panel=OUTPUT,
+        ),
     ] = DEFAULT_OUTPUT,
     errors: Annotated[
         Path | None,
-        typer.Option(help="Errors CSV (path,reason,...). Default: beside the labels, .errors.csv."),
+        typer.Option(
+            metavar="CSV",
+            help="Errors CSV. [default: beside the labels]",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, _flag("--json", help="Print the summary as JSON (docs/usage.md).", panel=OUTPUT)
+    ] = False,
+    quiet: Annotated[
+        bool, _flag("--quiet", "-q", help="No progress bar, no summary table.", panel=OUTPUT)
+    ] = False,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="gemini, or openai (any OpenAI-compatible server). Env: EMOTAG_PROVIDER. "
+            "[default: gemini]",
+            rich_help_panel=MODEL,
+        ),
     ] = None,
     model: Annotated[
         str | None,
         typer.Option(
             "--model",
             "-m",
-            help=f"Model. Env: EMOTAG_MODEL. [default: {GEMINI.default_model}; with "
-            f"--provider openai: {OPENAI.default_model}]",
+            metavar="NAME",
+            help=f"Env: EMOTAG_MODEL. [default: {GEMINI.default_model}; openai: "
+            f"{OPENAI.default_model}]",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1. "
+            "Env: OPENAI_BASE_URL.",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    prompt_file: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Your own prompt (answers stay the seven).",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    logprobs: Annotated[
+        bool | None,
+        typer.Option(
+            "--logprobs/--no-logprobs",
+            help="Ask for log probabilities. [default: where the model gives them]",
+            show_default=False,
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    votes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=9,
+            metavar="K",
+            help="K answers per image: majority label, its share the confidence. "
+            "Env: EMOTAG_VOTES. [default: 1]",
+            rich_help_panel=MODEL,
         ),
     ] = None,
     concurrency: Annotated[
@@ -138,117 +249,91 @@ def tag(
             "-c",
             min=1,
             max=256,
+            metavar="N",
             help=f"Requests in flight. Env: EMOTAG_CONCURRENCY. [default: {DEFAULT_CONCURRENCY}]",
+            rich_help_panel=LIMITS,
         ),
     ] = None,
     rpm: Annotated[
         float | None,
         typer.Option(
-            min=1, help="Client-side limit in requests per minute. Env: EMOTAG_RPM. [default: none]"
+            min=1,
+            metavar="N",
+            help="Requests per minute at most. Env: EMOTAG_RPM.",
+            rich_help_panel=LIMITS,
         ),
     ] = None,
     timeout: Annotated[
-        float, typer.Option(min=1, help="Seconds to wait for one answer.")
+        float,
+        typer.Option(min=1, metavar="SECONDS", help="Wait for one answer.", rich_help_panel=LIMITS),
     ] = DEFAULT_TIMEOUT,
     attempts: Annotated[
         int,
         typer.Option(
             min=1,
             max=20,
-            help="Tries per image on 5xx errors and timeouts (429s and network errors cost "
-            "none: they are the run's, not the image's).",
+            metavar="N",
+            help="Tries per image on 5xx and timeouts (429s cost none).",
+            rich_help_panel=LIMITS,
         ),
     ] = DEFAULT_ATTEMPTS,
-    max_side: Annotated[
-        int, typer.Option(min=64, max=3072, help="Long side, in pixels, of the uploaded image.")
-    ] = DEFAULT_MAX_SIDE,
-    prompt_file: Annotated[
-        Path | None,
-        typer.Option(help="Text file with your own prompt (the answer stays one of the seven)."),
-    ] = None,
-    logprobs: Annotated[
-        bool | None,
-        typer.Option(
-            "--logprobs/--no-logprobs",
-            help="Ask for log probabilities (confidence). Default: ask where the model gives "
-            "them; with --logprobs you are told if the model refuses.",
-            show_default=False,
-        ),
-    ] = None,
-    provider: Annotated[
-        str | None,
-        typer.Option(
-            help="Labelling service: gemini, or openai for any OpenAI-compatible endpoint "
-            "(OpenAI, Ollama, vLLM, LM Studio). Env: EMOTAG_PROVIDER. [default: gemini]",
-            show_default=False,
-        ),
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            help="Endpoint of an OpenAI-compatible server, e.g. http://localhost:11434/v1. "
-            "Env: OPENAI_BASE_URL (GOOGLE_GEMINI_BASE_URL for gemini).",
-            show_default=False,
-        ),
-    ] = None,
-    votes: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            max=9,
-            help="Ask K independent answers per image: the majority is the label, its share "
-            "the confidence. Env: EMOTAG_VOTES. [default: 1]",
-            show_default=False,
-        ),
-    ] = None,
     max_wait: Annotated[
         float,
         typer.Option(
             min=1,
-            help="Stop the run (exit 2, nothing lost) after this many seconds of nothing but "
-            "429 throttling.",
+            metavar="SECONDS",
+            help="Stop (exit 2, nothing lost) after this long of only 429s.",
+            rich_help_panel=LIMITS,
         ),
     ] = DEFAULT_MAX_WAIT,
+    max_side: Annotated[
+        int,
+        typer.Option(
+            min=64,
+            max=3072,
+            metavar="PIXELS",
+            help="Long side of the uploaded image.",
+            rich_help_panel=LIMITS,
+        ),
+    ] = DEFAULT_MAX_SIDE,
     force: Annotated[
-        bool, typer.Option("--force", help="Label again images that are already in the CSV.")
+        bool, _flag("--force", help="Label again images already in the CSV.", panel=WHAT)
+    ] = False,
+    retry_failed: Annotated[
+        bool, _flag("--retry-failed", help="Only the images in the errors CSV.", panel=WHAT)
     ] = False,
     multi_face: Annotated[
         MultiFace,
         typer.Option(
-            help="Images with several faces: label the most prominent face, or skip them."
+            help="Several faces: label the most prominent, or skip.", rich_help_panel=WHAT
         ),
     ] = MultiFace.LABEL,
-    retry_failed: Annotated[
-        bool, typer.Option("--retry-failed", help="Only retry the images listed in the errors CSV.")
-    ] = False,
     follow_symlinks: Annotated[
-        bool,
-        typer.Option(
-            "--follow-symlinks", help="Enter symlinked folders (loops are still detected)."
-        ),
+        bool, _flag("--follow-symlinks", help="Enter symlinked folders.", panel=WHAT)
     ] = False,
     dry_run: Annotated[
         bool,
-        typer.Option(
-            "--dry-run",
-            help="Read and prepare images, count what would be sent; send nothing, need no key.",
-        ),
+        _flag("--dry-run", help="Count and price what would be sent; send nothing.", panel=WHAT),
     ] = False,
     use_batch: Annotated[
         bool,
-        typer.Option(
+        _flag(
             "--batch",
-            help="Submit to Gemini's Batch API (half price, up to 24 h) instead; then "
-            "'emotag batch wait' and 'emotag batch fetch'.",
+            help="Submit to the Batch API (half price, up to 24 h); then 'emotag batch "
+            "wait' and 'emotag batch fetch'.",
+            panel=BATCH,
         ),
     ] = False,
     batch_size: Annotated[
-        int, typer.Option(min=1, max=100_000, help="Requests per batch job.")
+        int,
+        typer.Option(
+            min=1,
+            max=100_000,
+            metavar="N",
+            help="Requests per batch job.",
+            rich_help_panel=BATCH,
+        ),
     ] = DEFAULT_BATCH_SIZE,
-    as_json: JsonFlag = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
-    ] = False,
 ) -> None:
     """Label every image under FOLDER and append the results to the labels CSV.
 
@@ -334,7 +419,7 @@ def _tag_live(config: ResolvedConfig, *, as_json: bool, quiet: bool) -> None:
     if as_json:
         out.print_json(data=config.summary_dict(summary))
     elif not quiet:
-        out.print(summary_table(summary, config.model, config.votes))
+        out.print(summary_table(summary, config.model, config.output, config.errors, config.votes))
     if not view.enabled:  # a live progress view has shown them already
         for warning in summary.warnings:
             err.print(f"[yellow]Warning:[/] {warning}", highlight=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from pathlib import Path
 from types import TracebackType
 
 from rich.console import Console
@@ -98,7 +99,10 @@ class ProgressView:
         return self._progress.tasks[0].total
 
 
-def summary_table(summary: Summary, model: str, votes: int = 1) -> Table:
+def summary_table(
+    summary: Summary, model: str, labels_csv: Path, errors_csv: Path, votes: int = 1
+) -> Table:
+    """The run's counts, and the files it wrote (the errors CSV only when it has rows)."""
     table = Table(title=f"emotag tag — {model}", show_header=True, header_style="bold")
     table.add_column("", style="bold")
     table.add_column("images", justify="right")
@@ -117,6 +121,9 @@ def summary_table(summary: Summary, model: str, votes: int = 1) -> Table:
     table.add_row("retries", str(summary.retries))
     table.add_row("tokens in / out", f"{summary.input_tokens:,} / {summary.output_tokens:,}")
     table.add_row("wall time", f"{summary.elapsed:.1f} s")
+    table.caption = f"labels: {labels_csv}"
+    if summary.errors_kept:
+        table.caption += f"\nerrors: {errors_csv} ({summary.errors_kept} row(s))"
     return table
 
 

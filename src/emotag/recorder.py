@@ -58,6 +58,7 @@ class Summary:
     output_tokens: int = 0
     elapsed: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    errors_kept: int = 0  # rows in the errors CSV after the run (this run's and earlier ones)
 
     @property
     def labelled(self) -> int:
@@ -86,6 +87,7 @@ class Summary:
             "output_tokens": self.output_tokens,
             "elapsed_s": round(self.elapsed, 3),
             "warnings": self.warnings,
+            "errors_kept": self.errors_kept,
         }
 
 
@@ -202,6 +204,6 @@ class Recorder:
         if self._errors is None:
             return
         self.close()
-        compact_failures(self.errors_csv, self.labelled_paths)
+        self.summary.errors_kept = compact_failures(self.errors_csv, self.labelled_paths)
         if self._replaced:
             compact_labels(self.labels_csv, read_labels(self.labels_csv))
