@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
+import sys
 import zlib
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
+from conftest import read_csv
+from emotag.cli import app
 from emotag.errors import ImageError
 from emotag.images import prepare
 
@@ -144,3 +151,52 @@ def test_prepare_decodes_jpegs_at_reduced_scale_towards_an_aspect_box(
     result = prepare(raw, 384)
     assert asked == [(box, decoded)]
     assert (result.width, result.height) == box
+
+
+def heic(path: Path, colour: str) -> Path:
+    """A phone-style HEIC photo (pillow-heif writes it)."""
+    import pillow_heif
+
+    from fake_gemini import COLOURS
+
+    pillow_heif.register_heif_opener()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (80, 60), COLOURS[colour]).save(path, format="HEIF")
+    return path
+
+
+@pytest.fixture
+def heif_memo() -> Iterator[None]:
+    """Whether pillow-heif is there is remembered per process: forget it around a test."""
+    from emotag import images
+
+    images._heif_registered.cache_clear()
+    yield
+    images._heif_registered.cache_clear()
+
+
+def test_phone_photos_are_labelled_with_the_heif_extra(
+    gemini, tmp_path: Path, heif_memo: None
+) -> None:
+    heic(tmp_path / "in" / "IMG_0001.HEIC", "sad")
+    Image.new("RGB", (70, 50), (0, 0, 0)).save(tmp_path / "in" / "IMG_0002.avif")
+    result = CliRunner().invoke(app, ["tag", str(tmp_path / "in")])
+    assert result.exit_code == 0, result.output
+    rows = {r["filename"]: r["emotion"] for r in read_csv(Path("dataset/llm_labels.csv"))}
+    assert rows["IMG_0001.HEIC"] == "sad" and "IMG_0002.avif" in rows
+
+
+def test_without_the_extra_heic_files_are_counted_by_extension_and_the_extra_named(
+    gemini, tmp_path: Path, heif_memo: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heic(tmp_path / "in" / "a.heic", "sad")
+    heic(tmp_path / "in" / "b.HEIC", "happy")
+    Image.new("RGB", (30, 30), (250, 200, 0)).save(tmp_path / "in" / "c.png")
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # installed without the extra
+    result = CliRunner().invoke(app, ["tag", str(tmp_path / "in"), "--json"])
+    assert result.exit_code == 1, result.output
+    failures = json.loads(result.stdout)["failures"]
+    assert failures == {"needs emotag[heif] (.heic)": 2}
+    table = CliRunner().invoke(app, ["tag", str(tmp_path / "in")])
+    assert "failed: needs emotag[heif] (.heic) │      2" in table.stdout  # not eaten as markup
+    assert gemini.count == 1  # only the PNG was sent

@@ -374,8 +374,14 @@ def test_tag_summary_names_the_files_it_wrote(gemini: FakeGemini, dataset: Path)
     clean = run("tag", str(dataset))
     assert clean.exit_code == 0, clean.output
     squeezed = "".join(clean.stdout.split())  # the table may wrap a long path
-    assert f"labels:{labels}" in squeezed and "errors:" not in squeezed
+    assert f"Labels:{labels}" in squeezed and "Errors:" not in squeezed
     (dataset / "broken.png").write_bytes(b"not a png")
     failed = run("tag", str(dataset))
     assert failed.exit_code == 1
-    assert f"errors:{errors}(1row(s))" in "".join(failed.stdout.split())
+    assert f"Errors:{errors}(1row(s))" in "".join(failed.stdout.split())
+
+
+def test_brackets_in_names_and_messages_are_shown_as_written(gemini: FakeGemini) -> None:
+    # Rich reads "[...]" as markup; a path or a reason must never lose its brackets.
+    missing = run("tag", "photos[red]/2024")
+    assert missing.exit_code == 2 and "photos[red]/2024" in missing.stderr

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from emotag.emotions import MultiFace
@@ -112,7 +113,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         except EmotagError as exc:
             if _debug():
                 raise
-            err.print(f"[red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(Text.assemble(("Error:", "red"), f" {exc}"), highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print(
@@ -127,7 +128,7 @@ def _print_version(value: bool) -> None:
     if value:
         from emotag import __version__
 
-        out.print(f"emotag {__version__}")
+        out.print(f"emotag {__version__}", markup=False)
         raise typer.Exit()
 
 
@@ -390,7 +391,7 @@ def _tag_batch(config: ResolvedConfig, batch_size: int, *, as_json: bool) -> Non
 
     submitted = tagging.tag_batch(config, batch_size)
     for warning in submitted.warnings:
-        err.print(f"[yellow]Warning:[/] {warning}", highlight=False)
+        err.print(Text.assemble(("Warning:", "yellow"), f" {warning}"), highlight=False)
     if as_json:
         out.print_json(data=submitted.as_dict())
     elif submitted.reattached:
@@ -410,21 +411,25 @@ def _tag_batch(config: ResolvedConfig, batch_size: int, *, as_json: bool) -> Non
 
 def _tag_live(config: ResolvedConfig, *, as_json: bool, quiet: bool) -> None:
     from emotag import tagging
-    from emotag.console import ProgressView, summary_table
+    from emotag.console import ProgressView, files_written, summary_table
 
     with ProgressView(err, enabled=not quiet) as view:
         if view.enabled:
-            err.print(f"Labelling images under {config.folder} with {config.model} …")
+            err.print(f"Labelling images under {config.folder} with {config.model} …", markup=False)
         summary = tagging.tag(config, on_event=view, own_process=_own_process)
     if as_json:
         out.print_json(data=config.summary_dict(summary))
     elif not quiet:
-        out.print(summary_table(summary, config.model, config.output, config.errors, config.votes))
+        out.print(summary_table(summary, config.model, config.votes))
+        for line in files_written(summary, config.output, config.errors):
+            out.print(line, soft_wrap=True)
     if not view.enabled:  # a live progress view has shown them already
         for warning in summary.warnings:
-            err.print(f"[yellow]Warning:[/] {warning}", highlight=False)
+            err.print(Text.assemble(("Warning:", "yellow"), f" {warning}"), highlight=False)
     if summary.failed:
-        err.print(f"{summary.failed} image(s) failed; see {config.errors}.", highlight=False)
+        err.print(
+            f"{summary.failed} image(s) failed; see {config.errors}.", highlight=False, markup=False
+        )
         raise typer.Exit(EXIT_PARTIAL)
 
 
@@ -484,7 +489,7 @@ def rename(
     plan = renaming.plan_from_csv(from_csv, template=template, on_conflict=on_conflict)
     out.print(rename_table(plan, limit))
     for problem in plan.problems:
-        err.print(f"[yellow]Skipped:[/] {problem}", highlight=False)
+        err.print(Text.assemble(("Skipped:", "yellow"), f" {problem}"), highlight=False)
     if dry_run or not plan.renames:
         out.print("Dry run: nothing renamed." if dry_run else "Nothing to rename.")
         return
@@ -497,9 +502,12 @@ def rename(
     result = renaming.apply(plan, path, on_conflict=on_conflict)
     if update_csv and result.done:
         renaming.update_labels_csv(from_csv, {str(s.old): str(s.new) for s in result.done})
-    out.print(f"Renamed {len(result.done)} file(s); journal: {path}", highlight=False)
+    out.print(f"Renamed {len(result.done)} file(s); journal: {path}", highlight=False, markup=False)
     for step, reason in result.failed:
-        err.print(f"[red]Failed:[/] {step.old} → {step.new.name}: {reason}", highlight=False)
+        err.print(
+            Text.assemble(("Failed:", "red"), f" {step.old} → {step.new.name}: {reason}"),
+            highlight=False,
+        )
     if result.failed:
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -516,7 +524,7 @@ def _undo_renames(journal: Path, labels_csv: Path | None) -> None:
         highlight=False,
     )
     for refusal in result.refused:
-        err.print(f"[red]Refused:[/] {refusal}", highlight=False)
+        err.print(Text.assemble(("Refused:", "red"), f" {refusal}"), highlight=False)
     if result.refused:
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -586,7 +594,7 @@ def merge(
         labels, root=root, fallback="filename" if fallback_filename else None
     )
     for problem in store.problems:
-        err.print(f"[yellow]Skipped:[/] {problem}", highlight=False)
+        err.print(Text.assemble(("Skipped:", "yellow"), f" {problem}"), highlight=False)
     report = merge_tables(
         landmarks,
         store,
@@ -599,9 +607,11 @@ def merge(
     out.print(merge_table(report, str(target)))
     for kind, examples in report.examples.items():
         for example in examples:
-            err.print(f"{kind}: {example}", highlight=False, soft_wrap=True)
+            err.print(f"{kind}: {example}", highlight=False, soft_wrap=True, markup=False)
     if strict and (report.unmatched or report.ambiguous):
-        err.print(f"{report.unmatched + report.ambiguous} row(s) got no label (--strict).")
+        err.print(
+            f"{report.unmatched + report.ambiguous} row(s) got no label (--strict).", markup=False
+        )
         raise typer.Exit(EXIT_PARTIAL)
 
 
@@ -634,7 +644,7 @@ def dupes(
     else:
         out.print(dupes_table(report))
     for path, reason in report.unreadable:
-        err.print(f"[yellow]Skipped:[/] {path}: {reason}", highlight=False)
+        err.print(Text.assemble(("Skipped:", "yellow"), f" {path}: {reason}"), highlight=False)
 
 
 @app.command()
@@ -754,7 +764,7 @@ def apply_corrections(
         message += f"; journal: {result.journal} (undo with --undo)"
     out.print(message + ".", highlight=False)
     for problem in result.problems:
-        err.print(f"[yellow]Skipped:[/] {problem}", highlight=False)
+        err.print(Text.assemble(("Skipped:", "yellow"), f" {problem}"), highlight=False)
     if result.problems:
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -787,7 +797,7 @@ def batch_wait(
 
     def show(state: BatchState) -> None:
         done = sum(1 for job in state.open_jobs if job.state in TERMINAL)
-        err.print(f"{done}/{len(state.open_jobs)} job(s) finished", highlight=False)
+        err.print(f"{done}/{len(state.open_jobs)} job(s) finished", highlight=False, markup=False)
 
     state = tagging.batch_command("wait", output, None, poll=poll, on_poll=show)
     out.print(batch_table(state))
@@ -818,7 +828,7 @@ def batch_cancel(output: LabelsOption = DEFAULT_OUTPUT) -> None:
     """Cancel the jobs that have not ended; fetch still records their images as failed."""
     from emotag import tagging
 
-    out.print(f"Cancelled {tagging.batch_command('cancel', output, None)} job(s).")
+    out.print(f"Cancelled {tagging.batch_command('cancel', output, None)} job(s).", markup=False)
 
 
 ProviderOption = Annotated[
@@ -847,7 +857,9 @@ def key_set(provider: ProviderOption = "gemini", base_url: KeyBaseUrl = None) ->
     value = typer.prompt(chosen.key_var, hide_input=True) if interactive else sys.stdin.readline()
     store_key(value, chosen.key_var, endpoint)
     scope = f" for {endpoint} only" if endpoint else ""
-    err.print(f"{chosen.key_var} stored in the system keyring (service 'emotag'){scope}.")
+    err.print(
+        f"{chosen.key_var} stored in the system keyring (service 'emotag'){scope}.", markup=False
+    )
 
 
 @key_app.command("status")
@@ -868,7 +880,9 @@ def key_status(provider: ProviderOption = "gemini", base_url: KeyBaseUrl = None)
     for route in routes:
         key = route.key
         sent = f"the key from the {key.source}, {mask(key.value)}" if key else "no key"
-        out.print(f"{route.endpoint} ({route.why}): {sent}", highlight=False, soft_wrap=True)
+        out.print(
+            f"{route.endpoint} ({route.why}): {sent}", highlight=False, soft_wrap=True, markup=False
+        )
 
 
 @key_app.command("delete")

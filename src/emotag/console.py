@@ -18,6 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from emotag.batch import BatchState
 from emotag.dupes import DupeReport
@@ -81,7 +82,7 @@ class ProgressView:
         elif event.kind == "skipped":
             self.counts["done before"] += 1
         elif event.kind == "warning":
-            self.console.print(f"[yellow]Warning:[/] {event.detail}")
+            self.console.print(Text.assemble(("Warning:", "yellow"), f" {event.detail}"))
             return
         else:
             return
@@ -99,10 +100,7 @@ class ProgressView:
         return self._progress.tasks[0].total
 
 
-def summary_table(
-    summary: Summary, model: str, labels_csv: Path, errors_csv: Path, votes: int = 1
-) -> Table:
-    """The run's counts, and the files it wrote (the errors CSV only when it has rows)."""
+def summary_table(summary: Summary, model: str, votes: int = 1) -> Table:
     table = Table(title=f"emotag tag — {model}", show_header=True, header_style="bold")
     table.add_column("", style="bold")
     table.add_column("images", justify="right")
@@ -111,7 +109,7 @@ def summary_table(
             table.add_row(emotion, str(summary.emotions[emotion]))
     table.add_row("labelled", str(summary.labelled), style="green")
     for reason, count in sorted(summary.failures.items()):
-        table.add_row(f"failed: {reason}", str(count), style="red")
+        table.add_row(Text(f"failed: {reason}"), str(count), style="red")  # not markup
     table.add_row("already labelled (skipped)", str(summary.skipped))
     table.add_row("exact duplicates (not sent)", str(summary.duplicates))
     table.add_row("requests sent", str(summary.requests))
@@ -121,10 +119,15 @@ def summary_table(
     table.add_row("retries", str(summary.retries))
     table.add_row("tokens in / out", f"{summary.input_tokens:,} / {summary.output_tokens:,}")
     table.add_row("wall time", f"{summary.elapsed:.1f} s")
-    table.caption = f"labels: {labels_csv}"
-    if summary.errors_kept:
-        table.caption += f"\nerrors: {errors_csv} ({summary.errors_kept} row(s))"
     return table
+
+
+def files_written(summary: Summary, labels_csv: Path, errors_csv: Path) -> list[Text]:
+    """Where the run's rows went: the labels CSV, and the errors CSV when it has rows."""
+    lines = [Text(f"Labels: {labels_csv}")]
+    if summary.errors_kept:
+        lines.append(Text(f"Errors: {errors_csv} ({summary.errors_kept} row(s))"))
+    return lines
 
 
 def estimate_table(result: Estimate, model: str, batch_size: int | None = None) -> Table:
@@ -152,7 +155,7 @@ def rename_table(plan: RenamePlan, limit: int) -> Table:
     for step in plan.steps[:limit]:
         new = step.new.name if step.status in ("rename", "conflict") else ""
         status = f"{step.status} ({step.note})" if step.note else step.status
-        table.add_row(str(step.old), new, status, style=style[step.status])
+        table.add_row(Text(str(step.old)), Text(new), Text(status), style=style[step.status])
     if len(plan.steps) > limit:
         table.add_row(f"… {len(plan.steps) - limit} more", "", "")
     counts = plan.counts
@@ -187,7 +190,7 @@ def dupes_table(report: DupeReport) -> Table:
     table.add_column("bits from first", justify="right")
     for number, group in enumerate(report.groups, 1):
         for path, distance in group:
-            table.add_row(str(number), str(path), str(distance))
+            table.add_row(str(number), Text(str(path)), str(distance))
         table.add_section()
     copies = sum(len(group) - 1 for group in report.groups)
     table.caption = (

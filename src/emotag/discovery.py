@@ -9,6 +9,7 @@ from typing import Final
 
 IMAGE_EXTENSIONS: Final[frozenset[str]] = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+    | {".heic", ".heif", ".avif"}  # phone photos; HEIC/HEIF read with emotag[heif]
 )
 
 

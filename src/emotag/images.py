@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Final
 
 from emotag.errors import ImageError
 from emotag.settings import DEFAULT_MAX_SIDE
@@ -15,6 +16,19 @@ if TYPE_CHECKING:
 
 JPEG_QUALITY = 88
 OPTIMIZE_UP_TO_PIXELS = 256 * 256
+# ISO base media files name their format in the `ftyp` box (bytes 8-12): HEIF's brands
+# (phone photos) need pillow-heif, AVIF's a Pillow built with libavif (its wheels are).
+HEIF_BRANDS: Final = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1"})
+AVIF_BRANDS: Final = frozenset({b"avif", b"avis"})
+
+
+class NeedsExtra(ImageError):
+    """The file is in a format this installation cannot decode; `remedy` says what to
+    install (the image is fine, so a re-run after installing reads it)."""
+
+    def __init__(self, remedy: str) -> None:
+        super().__init__(f"needs {remedy}")
+        self.remedy = remedy
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +67,7 @@ def load_rgb(raw: bytes, max_side: int) -> tuple[PILImage.Image, tuple[int, int]
 
     if not raw:
         raise ImageError("empty file")
+    _check_decoder(raw[8:12] if raw[4:8] == b"ftyp" else b"")
     try:
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x its pixel limit; treat that as a bomb too.
@@ -75,6 +90,32 @@ def load_rgb(raw: bytes, max_side: int) -> tuple[PILImage.Image, tuple[int, int]
     rgb = small if small.mode == "RGB" else small.convert("RGB")
     method = _transpositions().get(orientation) if isinstance(orientation, int) else None
     return (rgb.transpose(method) if method is not None else rgb), original  # type: ignore[arg-type]
+
+
+def _check_decoder(brand: bytes) -> None:
+    """Make HEIF readable where pillow-heif is installed; else say what to install."""
+    if brand in HEIF_BRANDS and not _heif_registered():
+        raise NeedsExtra("emotag[heif]")
+    if brand in AVIF_BRANDS and not _avif_built_in():
+        raise NeedsExtra("a Pillow with AVIF (pip install -U pillow)")
+
+
+@cache
+def _heif_registered() -> bool:
+    """pillow-heif's opener, registered on the first HEIF file (its import costs 80 ms)."""
+    try:
+        import pillow_heif  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+@cache
+def _avif_built_in() -> bool:
+    from PIL import features
+
+    return bool(features.check("avif"))
 
 
 def fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:

@@ -53,6 +53,10 @@ def plan(path: str, index: ResumeIndex, max_side: int) -> Step:
         return Step("pending", path, digest, first=index.claimed[digest])
     try:
         prepared = images.prepare(raw, max_side)
+    except images.NeedsExtra as exc:
+        # Keyed by extension, so the summary counts them so: "needs emotag[heif] (.heic)".
+        suffix = Path(path).suffix.lower()
+        return Step("fail", path, digest, reason=f"{exc} ({suffix}): install it, then re-run")
     except ImageError as exc:
         return Step("fail", path, digest, reason=f"unreadable image: {exc}")
     return Step("send", path, digest, image=prepared)
