@@ -23,6 +23,7 @@ from emotag.errors import ConfigError, EmotagError, InputError
 
 if TYPE_CHECKING:
     from emotag.tagging import ResolvedConfig
+from emotag.export import Format as ExportFormat
 from emotag.merge import Prefer
 from emotag.providers import GEMINI, OPENAI
 from emotag.rename import OnConflict
@@ -766,6 +767,58 @@ def apply_corrections(
     for problem in result.problems:
         err.print(Text.assemble(("Skipped:", "yellow"), f" {problem}"), highlight=False)
     if result.problems:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command("export")
+@reports_errors
+def export_labels(
+    labels: Annotated[
+        Path, typer.Argument(help="Labels CSV written by 'emotag tag'.")
+    ] = DEFAULT_OUTPUT,
+    format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="hf (Hugging Face imagefolder), folders (one per emotion: torchvision, "
+            "Keras), labelstudio (tasks with predictions) or fiftyone (FiftyOne image "
+            "classification dataset).",
+            metavar="FORMAT",
+        ),
+    ] = ExportFormat.HF,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="DIR", help="A new (or empty) folder to create."),
+    ] = Path("export"),
+    link: Annotated[
+        bool, typer.Option("--link", help="Link the images (hard link, else symlink).")
+    ] = False,
+    document_root: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="labelstudio: the folder Label Studio serves local files from. "
+            "[default: the output's parent]",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Export the labelled images with their labels for Hugging Face, torchvision or
+    Keras, Label Studio or FiftyOne (copied, or linked with --link)."""
+    from emotag.export import export
+
+    result = export(labels, format, output, link=link, document_root=document_root)
+    if as_json:
+        out.print_json(data=result.as_dict())
+    else:
+        how = "linked" if result.linked else "copied"
+        out.print(f"Exported {result.images} image(s), {how}, to {result.output}", markup=False)
+    for warning in result.warnings:
+        err.print(Text.assemble(("Warning:", "yellow"), f" {warning}"), highlight=False)
+    for path in result.missing:
+        err.print(Text.assemble(("Missing:", "yellow"), f" {path}"), highlight=False)
+    if result.missing:
         raise typer.Exit(EXIT_PARTIAL)
 
 

@@ -1,0 +1,259 @@
+"""Labels where ML teams work: a Hugging Face imagefolder, class folders, a Label Studio
+task list, or a FiftyOne image classification dataset, each with copies (or links) of the
+labelled images.
+
+The export is built in a hidden folder beside the target and renamed into place once
+complete, so an interrupted export leaves no half-written dataset under the chosen name.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Final
+from xml.sax.saxutils import quoteattr
+
+from emotag.emotions import EMOTIONS
+from emotag.errors import InputError, OutputError
+from emotag.ledger import ENCODING, ERRORS, Label, read_labels
+
+# What Keras' image_dataset_from_directory reads; torchvision's ImageFolder also takes
+# .ppm, .pgm, .tif, .tiff and .webp.
+KERAS_EXTENSIONS: Final = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif"})
+
+
+class Format(StrEnum):
+    HF = "hf"
+    FOLDERS = "folders"
+    LABELSTUDIO = "labelstudio"
+    FIFTYONE = "fiftyone"
+
+
+@dataclass
+class ExportResult:
+    format: str
+    output: str
+    images: int = 0
+    linked: bool = False
+    missing: list[str] = field(default_factory=list)  # labelled paths no longer on disk
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    label: Label
+    name: str  # the file's name in the export, unique
+    extra: dict[str, str]  # columns the Label record does not carry (`calibrated`)
+
+
+def export(
+    labels_csv: Path,
+    fmt: Format,
+    output: Path,
+    *,
+    link: bool = False,
+    document_root: Path | None = None,
+) -> ExportResult:
+    """Write `labels_csv` as `fmt` into the new folder `output`."""
+    output = Path(os.path.abspath(output))
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise InputError(f"{output} is in the way; export into a new or empty folder.")
+    items, missing = _items(labels_csv)
+    result = ExportResult(fmt.value, str(output), linked=link, missing=missing)
+    building = output.with_name(f".{output.name}.partial")
+    shutil.rmtree(building, ignore_errors=True)  # an earlier interrupted export
+    try:
+        building.mkdir(parents=True)
+        _WRITERS[fmt](items, building, _placer(link), output, document_root or output.parent)
+        if output.exists():
+            output.rmdir()  # empty (checked above); a rename onto it would fail on Windows
+        building.rename(output)
+    except OSError as exc:
+        raise OutputError(f"Cannot write {output}: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(building, ignore_errors=True)  # gone once renamed; else the remains
+    result.images = len(items)
+    if fmt is Format.FOLDERS:
+        suffixes = {Path(item.name).suffix.lower() for item in items}
+        unread = sorted(suffixes - KERAS_EXTENSIONS)
+        if unread:
+            result.warnings.append(
+                f"Keras' image_dataset_from_directory skips {', '.join(unread)} files "
+                "(torchvision's ImageFolder reads .tif and .webp)"
+            )
+    return result
+
+
+def _items(labels_csv: Path) -> tuple[list[_Item], list[str]]:
+    """The labelled images still on disk, each with a name unique in the export."""
+    if not labels_csv.exists():
+        raise InputError(f"Labels CSV not found: {labels_csv}")
+    table = read_labels(labels_csv)
+    if table.problems:
+        raise InputError(
+            f"{len(table.problems)} bad row(s) in {labels_csv} ({'; '.join(table.problems[:3])})."
+        )
+    extra = _extra_columns(labels_csv, ("calibrated",))
+    present = [label for label in table.labels.values() if os.path.isfile(label.path)]
+    missing = [label.path for label in table.labels.values() if not os.path.isfile(label.path)]
+    # Same-named files from different folders get a short hash of their source path;
+    # compared without case, as on Windows and macOS.
+    # compared without case (Windows, macOS) and by stem (FiftyOne keys labels by it).
+    stems = Counter(_stem(label.path).casefold() for label in present)
+    items = []
+    for label in present:
+        name = os.path.basename(label.path)
+        if stems[_stem(label.path).casefold()] > 1:
+            tag = hashlib.sha256(label.path.encode(ENCODING, ERRORS)).hexdigest()[:8]
+            name = f"{_stem(label.path)}_{tag}{os.path.splitext(name)[1]}"
+        items.append(_Item(label, name, extra.get(label.path, {})))
+    return items, missing
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _extra_columns(labels_csv: Path, wanted: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    with open(labels_csv, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c for c in wanted if c in (reader.fieldnames or [])]
+        if not columns:
+            return {}
+        return {row["path"]: {c: row.get(c) or "" for c in columns} for row in reader}
+
+
+Place = Callable[[str, Path], None]
+
+
+def _placer(link: bool) -> Place:
+    """Copy, or link: a hard link where the file system allows it, else a symlink."""
+    if not link:
+        return lambda source, target: _copy(source, target)
+
+    def place(source: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            try:
+                os.symlink(os.path.abspath(source), target)
+            except OSError as exc:
+                raise OutputError(
+                    f"Cannot link {source} here ({exc.strerror or exc}); leave out --link "
+                    "to copy the images."
+                ) from exc
+
+    return place
+
+
+def _copy(source: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target)
+
+
+def _hf(items: list[_Item], folder: Path, place: Place, output: Path, root: Path) -> None:
+    """An imagefolder with metadata.csv: `datasets.load_dataset("imagefolder", data_dir=…)`."""
+    columns = ["file_name", "emotion", "confidence", "calibrated", "model", "source_path"]
+    with open(folder / "metadata.csv", "w", encoding=ENCODING, errors=ERRORS, newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for item in items:
+            place(item.label.path, folder / "images" / item.name)
+            writer.writerow(
+                [
+                    f"images/{item.name}",
+                    item.label.emotion,
+                    _number(item.label.confidence),
+                    item.extra.get("calibrated", ""),
+                    item.label.model,
+                    item.label.path,
+                ]
+            )
+
+
+def _folders(items: list[_Item], folder: Path, place: Place, output: Path, root: Path) -> None:
+    """One folder per emotion: torchvision's ImageFolder, Keras' image_dataset_from_directory."""
+    for item in items:
+        place(item.label.path, folder / item.label.emotion / item.name)
+
+
+def _labelstudio(items: list[_Item], folder: Path, place: Place, output: Path, root: Path) -> None:
+    """tasks.json with one prediction each, and the labelling config (config.xml). Images
+    are served by Label Studio's local-files storage as /data/local-files/?d=<path under
+    LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT>."""
+    try:
+        under_root = output.relative_to(Path(os.path.abspath(root)))
+    except ValueError as exc:
+        raise InputError(
+            f"{output} is not under the document root {root}; pass --document-root."
+        ) from exc
+    tasks = []
+    for item in items:
+        place(item.label.path, folder / "images" / item.name)
+        prediction: dict[str, Any] = {
+            "model_version": item.label.model or "emotag",
+            "result": [
+                {
+                    "from_name": "emotion",
+                    "to_name": "image",
+                    "type": "choices",
+                    "value": {"choices": [item.label.emotion]},
+                }
+            ],
+        }
+        score = item.extra.get("calibrated") or _number(item.label.confidence)
+        if score:
+            prediction["score"] = float(score)
+        image = (under_root / "images" / item.name).as_posix()
+        tasks.append(
+            {
+                "data": {"image": f"/data/local-files/?d={image}", "source": item.label.path},
+                "predictions": [prediction],
+            }
+        )
+    (folder / "tasks.json").write_text(json.dumps(tasks, indent=1), encoding=ENCODING)
+    choices = "\n".join(f"    <Choice value={quoteattr(e)}/>" for e in EMOTIONS)
+    (folder / "config.xml").write_text(
+        '<View>\n  <Image name="image" value="$image"/>\n'
+        f'  <Choices name="emotion" toName="image" choice="single" showInLine="true">\n'
+        f"{choices}\n  </Choices>\n</View>\n",
+        encoding=ENCODING,
+    )
+
+
+def _fiftyone(items: list[_Item], folder: Path, place: Place, output: Path, root: Path) -> None:
+    """A FiftyOneImageClassificationDataset: data/<uuid>.<ext> and labels.json, each
+    target `{"label", "confidence"}`."""
+    labels: dict[str, dict[str, Any]] = {}
+    for item in items:
+        place(item.label.path, folder / "data" / item.name)
+        target: dict[str, Any] = {"label": item.label.emotion}
+        if item.label.confidence is not None:
+            target["confidence"] = item.label.confidence
+        labels[os.path.splitext(item.name)[0]] = target
+    document = {"classes": list(EMOTIONS), "labels": labels}
+    (folder / "labels.json").write_text(json.dumps(document, indent=1), encoding=ENCODING)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+_WRITERS: dict[Format, Callable[[list[_Item], Path, Place, Path, Path], None]] = {
+    Format.HF: _hf,
+    Format.FOLDERS: _folders,
+    Format.LABELSTUDIO: _labelstudio,
+    Format.FIFTYONE: _fiftyone,
+}
