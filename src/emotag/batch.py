@@ -25,6 +25,7 @@ from emotag.errors import InputError
 from emotag.ledger import Failure, Label, atomic_text
 from emotag.outcome import decide
 from emotag.planner import walk
+from emotag.prices import priced
 from emotag.recorder import Recorder
 from emotag.resume import ResumeIndex
 from emotag.settings import DEFAULT_MAX_SIDE
@@ -88,9 +89,12 @@ class FetchResult:
     labelled: int = 0
     failed: int = 0
     waiting: int = 0
+    input_tokens: int = 0  # as the Batch API reported them, for the answers fetched now
+    output_tokens: int = 0
+    model: str = ""
 
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | priced(self.model, self.input_tokens, self.output_tokens, batch=True)
 
 
 def state_path(labels_csv: Path) -> Path:
@@ -240,7 +244,7 @@ def fetch(
     """
     state = refresh(batches, recorder.labels_csv)
     paid = {} if paid is None else paid
-    result = FetchResult()
+    result = FetchResult(model=state.model)
     summary = recorder.summary
     for job in state.open_jobs:
         if job.state not in TERMINAL:
@@ -256,6 +260,8 @@ def fetch(
                 continue
             outcomes = [answers.get(key, _job_failure(job)) for key in keys]
             got = [(k, o) for k, o in zip(keys, outcomes, strict=True) if isinstance(o, Answer)]
+            result.input_tokens += sum(answer.input_tokens for _, answer in got)
+            result.output_tokens += sum(answer.output_tokens for _, answer in got)
             if state.votes > 1:
                 for key, answer in got:
                     recorder.answer(digest, answer, request=f"{job.name}/{key}")

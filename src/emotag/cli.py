@@ -418,10 +418,11 @@ def _tag_live(config: ResolvedConfig, *, as_json: bool, quiet: bool) -> None:
         if view.enabled:
             err.print(f"Labelling images under {config.folder} with {config.model} …", markup=False)
         summary = tagging.tag(config, on_event=view, own_process=_own_process)
+    data = config.summary_dict(summary)
     if as_json:
-        out.print_json(data=config.summary_dict(summary))
+        out.print_json(data=data)
     elif not quiet:
-        out.print(summary_table(summary, config.model, config.votes))
+        out.print(summary_table(summary, config.model, data["cost_usd"], config.votes))
         for line in files_written(summary, config.output, config.errors):
             out.print(line, soft_wrap=True)
     if not view.enabled:  # a live progress view has shown them already
@@ -861,16 +862,24 @@ def batch_wait(
 def batch_fetch(
     output: LabelsOption = DEFAULT_OUTPUT,
     errors: Annotated[Path | None, typer.Option(help="Errors CSV.")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Download finished jobs' answers, validate them like `tag`, append to the CSVs."""
     from emotag import tagging
+    from emotag.prices import dollars
 
     result = tagging.batch_command("fetch", output, errors)
-    out.print(
-        f"{result.labelled} labelled, {result.failed} failed, "
-        f"{result.waiting} job(s) still running.",
-        highlight=False,
-    )
+    data = result.as_dict()
+    if as_json:
+        out.print_json(data=data)
+    else:
+        out.print(
+            f"{result.labelled} labelled, {result.failed} failed, "
+            f"{result.waiting} job(s) still running; cost of the answers fetched "
+            f"(batch price): {dollars(data['cost_usd'], result.model)}.",
+            markup=False,
+            highlight=False,
+        )
     if result.failed:
         raise typer.Exit(EXIT_PARTIAL)
 

@@ -26,6 +26,7 @@ from emotag.emotions import EMOTIONS
 from emotag.estimate import Estimate
 from emotag.evaluation import CoveragePoint, Evaluation
 from emotag.merge import MergeReport
+from emotag.prices import dollars
 from emotag.recorder import Event, Summary
 from emotag.rename import RenamePlan
 
@@ -100,7 +101,7 @@ class ProgressView:
         return self._progress.tasks[0].total
 
 
-def summary_table(summary: Summary, model: str, votes: int = 1) -> Table:
+def summary_table(summary: Summary, model: str, cost: float | None, votes: int = 1) -> Table:
     table = Table(title=f"emotag tag — {model}", show_header=True, header_style="bold")
     table.add_column("", style="bold")
     table.add_column("images", justify="right")
@@ -118,6 +119,7 @@ def summary_table(summary: Summary, model: str, votes: int = 1) -> Table:
         table.add_row("split votes", str(summary.split_votes))
     table.add_row("retries", str(summary.retries))
     table.add_row("tokens in / out", f"{summary.input_tokens:,} / {summary.output_tokens:,}")
+    table.add_row("cost (tokens the API reported)", dollars(cost, model))
     table.add_row("wall time", f"{summary.elapsed:.1f} s")
     return table
 
@@ -140,9 +142,13 @@ def estimate_table(result: Estimate, model: str, batch_size: int | None = None) 
     table.add_row("unreadable", str(len(result.unreadable)))
     table.add_row("would be sent", str(result.to_send), style="green")
     table.add_row("estimated input tokens", f"{result.input_tokens:,}")
+    table.add_row("estimated output tokens", f"{result.output_tokens:,}")
     if batch_size:
         table.add_row("batch jobs", str(result.batch_jobs(batch_size)))
         table.add_row("input tokens as billed in batch mode (50%)", f"{result.input_tokens // 2:,}")
+    cost = result.cost(batch=bool(batch_size))["cost_usd"]
+    kind = "batch price" if batch_size else "interactive price"
+    table.add_row(f"estimated cost ({kind})", dollars(cost, model), style="green")
     return table
 
 

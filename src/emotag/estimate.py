@@ -9,6 +9,7 @@ from typing import Any
 
 from emotag.ledger import NO_FACE
 from emotag.planner import walk
+from emotag.prices import OUTPUT_TOKENS_PER_ANSWER, priced
 from emotag.recorder import Recorder
 from emotag.resume import ResumeIndex
 
@@ -22,9 +23,15 @@ class Estimate:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     remembered_no_face: int = 0
     input_tokens: int = 0
+    output_tokens: int = 0  # prices.OUTPUT_TOKENS_PER_ANSWER an answer: a dry run sees none
+    model: str = ""
 
     def batch_jobs(self, per_job: int) -> int:
         return -(-self.to_send // per_job)
+
+    def cost(self, *, batch: bool) -> dict[str, Any]:
+        """`cost_usd` (None: price unknown) and the `price` row, batch-discounted or not."""
+        return priced(self.model, self.input_tokens, self.output_tokens, batch=batch)
 
     def as_dict(self, batch_size: int | None = None) -> dict[str, Any]:
         """The `--json` keys of `tag --dry-run` (docs/usage.md lists them)."""
@@ -36,10 +43,13 @@ class Estimate:
             "unreadable": len(self.unreadable),
             "remembered_no_face": self.remembered_no_face,
             "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
         }
         if batch_size is not None:
             data["batch_jobs"] = self.batch_jobs(batch_size)
             data["batch_billed_input_tokens"] = self.input_tokens // 2
+        cost = self.cost(batch=batch_size is not None)
+        data["estimated_cost_usd"], data["price"] = cost["cost_usd"], cost["price"]
         return data
 
 
@@ -55,12 +65,13 @@ def estimate(
 
     `recorder` should not write (`write=False`); it counts skips, copies and failures.
     """
-    result = Estimate()
+    result = Estimate(model=recorder.model)
     for step in walk(recorder.discovered(source), index, max_side):
         if step.kind == "send" and step.image is not None:
             need = index.missing(step.digest)  # K answers with --votes, fewer on a top-up
             result.to_send += need
             result.input_tokens += need * tokens(step.image.width, step.image.height)
+            result.output_tokens += need * OUTPUT_TOKENS_PER_ANSWER
         elif step.kind == "pending":
             result.duplicates += 1
         else:

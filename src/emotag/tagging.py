@@ -31,6 +31,7 @@ from emotag.ledger import (
     read_labels,
     run_lock,
 )
+from emotag.prices import priced
 from emotag.providers import OPENAI, Provider, spec
 from emotag.providers.gemini import (
     CANDIDATES,
@@ -166,6 +167,7 @@ class ResolvedConfig(TagConfig):
             "errors_csv": str(self.errors),
             "votes": self.votes,
             **summary.as_dict(),
+            **priced(self.model, summary.input_tokens, summary.output_tokens, batch=False),
         }
 
 
