@@ -56,12 +56,15 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in (*KEY_VARS, *SDK_VARS):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # `datasets` loads an export, never the hub
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     for name in (
         "EMOTAG_MODEL",
         "EMOTAG_RPM",
         "EMOTAG_CONCURRENCY",
         "EMOTAG_DEBUG",
         "EMOTAG_VOTES",
+        "EMOTAG_PRICES",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")

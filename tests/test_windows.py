@@ -22,6 +22,11 @@ LABELS = Path("dataset/llm_labels.csv")
 ERRORS = Path("dataset/llm_labels.errors.csv")
 
 
+def seven_faces(root: Path, prefix: str) -> None:
+    for i, emotion in enumerate(EMOTIONS):
+        make_image(root / f"{prefix}{i}.png", emotion, size=(40 + i, 30))
+
+
 def invoke(*args: str) -> object:
     result = runner.invoke(app, list(args))
     assert "Windows rules" not in result.output, result.output
@@ -54,8 +59,7 @@ def test_everyday_workflow_under_windows_rules(
     windows_rules: Refusals, gemini: FakeGemini, tmp_path: Path
 ) -> None:
     root = tmp_path / "faces"
-    for i, emotion in enumerate(EMOTIONS):
-        make_image(root / f"m_y_a_{i}.png", emotion, size=(40 + i, 30))
+    seven_faces(root, "m_y_a_")
     make_image(root / "nobody.png", "white")
     gemini.by_colour["white"] = Reply(faces="none", emotion="neutral")
     (root / "broken.png").write_bytes(b"not a png")
@@ -105,8 +109,7 @@ def test_batch_fetch_under_windows_rules(
     windows_rules: Refusals, gemini: FakeGemini, tmp_path: Path
 ) -> None:
     root = tmp_path / "faces"
-    for i, emotion in enumerate(EMOTIONS):
-        make_image(root / f"img_{i}.png", emotion, size=(30 + i, 30))
+    seven_faces(root, "img_")
     submitted = invoke("tag", str(root), "--batch")
     assert submitted.exit_code == 0, submitted.output
     assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
