@@ -85,15 +85,22 @@ def test_tag_batch_wait_fetch_gives_the_interactive_csv(gemini: FakeGemini, tmp_
     for table in (batched, interactive):  # one of the identical pair names the other
         links = {p: v[-1] for p, v in table.items() if v[-1]}
         assert len(links) == 1 and {*links, *links.values()} == pair
-    # The request in the JSONL is the interactive request, minus logprobs.
-    line = json.loads(
-        next(Path("dataset/llm_labels.batch").glob("*.jsonl")).read_text().splitlines()[0]
-    )
+    # The request in the JSONL is the interactive request, minus logprobs. The local
+    # JSONL is gone once its job exists; the one the fake received is read instead.
+    (job,) = gemini.jobs.values()
+    line = json.loads(gemini.files[job["_input"]].decode().splitlines()[0])
     interactive_config = gemini.labelling_requests()[-1].body["generationConfig"]
     # The SDK itself sends thinking_level in snake case; proto JSON accepts either spelling.
     assert camel(line["request"]["generationConfig"]) == camel(interactive_config)
     again = invoke("batch", "fetch")
     assert "0 labelled" in again.stdout and len(read_csv(LABELS)) == 8
+    # Nothing but the CSVs and a small state is left beside them.
+    assert sorted(p.name for p in Path("dataset").iterdir()) == [
+        ".llm_labels.csv.lock",
+        "llm_labels.batch.json",
+        "llm_labels.csv",
+        "llm_labels.errors.csv",
+    ]
 
 
 def test_tag_batch_again_reattaches_instead_of_submitting(
@@ -286,3 +293,100 @@ def test_batch_is_the_way_out_when_the_interactive_quota_is_refused(
     assert len(lines) == 7
     assert all(("thinkingConfig" in c) is remembered for c in lines)
     assert not ERRORS.exists() or read_csv(ERRORS) == []
+
+
+def test_one_jsonl_on_disk_at_a_time_and_none_once_the_jobs_exist(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emotag.providers.gemini import GeminiBatches
+
+    images(tmp_path / "in", 7)
+    folder = Path("dataset/llm_labels.batch")
+    on_disk: list[int] = []
+    real_upload = GeminiBatches.upload
+
+    def counting_upload(self: GeminiBatches, path: str, display_name: str) -> str:
+        on_disk.append(len(list(folder.glob("*.jsonl"))))
+        return real_upload(self, path, display_name)
+
+    monkeypatch.setattr(GeminiBatches, "upload", counting_upload)
+    result = invoke("tag", str(tmp_path / "in"), "--batch", "--batch-size", "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["jobs"] == 4 and on_disk == [1, 1, 1, 1]
+    assert not list(folder.glob("*.jsonl")) and len(list(folder.glob("*.keys.json"))) == 4
+    state = batch.state_path(LABELS.absolute()).read_text()
+    assert str(tmp_path / "in") not in state  # paths live in the per-job keys files
+    assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
+    assert invoke("batch", "fetch").exit_code == 0
+    assert not folder.exists() and len(read_csv(LABELS)) == 7
+
+
+def test_killed_after_a_job_exists_but_before_its_jsonl_is_removed(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images(tmp_path / "in", 3)
+    real_drop = batch._drop_input
+
+    def die(*args: object) -> None:
+        raise KeyboardInterrupt  # the job is created and saved; the removal never runs
+
+    monkeypatch.setattr(batch, "_drop_input", die)
+    assert invoke("tag", str(tmp_path / "in"), "--batch").exit_code == 130
+    monkeypatch.setattr(batch, "_drop_input", real_drop)
+    assert len(list(Path("dataset/llm_labels.batch").glob("*.jsonl"))) == 1
+    assert invoke("batch", "status").exit_code == 0  # re-attaches, and tidies
+    assert not list(Path("dataset/llm_labels.batch").glob("*.jsonl"))
+    assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
+    assert "3 labelled" in invoke("batch", "fetch").stdout
+    assert gemini.batch_creates == 1
+
+
+def test_killed_mid_submission_the_next_run_sends_only_the_rest(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emotag.providers.gemini import GeminiBatches
+
+    root = tmp_path / "in"
+    images(root, 7)
+    shutil.copy(root / "img_0.png", root / "zz_late_copy.png")  # planned after its job left
+    real_upload = GeminiBatches.upload
+    calls = {"n": 0}
+
+    def die_at_the_third(self: GeminiBatches, path: str, display_name: str) -> str:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # two jobs exist; the rest of the folder is not planned
+        return real_upload(self, path, display_name)
+
+    monkeypatch.setattr(GeminiBatches, "upload", die_at_the_third)
+    assert invoke("tag", str(root), "--batch", "--batch-size", "2").exit_code == 130
+    monkeypatch.setattr(GeminiBatches, "upload", real_upload)
+    assert gemini.batch_creates == 2
+    again = invoke("tag", str(root), "--batch", "--batch-size", "2", "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["reattached"] == 3  # the two jobs, and the saved third
+    assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
+    assert invoke("batch", "fetch").exit_code == 0
+    assert gemini.batch_creates == 4 and len(gemini.batch_requests()) == 7  # none paid twice
+    rows = {Path(r["path"]).name: r for r in read_csv(LABELS)}
+    assert len(rows) == 8 and rows["zz_late_copy.png"]["duplicate_of"].endswith("img_0.png")
+
+
+@pytest.mark.parametrize("flags", [["-q"], ["--json"]], ids=["quiet", "json"])
+def test_batch_commands_take_the_output_options_of_tag(
+    gemini: FakeGemini, tmp_path: Path, flags: list[str]
+) -> None:
+    images(tmp_path / "in", 3)
+    assert invoke("tag", str(tmp_path / "in"), "--batch", *flags).exit_code == 0
+    outputs = []
+    for command in (["status"], ["wait", "--poll", "0.01"], ["fetch"], ["cancel"]):
+        result = invoke("batch", *command, *flags)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+    if flags == ["-q"]:
+        assert outputs == ["", "", "", ""]
+    else:
+        status, waited, fetched, cancelled = (json.loads(text) for text in outputs)
+        assert [job["state"] for job in waited["jobs"]] == ["JOB_STATE_SUCCEEDED"]
+        assert status["complete"] and fetched["labelled"] == 3 and cancelled == {"cancelled": 0}
+    assert len(read_csv(LABELS)) == 3

@@ -6,6 +6,12 @@ and each answer is judged by the same outcome policy, recorded by the same recor
 State lives in `<labels stem>.batch.json` beside the labels CSV and is saved before each
 paid step (upload, job creation), so a killed process never loses a job: the next command
 re-attaches, by job name or, for a job created just before a crash, by display name.
+
+What scales with the images lives per job in `<labels stem>.batch/`: the request JSONL,
+removed as soon as its job exists (so the disk holds one job's JSONL at a time), and the
+job's keys (request key -> paths), removed once the job is fetched. The state itself stays
+small. A submission is streamed job by job; one interrupted before its end is continued by
+the next `tag --batch`, which sends only what no job holds yet.
 """
 
 from __future__ import annotations
@@ -49,12 +55,20 @@ class Batches(Protocol):
 @dataclass
 class Job:
     display_name: str
-    keys: dict[str, list[str]]  # request key (content hash) -> paths with those bytes
-    input_path: str = ""  # the local JSONL
+    keys_path: str  # JSON of request key (content hash) -> paths with those bytes
+    requests: int = 0
+    input_path: str = ""  # the local JSONL, until the job exists
     file: str = ""  # files/... once uploaded
     name: str = ""  # batches/... once created
     state: str = "NOT_SUBMITTED"
     fetched: bool = False
+
+    def keys(self) -> dict[str, list[str]]:
+        try:
+            keys: dict[str, list[str]] = json.loads(Path(self.keys_path).read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"Cannot read the batch job's keys {self.keys_path}: {exc}") from exc
+        return keys
 
 
 @dataclass
@@ -64,10 +78,19 @@ class BatchState:
     jobs: list[Job] = field(default_factory=list)
     skip_multi_face: bool = False
     votes: int = 1
+    complete: bool = False  # every image was planned into a job
 
     @property
     def open_jobs(self) -> list[Job]:
         return [job for job in self.jobs if not job.fetched]
+
+    def as_dict(self) -> dict[str, Any]:
+        """`batch status|wait --json`: the jobs, without the local bookkeeping."""
+        jobs = [
+            {k: getattr(job, k) for k in ("display_name", "name", "state", "requests", "fetched")}
+            for job in self.jobs
+        ]
+        return {"model": self.model, "complete": self.complete, "votes": self.votes, "jobs": jobs}
 
 
 @dataclass
@@ -134,9 +157,10 @@ def submit(
     per_job: int = DEFAULT_REQUESTS_PER_JOB,
     skip_multi_face: bool = False,
 ) -> Submission:
-    """Plan every image as `tag` does, write JSONL files, upload them, create the jobs.
+    """Plan every image as `tag` does and submit the jobs one by one as each fills.
 
-    If earlier jobs are not fetched yet, nothing new is submitted: they are re-attached.
+    If earlier jobs are not fetched yet, they are re-attached; a submission interrupted
+    before its end is then continued, sending only what no job holds yet.
     """
     labels_csv = recorder.labels_csv
     state = load_state(labels_csv)
@@ -144,42 +168,58 @@ def submit(
     if state and state.open_jobs:
         result.reattached = len(state.open_jobs)
         _recover(batches, labels_csv, state)
-        return result
-    state = BatchState(
-        recorder.model, prompt_sha(prompt), skip_multi_face=skip_multi_face, votes=index.votes
-    )
-    folder = labels_csv.with_name(f"{labels_csv.stem}.batch")
+        if state.complete:
+            return result
+    else:
+        state = BatchState(
+            recorder.model, prompt_sha(prompt), skip_multi_face=skip_multi_face, votes=index.votes
+        )
+    folder = _jobs_folder(labels_csv)
     folder.mkdir(parents=True, exist_ok=True)
-    writer = _JobWriter(state, folder, per_job)
-    try:
-        for step in walk(paths, index, max_side):
-            if step.kind == "send" and step.image is not None:
-                need = index.missing(step.digest)
-                if need == 0:  # every vote already paid for: only the row is missing
-                    paid = index.paid[step.digest]
-                    recorder.result(_decide(paid, step.path, step.digest, state))
-                    continue
-                request = request_json(step.image)
-                for vote in range(need):
-                    key = _key(step.digest, vote, index.votes)
-                    # An image's votes stay in one job, so its fetch sees all of them.
-                    writer.add(key, step.digest, step.path, request, may_cut=vote == 0)
-            elif step.kind == "pending":
-                writer.groups[step.digest].append(step.path)
-                result.duplicates += 1
-            else:
-                recorder.step(step)
-    finally:
-        writer.close()
+    _remove_strays(folder, state)
+    writer = _JobWriter(state, folder, per_job, lambda job: _start(batches, labels_csv, job, state))
+    submitted = len(state.jobs)
+    for step in walk(paths, index, max_side):
+        if step.digest in writer.job_of:
+            writer.copy(step.digest, step.path)  # its bytes are in a job already
+        elif step.kind == "send" and step.image is not None:
+            need = index.missing(step.digest)
+            if need == 0:  # every vote already paid for: only the row is missing
+                paid = index.paid[step.digest]
+                recorder.result(_decide(paid, step.path, step.digest, state))
+                continue
+            request = request_json(step.image)
+            for vote in range(need):
+                key = _key(step.digest, vote, index.votes)
+                # An image's votes stay in one job, so its fetch sees all of them.
+                writer.add(key, step.digest, step.path, request, may_cut=vote == 0)
+        elif step.kind == "pending":
+            writer.copy(step.digest, step.path)
+            result.duplicates += 1
+        else:
+            recorder.step(step)
+    writer.close()
+    writer.save_late_copies()
+    state.complete = True
+    save_state(labels_csv, state)
     result.skipped = recorder.summary.skipped
     result.duplicates += recorder.summary.duplicates
     result.failed = recorder.summary.failed
-    save_state(labels_csv, state)  # before anything is paid for
-    for job in state.jobs:
-        _start(batches, labels_csv, state, job)
-    result.jobs = len(state.jobs)
-    result.requests = sum(len(job.keys) for job in state.jobs)
+    result.jobs = len(state.jobs) - submitted
+    result.requests = sum(job.requests for job in state.jobs[submitted:])
     return result
+
+
+def _jobs_folder(labels_csv: Path) -> Path:
+    return labels_csv.with_name(f"{labels_csv.stem}.batch")
+
+
+def _remove_strays(folder: Path, state: BatchState) -> None:
+    """A JSONL or keys file no job refers to (an interrupted write) is deleted."""
+    kept = {Path(p).name for job in state.jobs for p in (job.input_path, job.keys_path) if p}
+    for path in folder.iterdir():
+        if path.name not in kept and path.suffix in (".jsonl", ".json", ".tmp"):
+            path.unlink(missing_ok=True)
 
 
 def _key(digest: str, vote: int, votes: int) -> str:
@@ -251,11 +291,12 @@ def fetch(
             result.waiting += 1
             continue
         answers = batches.results(job.name) if job.state == "JOB_STATE_SUCCEEDED" else {}
+        job_keys = job.keys()
         by_digest: dict[str, list[str]] = {}
-        for key in job.keys:
+        for key in job_keys:
             by_digest.setdefault(key.split("#", 1)[0], []).append(key)
         for digest, keys in by_digest.items():
-            todo = [p for p in job.keys[keys[0]] if p not in labelled]
+            todo = [p for p in job_keys[keys[0]] if p not in labelled]
             if not todo:
                 continue
             outcomes = [answers.get(key, _job_failure(job)) for key in keys]
@@ -282,6 +323,10 @@ def fetch(
                 labelled.update(todo)
         job.fetched = True
         save_state(recorder.labels_csv, state)
+        Path(job.keys_path).unlink(missing_ok=True)  # its rows are written: not needed again
+    folder = _jobs_folder(recorder.labels_csv)
+    if not state.open_jobs and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
     result.labelled, result.failed = summary.labelled, summary.failed
     return result
 
@@ -297,11 +342,20 @@ def cancel(batches: Batches, labels_csv: Path) -> int:
 
 
 class _JobWriter:
-    """JSONL input files, cut at `per_job` requests or MAX_JOB_BYTES, one job each."""
+    """JSONL input files, cut at `per_job` requests or MAX_JOB_BYTES; each is handed to
+    `start` as soon as it is complete (one JSONL on disk at a time)."""
 
-    def __init__(self, state: BatchState, folder: Path, per_job: int) -> None:
-        self.state, self.folder, self.per_job = state, folder, per_job
-        self.groups: dict[str, list[str]] = {}
+    def __init__(
+        self, state: BatchState, folder: Path, per_job: int, start: Callable[[Job], None]
+    ) -> None:
+        self.state, self.folder, self.per_job, self.start = state, folder, per_job, start
+        self.groups: dict[str, list[str]] = {}  # content hash -> paths with those bytes
+        self.job_of: dict[str, Job] = {}  # content hash -> the job that holds it
+        for job in state.open_jobs:  # a fetched job's images are labelled: the plan skips them
+            for key, paths in job.keys().items():
+                self.groups.setdefault(key.split("#", 1)[0], paths)
+                self.job_of[key.split("#", 1)[0]] = job
+        self._late: set[str] = set()  # keys files that gained a copy after they were written
         self._handle: IO[str] | None = None
         self._path = Path()
         self._keys: list[str] = []
@@ -325,15 +379,41 @@ class _JobWriter:
         self._digests[key] = digest
         self.groups.setdefault(digest, [path])
 
+    def copy(self, digest: str, path: str) -> None:
+        """Bytes already planned: this path gets the same answer when it is fetched."""
+        paths = self.groups[digest]
+        if path in paths:
+            return
+        paths.append(path)
+        if (job := self.job_of.get(digest)) is not None:
+            self._late.add(job.keys_path)
+
     def close(self) -> None:
+        """Finish the JSONL being written: save its job, then upload and create it."""
         if self._handle is None:
             return
         self._handle.close()
         self._handle = None
-        display = f"emotag-{self._path.stem.removeprefix('emotag-')}"
-        jobs = {key: self.groups[self._digests[key]] for key in self._keys}
-        self.state.jobs.append(Job(display, jobs, str(self._path)))
-        self._keys, self._size = [], 0
+        stem = self._path.stem.removeprefix("emotag-")
+        keys = {key: self.groups[self._digests[key]] for key in self._keys}
+        keys_path = self.folder / f"emotag-{stem}.keys.json"
+        _write_json(keys_path, keys)
+        job = Job(f"emotag-{stem}", str(keys_path), len(self._keys), str(self._path))
+        self.state.jobs.append(job)
+        self.job_of.update((digest, job) for digest in self._digests.values())
+        self._keys, self._digests, self._size = [], {}, 0
+        self.start(job)
+
+    def save_late_copies(self) -> None:
+        for job in self.state.jobs:
+            if job.keys_path in self._late:
+                keys = job.keys()
+                _write_json(Path(job.keys_path), {k: self.groups[k.split("#", 1)[0]] for k in keys})
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with atomic_text(path) as handle:
+        json.dump(data, handle, separators=(",", ":"))
 
 
 def _job_failure(job: Job) -> str:
@@ -342,28 +422,41 @@ def _job_failure(job: Job) -> str:
     return f"batch job {job.state.removeprefix('JOB_STATE_').lower()}; retry with --retry-failed"
 
 
-def _start(batches: Batches, labels_csv: Path, state: BatchState, job: Job) -> None:
-    """Upload and create one job, saving the state after each paid step."""
+def _start(batches: Batches, labels_csv: Path, job: Job, state: BatchState) -> None:
+    """Upload and create one job, saving the state before and after each paid step; once
+    the job exists its JSONL is not needed again and is removed."""
+    save_state(labels_csv, state)
     if not job.file:
         job.file = batches.upload(job.input_path, job.display_name)
         save_state(labels_csv, state)
     if not job.name:
         job.name, job.state = batches.create(job.file, job.display_name)
         save_state(labels_csv, state)
+    _drop_input(labels_csv, job, state)
+
+
+def _drop_input(labels_csv: Path, job: Job, state: BatchState) -> None:
+    if job.input_path:
+        Path(job.input_path).unlink(missing_ok=True)
+        job.input_path = ""
+        save_state(labels_csv, state)
 
 
 def _recover(batches: Batches, labels_csv: Path, state: BatchState) -> None:
     """Finish what a crash interrupted: find jobs created but not saved, start the rest."""
+    for job in state.open_jobs:
+        if job.name:
+            _drop_input(labels_csv, job, state)  # created, but killed before the removal
     missing = {job.display_name: job for job in state.open_jobs if not job.name}
     if not missing:
         return
     for display_name, (name, job_state) in batches.find().items():
-        job = missing.pop(display_name, None)
-        if job is not None:
-            job.name, job.state = name, job_state
+        if (found := missing.pop(display_name, None)) is not None:
+            found.name, found.state = name, job_state
+            _drop_input(labels_csv, found, state)
     save_state(labels_csv, state)
     for job in missing.values():
-        _start(batches, labels_csv, state, job)
+        _start(batches, labels_csv, job, state)
 
 
 def _require_state(labels_csv: Path) -> BatchState:

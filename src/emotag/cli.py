@@ -22,6 +22,7 @@ from emotag.emotions import MultiFace
 from emotag.errors import ConfigError, EmotagError, InputError
 
 if TYPE_CHECKING:
+    from emotag.batch import BatchState
     from emotag.tagging import ResolvedConfig
 from emotag.export import Format as ExportFormat
 from emotag.merge import Prefer
@@ -94,6 +95,9 @@ LabelsIn = Annotated[
 ]
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON on stdout (keys: docs/usage.md).")
+]
+QuietFlag = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print nothing but errors (the exit code tells).")
 ]
 
 P = ParamSpec("P")
@@ -830,12 +834,22 @@ LabelsOption = Annotated[
 
 @batch_app.command("status")
 @reports_errors
-def batch_status(output: LabelsOption = DEFAULT_OUTPUT) -> None:
+def batch_status(
+    output: LabelsOption = DEFAULT_OUTPUT, as_json: JsonFlag = False, quiet: QuietFlag = False
+) -> None:
     """Show each batch job and its state."""
     from emotag import tagging
+
+    _show_jobs(tagging.batch_command("status", output, None), as_json=as_json, quiet=quiet)
+
+
+def _show_jobs(state: BatchState, *, as_json: bool, quiet: bool) -> None:
     from emotag.console import batch_table
 
-    out.print(batch_table(tagging.batch_command("status", output, None)))
+    if as_json:
+        out.print_json(data=state.as_dict())
+    elif not quiet:
+        out.print(batch_table(state))
 
 
 @batch_app.command("wait")
@@ -843,18 +857,20 @@ def batch_status(output: LabelsOption = DEFAULT_OUTPUT) -> None:
 def batch_wait(
     output: LabelsOption = DEFAULT_OUTPUT,
     poll: Annotated[float, typer.Option(min=0.01, help="First polling interval, seconds.")] = 30.0,
+    as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Poll until every job has ended (backing off up to 5 minutes); Ctrl-C is safe."""
     from emotag import tagging
-    from emotag.batch import TERMINAL, BatchState
-    from emotag.console import batch_table
+    from emotag.batch import TERMINAL
 
     def show(state: BatchState) -> None:
         done = sum(1 for job in state.open_jobs if job.state in TERMINAL)
-        err.print(f"{done}/{len(state.open_jobs)} job(s) finished", highlight=False, markup=False)
+        if not quiet:
+            err.print(f"{done}/{len(state.open_jobs)} job(s) finished", markup=False)
 
     state = tagging.batch_command("wait", output, None, poll=poll, on_poll=show)
-    out.print(batch_table(state))
+    _show_jobs(state, as_json=as_json, quiet=quiet)
 
 
 @batch_app.command("fetch")
@@ -863,6 +879,7 @@ def batch_fetch(
     output: LabelsOption = DEFAULT_OUTPUT,
     errors: Annotated[Path | None, typer.Option(help="Errors CSV.")] = None,
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Download finished jobs' answers, validate them like `tag`, append to the CSVs."""
     from emotag import tagging
@@ -872,7 +889,7 @@ def batch_fetch(
     data = result.as_dict()
     if as_json:
         out.print_json(data=data)
-    else:
+    elif not quiet:
         out.print(
             f"{result.labelled} labelled, {result.failed} failed, "
             f"{result.waiting} job(s) still running; cost of the answers fetched "
@@ -886,11 +903,17 @@ def batch_fetch(
 
 @batch_app.command("cancel")
 @reports_errors
-def batch_cancel(output: LabelsOption = DEFAULT_OUTPUT) -> None:
+def batch_cancel(
+    output: LabelsOption = DEFAULT_OUTPUT, as_json: JsonFlag = False, quiet: QuietFlag = False
+) -> None:
     """Cancel the jobs that have not ended; fetch still records their images as failed."""
     from emotag import tagging
 
-    out.print(f"Cancelled {tagging.batch_command('cancel', output, None)} job(s).", markup=False)
+    cancelled = tagging.batch_command("cancel", output, None)
+    if as_json:
+        out.print_json(data={"cancelled": cancelled})
+    elif not quiet:
+        out.print(f"Cancelled {cancelled} job(s).", markup=False)
 
 
 ProviderOption = Annotated[

@@ -259,7 +259,7 @@ def batch_table(state: BatchState) -> Table:
         table.add_row(
             job.name or "(not created)",
             job.display_name,
-            str(len(job.keys)),
+            str(job.requests),
             job.state.removeprefix("JOB_STATE_").lower(),
             "yes" if job.fetched else "no",
         )
