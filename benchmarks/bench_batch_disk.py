@@ -11,6 +11,7 @@ time and peak RSS of `tag --batch`, the peak bytes under `<stem>.batch/` while i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -40,10 +41,8 @@ def tree_bytes(folder: Path) -> int:
     total = 0
     for dirpath, _, names in os.walk(folder):
         for name in names:
-            try:
+            with contextlib.suppress(OSError):  # removed while we looked
                 total += os.path.getsize(os.path.join(dirpath, name))
-            except OSError:
-                pass
     return total
 
 
