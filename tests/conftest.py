@@ -191,8 +191,5 @@ class ScriptedProvider:
             raise reply
         return [reply]
 
-    def estimate_input_tokens(self, width: int, height: int) -> int:
-        return 0
-
     async def aclose(self) -> None:
         return None

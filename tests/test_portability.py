@@ -59,7 +59,7 @@ def test_rename_keeps_a_group_readable_labels_csv_group_readable(
     assert runner.invoke(app, ["tag", str(tmp_path / "in")]).exit_code == 0
     labels = Path("dataset/llm_labels.csv")
     labels.chmod(0o664)
-    result = runner.invoke(app, ["rename", "--from-csv", str(labels), "--yes"])
+    result = runner.invoke(app, ["rename", "-l", str(labels), "--yes"])
     assert result.exit_code == 0, result.output
     assert read_csv(labels)[0]["filename"] == "m_y_w_happy.png"  # it was rewritten
     assert labels.stat().st_mode & 0o777 == 0o664
@@ -72,7 +72,7 @@ def test_a_new_report_follows_the_umask(gemini: FakeGemini, tmp_path: Path) -> N
     assert runner.invoke(app, ["tag", str(tmp_path / "in")]).exit_code == 0
     old = os.umask(0o022)
     try:
-        made = runner.invoke(app, ["report", "dataset/llm_labels.csv", "-o", "r.html"])
+        made = runner.invoke(app, ["report", "-l", "dataset/llm_labels.csv", "-o", "r.html"])
     finally:
         os.umask(old)
     assert made.exit_code == 0, made.output

@@ -354,7 +354,7 @@ def test_the_key_never_appears_in_any_output(
     # EMOTAG_DEBUG: the error is raised with its traceback (checked for the key below).
     assert isinstance(debug.exception, FatalAPIError) and "gone" in str(debug.exception)
     assert "Error:" not in debug.stderr
-    invoke("rename", "--from-csv", str(LABELS), "--yes", "--journal", "j.csv")
+    invoke("rename", "-l", str(LABELS), "--yes", "--journal", "j.csv")
     files = [p.read_bytes() for p in Path().rglob("*.csv")]
     assert files and all(TEST_KEY.encode() not in data for data in files)
     assert all(TEST_KEY not in text for text in outputs)

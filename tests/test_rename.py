@@ -111,15 +111,13 @@ def test_rename_then_undo_restores_the_exact_tree(tmp_path: Path) -> None:
     files = [make_image(d / f"m_y_a_{i}.png", "happy", size=(10 + i, 10)) for i in range(5)]
     before = tree_digest(d)
     csv_path = labels_csv([(f, "sad") for f in files])
-    result = runner.invoke(
-        app, ["rename", "--from-csv", str(csv_path), "--yes", "--journal", "j.csv"]
-    )
+    result = runner.invoke(app, ["rename", "-l", str(csv_path), "--yes", "--journal", "j.csv"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in d.iterdir()) == sorted(f"m_y_a_{i}_sad.png" for i in range(5))
     assert {Path(r["path"]).name for r in read_csv(csv_path)} == {
         f"m_y_a_{i}_sad.png" for i in range(5)
     }
-    undo = runner.invoke(app, ["rename", "--undo", "j.csv", "--from-csv", str(csv_path)])
+    undo = runner.invoke(app, ["rename", "--undo", "j.csv", "-l", str(csv_path)])
     assert undo.exit_code == 0, undo.output
     assert tree_digest(d) == before
     assert {r["path"] for r in read_csv(csv_path)} == {str(f) for f in files}
@@ -161,19 +159,19 @@ def test_undo_refuses_a_file_changed_since(tmp_path: Path) -> None:
 def test_rename_dry_run_and_non_interactive_change_nothing(tmp_path: Path) -> None:
     f = make_image(tmp_path / "a.png")
     csv_path = labels_csv([(f, "sad")])
-    dry = runner.invoke(app, ["rename", "--from-csv", str(csv_path), "--dry-run"])
+    dry = runner.invoke(app, ["rename", "-l", str(csv_path), "--dry-run"])
     assert dry.exit_code == 0 and "a_sad.png" in dry.stdout and f.exists()
-    blind = runner.invoke(app, ["rename", "--from-csv", str(csv_path)])
+    blind = runner.invoke(app, ["rename", "-l", str(csv_path)])
     assert blind.exit_code == 2 and "--yes" in blind.stderr and f.exists()
 
 
 def test_rename_bad_input_is_one_line(tmp_path: Path) -> None:
-    missing = runner.invoke(app, ["rename", "--from-csv", "nope.csv"])
+    missing = runner.invoke(app, ["rename", "-l", "nope.csv"])
     assert (
         missing.exit_code == 2 and missing.stderr.strip() == "Error: Labels CSV not found: nope.csv"
     )
     Path("bad.csv").write_text("a,b\n1,2\n")
-    bad = runner.invoke(app, ["rename", "--from-csv", "bad.csv"])
+    bad = runner.invoke(app, ["rename", "-l", "bad.csv"])
     assert bad.exit_code == 2 and "not an emotag labels CSV" in bad.stderr
 
 
@@ -182,7 +180,7 @@ def test_rename_reports_bad_rows_and_plans_the_rest(tmp_path: Path) -> None:
     csv_path = labels_csv([(f, "sad")])
     with open(csv_path, "a", newline="") as handle:
         handle.write(csv_line("b.png", "/x/b.png", "bored"))
-    result = runner.invoke(app, ["rename", "--from-csv", str(csv_path), "--yes"])
+    result = runner.invoke(app, ["rename", "-l", str(csv_path), "--yes"])
     assert result.exit_code == 0, result.output
     assert ":3: 'bored' is not one of the seven" in result.stderr
     assert (tmp_path / "a_sad.png").exists()
@@ -195,7 +193,7 @@ def test_tag_rename_then_filename_parser_reads_every_emotion(gemini, tmp_path: P
     for stem, emotion in truth.items():
         make_image(root / f"{stem}.png", emotion)
     assert runner.invoke(app, ["tag", str(root)]).exit_code == 0
-    result = runner.invoke(app, ["rename", "--from-csv", "dataset/llm_labels.csv", "--yes"])
+    result = runner.invoke(app, ["rename", "-l", "dataset/llm_labels.csv", "--yes"])
     assert result.exit_code == 0, result.output
     parsed = sorted(emotion_from_filename(p.name) for p in root.iterdir())
     assert parsed == sorted(truth.values())

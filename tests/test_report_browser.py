@@ -63,7 +63,9 @@ def test_report_counts_filters_and_exports_a_correction(
     assert CliRunner().invoke(app, ["tag", str(root)]).exit_code == 0
     report = tmp_path / "report.html"
     assert (
-        CliRunner().invoke(app, ["report", "dataset/llm_labels.csv", "-o", str(report)]).exit_code
+        CliRunner()
+        .invoke(app, ["report", "-l", "dataset/llm_labels.csv", "-o", str(report)])
+        .exit_code
         == 0
     )
 
@@ -129,7 +131,7 @@ def test_report_renders_hostile_file_names_as_text_and_runs_none(
     make_image(root / "plain.png", "happy", size=(90, 50))
     assert CliRunner().invoke(app, ["tag", str(root)]).exit_code == 0
     report = tmp_path / "report.html"
-    made = CliRunner().invoke(app, ["report", "dataset/llm_labels.csv", "-o", str(report)])
+    made = CliRunner().invoke(app, ["report", "-l", "dataset/llm_labels.csv", "-o", str(report)])
     assert made.exit_code == 0, made.output
 
     browser.get(report.as_uri())
@@ -161,7 +163,7 @@ def test_report_orders_doubtful_first_and_filters_split_votes(
     tagged = CliRunner().invoke(app, ["tag", str(root), "--votes", "5"])
     assert tagged.exit_code == 0, tagged.output
     report = tmp_path / "report.html"
-    made = CliRunner().invoke(app, ["report", "dataset/llm_labels.csv", "-o", str(report)])
+    made = CliRunner().invoke(app, ["report", "-l", "dataset/llm_labels.csv", "-o", str(report)])
     assert made.exit_code == 0, made.output
 
     browser.get(report.as_uri())

@@ -71,7 +71,9 @@ def test_eval_usage_errors(tagged: Path) -> None:
 
 
 def test_report_is_self_contained(tagged: Path) -> None:
-    result = runner.invoke(app, ["report", str(LABELS), "-o", "r.html", "--truth", "filenames"])
+    result = runner.invoke(
+        app, ["report", "-l", str(LABELS), "-o", "r.html", "--truth", "filenames"]
+    )
     assert result.exit_code == 0, result.output
     assert "7 labels, 1 failures" in result.stdout
     page = Path("r.html").read_text()
@@ -85,7 +87,9 @@ def test_report_is_self_contained(tagged: Path) -> None:
 
 def test_report_can_link_images_instead(tagged: Path) -> None:
     assert (
-        runner.invoke(app, ["report", str(LABELS), "-o", "out/r.html", "--link-images"]).exit_code
+        runner.invoke(
+            app, ["report", "-l", str(LABELS), "-o", "out/r.html", "--link-images"]
+        ).exit_code
         == 0
     )
     page = Path("out/r.html").read_text()

@@ -34,9 +34,8 @@ from emotag.planner import walk
 from emotag.prices import priced
 from emotag.recorder import Recorder
 from emotag.resume import ResumeIndex
-from emotag.settings import DEFAULT_MAX_SIDE
+from emotag.settings import DEFAULT_BATCH_SIZE, DEFAULT_MAX_SIDE
 
-DEFAULT_REQUESTS_PER_JOB = 10_000
 MAX_JOB_BYTES = 1_500_000_000  # under the Files API's 2 GB per file
 TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
 
@@ -154,7 +153,7 @@ def submit(
     *,
     prompt: str,
     max_side: int = DEFAULT_MAX_SIDE,
-    per_job: int = DEFAULT_REQUESTS_PER_JOB,
+    per_job: int = DEFAULT_BATCH_SIZE,
     skip_multi_face: bool = False,
 ) -> Submission:
     """Plan every image as `tag` does and submit the jobs one by one as each fills.

@@ -443,9 +443,6 @@ def _tag_live(config: ResolvedConfig, *, as_json: bool, quiet: bool) -> None:
 @reports_errors
 def rename(
     labels: LabelsIn = DEFAULT_OUTPUT,
-    from_csv: Annotated[
-        Path | None, typer.Option("--from-csv", hidden=True, help="Old spelling of --labels.")
-    ] = None,
     template: Annotated[
         str | None,
         typer.Option(
@@ -485,14 +482,13 @@ def rename(
     'emotag rename --undo JOURNAL' reverses a run. Exit codes: 0 done, 1 some files could
     not be renamed, 2 bad input.
     """
-    from_csv = from_csv or labels
     if undo is not None:
-        _undo_renames(undo, from_csv if update_csv else None)
+        _undo_renames(undo, labels if update_csv else None)
         return
     from emotag import rename as renaming
     from emotag.console import rename_table
 
-    plan = renaming.plan_from_csv(from_csv, template=template, on_conflict=on_conflict)
+    plan = renaming.plan_from_csv(labels, template=template, on_conflict=on_conflict)
     out.print(rename_table(plan, limit))
     for problem in plan.problems:
         err.print(Text.assemble(("Skipped:", "yellow"), f" {problem}"), highlight=False)
@@ -504,10 +500,10 @@ def rename(
             raise ConfigError("Nothing renamed: not a terminal, so pass --yes to apply this plan.")
         if not typer.confirm(f"Rename {len(plan.renames)} file(s)?"):
             return
-    path = journal or renaming.default_journal(from_csv)
+    path = journal or renaming.default_journal(labels)
     result = renaming.apply(plan, path, on_conflict=on_conflict)
     if update_csv and result.done:
-        renaming.update_labels_csv(from_csv, {str(s.old): str(s.new) for s in result.done})
+        renaming.update_labels_csv(labels, {str(s.old): str(s.new) for s in result.done})
     out.print(f"Renamed {len(result.done)} file(s); journal: {path}", highlight=False, markup=False)
     for step, reason in result.failed:
         err.print(
@@ -656,10 +652,6 @@ def dupes(
 @app.command()
 @reports_errors
 def report(
-    positional: Annotated[
-        Path | None,
-        typer.Argument(hidden=True, metavar="LABELS", help="Old spelling of --labels."),
-    ] = None,
     labels: LabelsIn = DEFAULT_OUTPUT,
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
         "report.html"
@@ -687,7 +679,6 @@ def report(
     from emotag.ledger import errors_path_for
     from emotag.review_page import build_report
 
-    labels = positional or labels
     evaluation = evaluate(labels, truth) if truth else None
     stats = build_report(
         labels,
@@ -766,6 +757,8 @@ def apply_corrections(
     result = undo_corrections(corrections, labels) if undo else apply_them(corrections, labels)
     verb = "Restored" if undo else "Applied"
     message = f"{verb} {result.applied} correction(s)"
+    if result.unchanged:
+        message += f", {result.unchanged} already so"
     if result.journal:
         message += f"; journal: {result.journal} (undo with --undo)"
     out.print(message + ".", highlight=False)

@@ -30,7 +30,7 @@ def dhash(raw: bytes) -> int:
     """64-bit difference hash: does brightness fall from each pixel to its right neighbour?"""
     from PIL import Image
 
-    rgb, _ = load_rgb(raw, 256)
+    rgb = load_rgb(raw, 256)
     small = rgb.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
     pixels = small.tobytes()
     bits = 0

@@ -94,7 +94,7 @@ def build_report(
 
 def _thumbnail(path: str) -> str:
     try:
-        rgb, _ = load_rgb(Path(path).read_bytes(), THUMB_SIDE)
+        rgb = load_rgb(Path(path).read_bytes(), THUMB_SIDE)
     except (OSError, ImageError):
         return ""
     out = io.BytesIO()

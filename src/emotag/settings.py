@@ -74,9 +74,14 @@ def key_for(provider: ProviderSpec, endpoint: str, env_file: Path | None = None)
     """
     if endpoint == provider.default_endpoint:
         return find_key(env_file, provider.key_var)
-    paired = endpoint == provider.endpoint(setting(provider.base_url_var, env_file))
+    paired = endpoint == _paired_endpoint(provider, env_file)
     found = _variable_key(provider.key_var, env_file) if paired else None
     return found or _stored_key(provider.key_var, endpoint)
+
+
+def _paired_endpoint(provider: ProviderSpec, env_file: Path | None = None) -> str:
+    """Where the provider's base-URL variable points (its own host when unset)."""
+    return provider.endpoint(setting(provider.base_url_var, env_file))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +117,8 @@ def require_key(provider: ProviderSpec, endpoint: str) -> ApiKey:
 
 def no_key_message(provider: ProviderSpec, endpoint: str) -> str:
     var = provider.key_var
-    flag = "" if provider.name == "gemini" else f" --provider {provider.name}"
-    paired = provider.endpoint(setting(provider.base_url_var))
-    if endpoint not in (provider.default_endpoint, paired):
+    flag = f" --provider {provider.name}"
+    if endpoint not in (provider.default_endpoint, _paired_endpoint(provider)):
         return (
             f"No key for {endpoint}: {var} is sent only to {provider.default_endpoint} and to "
             f"the endpoint {provider.base_url_var} names. Store a key for this endpoint "

@@ -27,15 +27,6 @@ class Tally:
     confidence: float  # the majority's share of the votes
     faces: str  # the majority face count
     votes: str  # "happy:3 surprise:2", most votes first
-    total: int
-
-    @property
-    def split(self) -> bool:
-        return is_split(self.votes)
-
-    @property
-    def tie(self) -> bool:
-        return is_tie(self.votes)
 
 
 def tally(answers: Sequence[tuple[str, str]]) -> Tally:
@@ -51,7 +42,6 @@ def tally(answers: Sequence[tuple[str, str]]) -> Tally:
         confidence=emotions[ranked[0]] / len(counted),
         faces=face,
         votes=" ".join(f"{e}:{emotions[e]}" for e in ranked),
-        total=len(answers),
     )
 
 

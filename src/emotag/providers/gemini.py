@@ -130,9 +130,6 @@ class GeminiProvider:
             self.settings.accept()
             return read_candidates(response)
 
-    def estimate_input_tokens(self, width: int, height: int) -> int:
-        return estimate_input_tokens(self.model, self.prompt, width, height)
-
     async def aclose(self) -> None:
         await self.client.aio.aclose()
 

@@ -98,9 +98,6 @@ class OpenAIProvider:
             self.settings.note_reported(answers[0].model_version)
             return answers
 
-    def estimate_input_tokens(self, width: int, height: int) -> int:
-        return estimate_input_tokens(self.prompt)
-
     async def aclose(self) -> None:
         await self.client.close()
 
@@ -239,9 +236,10 @@ def map_api_error(exc: Any, model: str, endpoint: str, *, answered: bool) -> Emo
             f"{message}). Run from a supported location or use another --provider."
         )
     if code in (401, 403):
+        # Not the server's words: a server may quote the key it was sent.
         return FatalAPIError(
-            f"{endpoint} rejected the key ({code}: {message}). Check {OPENAI.key_var}, or "
-            "run 'emotag key status --provider openai'."
+            f"{endpoint} rejected the key ({code}). Check {OPENAI.key_var}, or run "
+            "'emotag key status --provider openai'."
         )
     if code == 404 or "model_not_found" in kinds:
         return FatalAPIError(
