@@ -95,6 +95,10 @@ def test_everyday_workflow_under_windows_rules(
     assert merged.exit_code == 0, merged.output
     assert {r["emotion"] for r in read_csv(Path("landmarks.csv"))} >= {"disgust", "sad"}
 
+    exported = invoke("export", str(LABELS), "--format", "folders", "-o", "classes")
+    assert exported.exit_code == 0, exported.output
+    assert len(list(Path("classes").rglob("*.png"))) == 9
+
     renamed = invoke("rename", "-l", str(LABELS), "--yes", "--journal", "j.csv")
     assert renamed.exit_code == 0, renamed.output
     assert (root / "m_y_a_0_disgust.png").exists()
