@@ -226,6 +226,11 @@ def _key(digest: str, vote: int, votes: int) -> str:
     return digest if votes == 1 else f"{digest}#{vote}"
 
 
+def _digest(key: str) -> str:
+    """The content hash a request key (see `_key`) was made from."""
+    return key.split("#", 1)[0]
+
+
 def _decide(
     answers: list[Answer] | list[tuple[str, str]], path: str, digest: str, state: BatchState
 ) -> Label | Failure:
@@ -293,7 +298,7 @@ def fetch(
         job_keys = job.keys()
         by_digest: dict[str, list[str]] = {}
         for key in job_keys:
-            by_digest.setdefault(key.split("#", 1)[0], []).append(key)
+            by_digest.setdefault(_digest(key), []).append(key)
         for digest, keys in by_digest.items():
             todo = [p for p in job_keys[keys[0]] if p not in labelled]
             if not todo:
@@ -352,8 +357,8 @@ class _JobWriter:
         self.job_of: dict[str, Job] = {}  # content hash -> the job that holds it
         for job in state.open_jobs:  # a fetched job's images are labelled: the plan skips them
             for key, paths in job.keys().items():
-                self.groups.setdefault(key.split("#", 1)[0], paths)
-                self.job_of[key.split("#", 1)[0]] = job
+                self.groups.setdefault(_digest(key), paths)
+                self.job_of[_digest(key)] = job
         self._late: set[str] = set()  # keys files that gained a copy after they were written
         self._handle: IO[str] | None = None
         self._path = Path()
@@ -407,7 +412,7 @@ class _JobWriter:
         for job in self.state.jobs:
             if job.keys_path in self._late:
                 keys = job.keys()
-                _write_json(Path(job.keys_path), {k: self.groups[k.split("#", 1)[0]] for k in keys})
+                _write_json(Path(job.keys_path), {k: self.groups[_digest(k)] for k in keys})
 
 
 def _write_json(path: Path, data: Any) -> None:

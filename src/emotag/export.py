@@ -105,10 +105,14 @@ def _items(labels_csv: Path) -> tuple[list[_Item], list[str]]:
             f"{len(table.problems)} bad row(s) in {labels_csv} ({'; '.join(table.problems[:3])})."
         )
     extra = _extra_columns(labels_csv, ("calibrated",))
-    present = [label for label in table.labels.values() if os.path.isfile(label.path)]
-    missing = [label.path for label in table.labels.values() if not os.path.isfile(label.path)]
-    # Same-named files from different folders get a short hash of their source path;
-    # compared without case, as on Windows and macOS.
+    present: list[Label] = []
+    missing: list[str] = []
+    for label in table.labels.values():
+        if os.path.isfile(label.path):
+            present.append(label)
+        else:
+            missing.append(label.path)
+    # Same-named files from different folders get a short hash of their source path,
     # compared without case (Windows, macOS) and by stem (FiftyOne keys labels by it).
     stems = Counter(_stem(label.path).casefold() for label in present)
     items = []
@@ -140,7 +144,7 @@ Place = Callable[[str, Path], None]
 def _placer(link: bool) -> Place:
     """Copy, or link: a hard link where the file system allows it, else a symlink."""
     if not link:
-        return lambda source, target: _copy(source, target)
+        return _copy
 
     def place(source: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -230,7 +230,7 @@ def map_api_error(exc: Any, model: str, endpoint: str, *, answered: bool) -> Emo
         return Throttled(f"429 {message}", retry_after=_retry_after(exc), code=code)
     if code in (408, 409) or code >= 500:
         return TransientAPIError(f"{code} {message}", code=code)
-    if any(words in said for words in _REGION):
+    if _says(said, _REGION):
         return FatalAPIError(
             f"{endpoint} does not serve requests from this country or region ({code}: "
             f"{message}). Run from a supported location or use another --provider."
@@ -246,15 +246,15 @@ def map_api_error(exc: Any, model: str, endpoint: str, *, answered: bool) -> Emo
             f"Model '{model}' was not found at {endpoint} ({code}). Choose another with "
             "--model (for a local server, the name it lists, e.g. 'ollama list')."
         )
-    if any(words in said for words in _IMAGE_PROBLEM):
+    if _says(said, _IMAGE_PROBLEM):
         return AnswerError(f"image refused: {code} {message}")
-    if any(words in said for words in _NO_VISION):
+    if _says(said, _NO_VISION):
         return FatalAPIError(
             f"Model '{model}' at {endpoint} takes no images ({code}: {message}). Choose a "
             "vision model with --model (e.g. gpt-4.1-mini; on Ollama, one such as "
             "qwen2.5vl or llava)."
         )
-    if any(words in said for words in _BAD_REQUEST):
+    if _says(said, _BAD_REQUEST):
         return FatalAPIError(
             f"{endpoint} refused the request emotag built ({code}: {message}). This is a "
             "bug in emotag: please report it with this line."
@@ -265,6 +265,11 @@ def map_api_error(exc: Any, model: str, endpoint: str, *, answered: bool) -> Emo
             "image was blamed. Check --model and --base-url."
         )
     return AnswerError(f"request rejected: {code} {message}")
+
+
+def _says(text: str, phrases: tuple[str, ...]) -> bool:
+    """`text` (lower case) holds one of `phrases`."""
+    return any(phrase in text for phrase in phrases)
 
 
 def _retry_after(exc: Any) -> float | None:
@@ -295,8 +300,8 @@ def _duration(text: str) -> float | None:
 
 def _refused_setting(exc: Any, sent: set[str]) -> str | None:
     message = str(getattr(exc, "message", "") or exc)
-    if int(getattr(exc, "status_code", 0) or 0) not in (400, 422) or any(
-        words in message.lower() for words in _BAD_REQUEST
+    if int(getattr(exc, "status_code", 0) or 0) not in (400, 422) or _says(
+        message.lower(), _BAD_REQUEST
     ):
         return None
     return named_setting(message, sent, _SETTING_WORDS)
