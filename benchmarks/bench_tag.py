@@ -36,7 +36,8 @@ from pictures import KINDS  # noqa: E402
 
 from emotag import images  # noqa: E402
 from emotag.discovery import iter_images  # noqa: E402
-from emotag.engine import Engine, TagOptions  # noqa: E402
+from emotag.engine import Engine  # noqa: E402
+from emotag.options import TagOptions  # noqa: E402
 from emotag.providers import GEMINI  # noqa: E402
 from emotag.providers.gemini import (  # noqa: E402
     OPTIONAL_SETTINGS,

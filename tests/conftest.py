@@ -15,6 +15,8 @@ from keyring.backend import KeyringBackend
 from PIL import Image
 
 from fake_gemini import COLOURS, TEST_KEY, FakeGemini, start
+from fake_openai import OPENAI_TEST_KEY, FakeOpenAI
+from fake_openai import start as start_openai
 
 # Read by the SDKs, they would send a developer's test run elsewhere (Vertex, another API
 # version, a proxy): cleared for every test.
@@ -97,6 +99,17 @@ def gemini(fake: FakeGemini, monkeypatch: pytest.MonkeyPatch) -> FakeGemini:
     return fake
 
 
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """A running fake OpenAI-compatible server, with the SDK pointed at it and its key set."""
+    state = FakeOpenAI()
+    stop = start_openai(state)
+    monkeypatch.setenv("OPENAI_BASE_URL", state.url)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_TEST_KEY)
+    yield state
+    stop()
+
+
 class MemoryKeyring(KeyringBackend):
     """A real keyring backend that keeps secrets in a dict."""
 
@@ -160,7 +173,7 @@ def make_image(
 
 def csv_line(*fields: str) -> str:
     """A labels CSV line with these first fields and the rest empty, as a hand edit would add."""
-    from emotag.ledger import LABEL_COLUMNS
+    from emotag.csvfiles import LABEL_COLUMNS
 
     return ",".join([*fields, *[""] * (len(LABEL_COLUMNS) - len(fields))]) + "\r\n"
 

@@ -1,5 +1,5 @@
-"""A loopback fake of an OpenAI-compatible `POST /v1/chat/completions`, for end-to-end tests
-driven by the real `openai` SDK over HTTP.
+"""A loopback fake of an OpenAI-compatible `POST /v1/chat/completions`, and of OpenAI's
+Files and Batch APIs, for end-to-end tests driven by the real `openai` SDK over HTTP.
 
 Like the Gemini fake it decodes the image (a data URI) and answers by its colour. It is as
 strict as OpenAI: the bearer key, 400 for an unknown field, strict JSON schemas checked by
@@ -8,10 +8,24 @@ the word "json" in the messages, errors in OpenAI's shape (`message`, `type`, `p
 `code`). It can act as a server without strict schema (or any JSON mode), a text-only
 model, an account whose credit runs out, and scripts 401, 404, 429 with its wait headers,
 500, hangs, dropped connections, refusals and content-filter finishes without text.
+
+Batch: `POST /v1/files` (multipart, `purpose=batch`), `GET /v1/files/{id}/content`,
+`POST /v1/batches` (`endpoint` one of OpenAI's, `completion_window` "24h"),
+`GET /v1/batches[/{id}]`, `POST /v1/batches/{id}/cancel`. A job is `validating` until its
+first read, when its file is checked as OpenAI does (each line a JSON object with
+`custom_id` of at most 64 characters, unique in the file, `method` POST, `url` equal to
+the job's `endpoint`, one `body.model` for the whole file, at most 50,000 lines and
+200 MB); a file that breaks a rule fails the job with `errors.data`. Then `in_progress`
+for `batch_polls` reads, `finalizing`, and `completed` (or `batch_outcome`), each line
+answered as the live endpoint would answer it, into an output file (200s) and an error
+file (the rest). With `batch_api=False` it is a compatible server without these routes.
 """
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import itertools
 import json
 import random
 import re
@@ -51,6 +65,13 @@ QUOTA_MESSAGE = (
     "https://platform.openai.com/docs/guides/error-codes/api-errors."
 )
 NO_VISION_MESSAGE = "Invalid content type. image_url is only supported by certain models."
+BATCH_ENDPOINTS = frozenset(
+    {"/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions",
+     "/v1/moderations"}
+)  # fmt: skip
+BATCH_MAX_REQUESTS = 50_000
+BATCH_MAX_BYTES = 200 * 1024 * 1024
+CUSTOM_ID_MAX = 64
 
 
 def error_body(
@@ -120,6 +141,16 @@ class FakeOpenAI:
     seen: list[Seen] = field(default_factory=list)
     answered: int = 0
     url: str = ""
+    # Files and Batch API (see the module's docstring).
+    batch_api: bool = True
+    batch_polls: int = 1
+    batch_outcome: str = "completed"  # or "expired", "failed"
+    batch_max_requests: int = BATCH_MAX_REQUESTS
+    batch_max_bytes: int = BATCH_MAX_BYTES
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> object + "data"
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batch_creates: int = 0
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _rng: random.Random = field(init=False, repr=False)
@@ -166,14 +197,8 @@ class FakeOpenAI:
 
     def _refusal(self, body: dict[str, Any], headers: dict[str, str]) -> Scripted | None:
         """What the real API answers a request it will not take, in its own words."""
-        auth = headers.get("authorization", "")
-        if self.api_key is not None and auth != f"Bearer {self.api_key}":
-            shown = auth.removeprefix("Bearer ")
-            message = (
-                f"Incorrect API key provided: {shown[:3]}***{shown[-4:]}. You can find your "
-                "API key at https://platform.openai.com/account/api-keys."
-            )
-            return Scripted.error(401, message, "invalid_request_error", "invalid_api_key")
+        if (refused := self._key_refusal(headers)) is not None:
+            return refused
         for name in sorted(set(body) - KNOWN_FIELDS):
             message = f"Unrecognized request argument supplied: {name}"
             return Scripted.error(400, message, "invalid_request_error")
@@ -243,6 +268,306 @@ class FakeOpenAI:
                 ]
             }
         return choice
+
+    def batch_lines(self) -> list[dict[str, Any]]:
+        """Every request line of every batch job's input file."""
+        lines = []
+        for job in self.batches.values():
+            data = self.files[job["input_file_id"]]["data"]
+            lines += [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+        return lines
+
+    def route(
+        self, method: str, path: str, raw: bytes, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any] | bytes]:
+        """Files and Batch calls: (status, JSON body or file bytes)."""
+        if not self.batch_api:
+            return 404, {"detail": "Not Found"}
+        refused = self._key_refusal(headers)
+        if refused is not None:
+            return refused.status, refused.body or {}
+        parts = path.strip("/").split("/")[1:]  # after "v1"
+        with self._lock:
+            if method == "POST" and parts == ["files"]:
+                return self._upload(raw, headers.get("content-type", ""))
+            if method == "GET" and len(parts) == 3 and parts[0] == "files":
+                found = self.files.get(parts[1])
+                return (200, found["data"]) if found else _missing("file", parts[1])
+            if method == "POST" and parts == ["batches"]:
+                return self._create(json.loads(raw or b"{}"))
+            if method == "GET" and parts == ["batches"]:
+                jobs = [self._public(job) for job in self.batches.values()]
+                return 200, {"object": "list", "data": jobs[::-1], "has_more": False}
+            if parts[:1] == ["batches"] and len(parts) >= 2 and parts[1] not in self.batches:
+                return _missing("batch", parts[1])
+            if method == "GET" and len(parts) == 2:
+                return 200, self._public(self._advance(self.batches[parts[1]]))
+            if method == "POST" and len(parts) == 3 and parts[2] == "cancel":
+                return self._cancel(self.batches[parts[1]])
+        return 404, error_body(f"Invalid URL ({method} {path})", "invalid_request_error")
+
+    def _key_refusal(self, headers: dict[str, str]) -> Scripted | None:
+        auth = headers.get("authorization", "")
+        if self.api_key is not None and auth != f"Bearer {self.api_key}":
+            shown = auth.removeprefix("Bearer ")
+            message = (
+                f"Incorrect API key provided: {shown[:3]}***{shown[-4:]}. You can find your "
+                "API key at https://platform.openai.com/account/api-keys."
+            )
+            return Scripted.error(401, message, "invalid_request_error", "invalid_api_key")
+        return None
+
+    def _upload(self, raw: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+        )
+        fields = {
+            part.get_param("name", header="content-disposition"): part
+            for part in message.iter_parts()
+        }
+        purpose = fields["purpose"].get_content().strip() if "purpose" in fields else ""
+        if purpose not in ("batch", "fine-tune", "assistants", "vision", "user_data", "evals"):
+            return 400, error_body(
+                f"'{purpose}' is not one of the supported values for purpose",
+                "invalid_request_error",
+                "purpose",
+            )
+        if "file" not in fields:
+            return 400, error_body("Missing file", "invalid_request_error", "file")
+        data = fields["file"].get_payload(decode=True)
+        file_id = f"file-{next(self._ids):06d}"
+        self.files[file_id] = {
+            "id": file_id, "object": "file", "bytes": len(data), "created_at": 0,
+            "filename": fields["file"].get_filename() or "upload", "purpose": purpose,
+            "status": "processed", "data": data,
+        }  # fmt: skip
+        return 200, self._file(file_id)
+
+    def _file(self, file_id: str) -> dict[str, Any]:
+        return {k: v for k, v in self.files[file_id].items() if k != "data"}
+
+    def _create(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        for name in ("input_file_id", "endpoint", "completion_window"):
+            if name not in body:
+                return 400, error_body(
+                    f"Missing required parameter: '{name}'.", "invalid_request_error", name
+                )
+        if body["endpoint"] not in BATCH_ENDPOINTS:
+            return 400, error_body(
+                f"Invalid value: '{body['endpoint']}'. Supported values are: "
+                + ", ".join(f"'{e}'" for e in sorted(BATCH_ENDPOINTS)),
+                "invalid_request_error",
+                "endpoint",
+                "invalid_value",
+            )
+        if body["completion_window"] != "24h":
+            return 400, error_body(
+                f"Invalid value: '{body['completion_window']}'. Supported values are: '24h'.",
+                "invalid_request_error",
+                "completion_window",
+                "invalid_value",
+            )
+        file = self.files.get(body["input_file_id"])
+        if file is None:
+            return _missing("file", body["input_file_id"])
+        if file["purpose"] != "batch":
+            return 400, error_body(
+                "The file must be uploaded with purpose 'batch'.",
+                "invalid_request_error",
+                "input_file_id",
+            )
+        self.batch_creates += 1
+        job_id = f"batch_{next(self._ids):06d}"
+        self.batches[job_id] = {
+            "id": job_id, "object": "batch", "endpoint": body["endpoint"], "errors": None,
+            "input_file_id": body["input_file_id"], "completion_window": "24h",
+            "status": "validating", "output_file_id": None, "error_file_id": None,
+            "created_at": 0, "metadata": body.get("metadata"),
+            "request_counts": {"total": 0, "completed": 0, "failed": 0}, "reads": 0,
+        }  # fmt: skip
+        return 200, self._public(self.batches[job_id])
+
+    @staticmethod
+    def _public(job: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in job.items() if k != "reads"}
+
+    def _advance(self, job: dict[str, Any]) -> dict[str, Any]:
+        """One read moves a job on: validating, in_progress (batch_polls reads),
+        finalizing, then its outcome."""
+        job["reads"] += 1
+        if job["status"] == "validating":
+            problems = self._validate(job)
+            if problems:
+                job["status"], job["errors"] = "failed", {"object": "list", "data": problems}
+            else:
+                job["status"] = "in_progress"
+        elif job["status"] == "in_progress" and job["reads"] > self.batch_polls:
+            job["status"] = "finalizing"
+        elif job["status"] == "finalizing":
+            self._finish(job, self.batch_outcome)
+        elif job["status"] == "cancelling":
+            self._finish(job, "cancelled")
+        return job
+
+    def _validate(self, job: dict[str, Any]) -> list[dict[str, Any]]:
+        """The input file's problems, as a failed job's `errors.data` lists them."""
+        data = self.files[job["input_file_id"]]["data"]
+        if len(data) > self.batch_max_bytes:
+            return [
+                _problem(
+                    "file_too_large",
+                    f"The input file is larger than the {self.batch_max_bytes} maximum.",
+                )
+            ]
+        lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+        if len(lines) > self.batch_max_requests:
+            return [
+                _problem(
+                    "too_many_requests",
+                    f"The input file has {len(lines)} requests; "
+                    f"the most is {self.batch_max_requests}.",
+                )
+            ]
+        seen: set[str] = set()
+        models: set[str] = set()
+        for number, text in enumerate(lines, 1):
+            try:
+                line = json.loads(text)
+            except ValueError:
+                return [_problem("invalid_json_line", "This line is not valid JSON.", number)]
+            custom_id = line.get("custom_id") if isinstance(line, dict) else None
+            if not isinstance(custom_id, str) or not custom_id:
+                return [
+                    _problem(
+                        "missing_required_parameter", "Missing 'custom_id'.", number, "custom_id"
+                    )
+                ]
+            if len(custom_id) > CUSTOM_ID_MAX:
+                return [
+                    _problem(
+                        "invalid_value",
+                        f"'custom_id' is longer than {CUSTOM_ID_MAX} characters.",
+                        number,
+                        "custom_id",
+                    )
+                ]
+            if custom_id in seen:
+                return [
+                    _problem(
+                        "duplicate_custom_id",
+                        f"The custom_id '{custom_id}' is used more than once.",
+                        number,
+                        "custom_id",
+                    )
+                ]
+            seen.add(custom_id)
+            if line.get("method") != "POST":
+                return [_problem("invalid_value", "'method' must be POST.", number, "method")]
+            if line.get("url") != job["endpoint"]:
+                return [
+                    _problem(
+                        "mismatched_endpoint",
+                        f"The url {line.get('url')} does not match the batch's endpoint "
+                        f"{job['endpoint']}.",
+                        number,
+                        "url",
+                    )
+                ]
+            models.add(str((line.get("body") or {}).get("model")))
+            if len(models) > 1:
+                return [
+                    _problem(
+                        "mismatched_model",
+                        "The provided input file must contain requests for a single model.",
+                        number,
+                        "body.model",
+                    )
+                ]
+        job["request_counts"]["total"] = len(lines)
+        return []
+
+    def _finish(self, job: dict[str, Any], outcome: str) -> None:
+        """Answer the lines (all if completed, none if failed, the first half otherwise)."""
+        lines = [
+            json.loads(t)
+            for t in self.files[job["input_file_id"]]["data"].decode().splitlines()
+            if t.strip()
+        ]
+        done = {"completed": len(lines), "failed": 0}.get(outcome, len(lines) // 2)
+        outputs, errors = [], []
+        for number, line in enumerate(lines):
+            if number >= done:
+                if outcome == "expired":
+                    errors.append(
+                        {
+                            "id": f"batch_req_{number}",
+                            "custom_id": line["custom_id"],
+                            "response": None,
+                            "error": {
+                                "code": "batch_expired",
+                                "message": "This request could not be executed before "
+                                "the completion window expired.",
+                            },
+                        }
+                    )
+                continue
+            seen = Seen(line["body"], {}, _colour(line["body"]))
+            self.seen.append(seen)
+            self._lock.release()  # reply() takes the lock itself
+            try:
+                reply = self.reply(seen, {"authorization": f"Bearer {self.api_key}"})
+            finally:
+                self._lock.acquire()
+            result = {
+                "id": f"batch_req_{number}",
+                "custom_id": line["custom_id"],
+                "response": {
+                    "status_code": reply.status,
+                    "request_id": f"req_{number}",
+                    "body": reply.body or {},
+                },
+                "error": None,
+            }
+            (outputs if reply.status == 200 else errors).append(result)
+        for kind, results in (("output_file_id", outputs), ("error_file_id", errors)):
+            if results:
+                file_id = f"file-{next(self._ids):06d}"
+                data = "".join(json.dumps(r) + "\n" for r in results).encode()
+                self.files[file_id] = {
+                    "id": file_id,
+                    "object": "file",
+                    "bytes": len(data),
+                    "created_at": 0,
+                    "filename": f"{kind}.jsonl",
+                    "purpose": "batch_output",
+                    "status": "processed",
+                    "data": data,
+                }
+                job[kind] = file_id
+        job["status"] = outcome
+        job["request_counts"] = {
+            "total": len(lines),
+            "completed": len(outputs),
+            "failed": len(errors),
+        }
+
+    def _cancel(self, job: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if job["status"] in ("completed", "failed", "expired", "cancelled"):
+            return 409, error_body(
+                f"Cannot cancel a batch with status '{job['status']}'.", "invalid_request_error"
+            )
+        job["status"] = "cancelling"
+        return 200, self._public(job)
+
+
+def _missing(kind: str, name: str) -> tuple[int, dict[str, Any]]:
+    return 404, error_body(f"No such {kind}: {name}", "invalid_request_error", None, None)
+
+
+def _problem(
+    code: str, message: str, line: int | None = None, param: str | None = None
+) -> dict[str, Any]:
+    return {"code": code, "message": message, "param": param, "line": line}
 
 
 def _has_image(body: dict[str, Any]) -> bool:
@@ -324,12 +649,21 @@ def start(state: FakeOpenAI) -> Callable[[], None]:
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
 
+        def do_GET(self) -> None:
+            self._batch_api("GET", b"")
+
+        def _batch_api(self, method: str, raw: bytes) -> None:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, body = state.route(method, self.path.split("?", 1)[0], raw, headers)
+            if isinstance(body, bytes):
+                self._send_bytes(status, body, "application/octet-stream")
+            else:
+                self._send(status, body)
+
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("content-length") or 0))
             if self.path.split("?", 1)[0] != ROUTE:
-                self._send(
-                    404, {"error": {"message": f"no route {self.path}", "type": "not_found"}}
-                )
+                self._batch_api("POST", raw)
                 return
             body = json.loads(raw or b"{}")
             headers = {k.lower(): v for k, v in self.headers.items()}
@@ -350,12 +684,16 @@ def start(state: FakeOpenAI) -> Callable[[], None]:
         def _send(
             self, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None
         ) -> None:
-            data = json.dumps(payload).encode()
+            self._send_bytes(status, json.dumps(payload).encode(), "application/json", extra)
+
+        def _send_bytes(
+            self, status: int, data: bytes, kind: str, extra: dict[str, str] | None = None
+        ) -> None:
             try:
                 self.send_response(status)
                 for key, value in (extra or {}).items():
                     self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

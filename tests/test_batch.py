@@ -387,6 +387,6 @@ def test_batch_commands_take_the_output_options_of_tag(
         assert outputs == ["", "", "", ""]
     else:
         status, waited, fetched, cancelled = (json.loads(text) for text in outputs)
-        assert [job["state"] for job in waited["jobs"]] == ["JOB_STATE_SUCCEEDED"]
+        assert [job["state"] for job in waited["jobs"]] == ["succeeded"]
         assert status["complete"] and fetched["labelled"] == 3 and cancelled == {"cancelled": 0}
     assert len(read_csv(LABELS)) == 3

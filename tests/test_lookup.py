@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from emotag import AmbiguousLabel, LabelStore, MissingLabel
-from emotag.ledger import Label
+from emotag.records import Label
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from conftest import make_image, read_csv
 from emotag.cli import app
-from emotag.ledger import LABEL_COLUMNS, Appender, Label
+from emotag.csvfiles import LABEL_COLUMNS, Appender
+from emotag.records import Label
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent

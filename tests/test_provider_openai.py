@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,6 @@ from fake_openai import OPENAI_TEST_KEY, FakeOpenAI, Scripted, error_body, start
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")
 ERRORS = Path("dataset/llm_labels.errors.csv")
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    state = FakeOpenAI()
-    stop = start(state)
-    monkeypatch.setenv("OPENAI_BASE_URL", state.url)
-    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_TEST_KEY)
-    yield state
-    stop()
 
 
 def tag(*args: str):
@@ -176,13 +165,6 @@ def test_a_local_server_needs_no_key_and_its_model_name_is_recorded(
         app, ["tag", str(tmp_path / "in"), "--provider", "openai", "-m", "qwen2.5vl:7b", "--json"]
     )
     assert json.loads(again.stdout)["requests"] == 0  # the reported name counts as done
-
-
-def test_batch_is_not_supported_yet(server: FakeOpenAI, tmp_path: Path) -> None:
-    folder(tmp_path / "in", 2)
-    result = tag(str(tmp_path / "in"), "--batch")
-    assert result.exit_code == 2 and "not supported yet" in result.stderr
-    assert server.requests() == []
 
 
 def test_provider_from_the_environment_and_key_status(

@@ -15,9 +15,9 @@ from typer.testing import CliRunner, Result
 
 from conftest import TEST_KEY, csv_line, make_image, posix_only, read_csv, start_cli
 from emotag.cli import app
+from emotag.csvfiles import read_labels
 from emotag.emotions import EMOTIONS
 from emotag.errors import FatalAPIError
-from emotag.ledger import read_labels
 from fake_gemini import FakeGemini, Reply
 from test_images import encode, png_with_size
 

@@ -10,9 +10,10 @@ from typer.testing import CliRunner
 from conftest import csv_line, make_image, read_csv
 from emotag import rename as renaming
 from emotag.cli import app
+from emotag.csvfiles import LABEL_COLUMNS, Appender
 from emotag.emotions import emotion_from_filename
 from emotag.errors import InputError
-from emotag.ledger import LABEL_COLUMNS, Appender, Label
+from emotag.records import Label
 
 runner = CliRunner()
 

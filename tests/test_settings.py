@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from conftest import TEST_KEY, MemoryKeyring, make_image
 from emotag.cli import app
 from emotag.errors import ConfigError
-from emotag.providers import GEMINI
+from emotag.providers.gemini import SPEC as GEMINI
 from emotag.settings import ApiKey, find_key, mask, require_key, setting
 from fake_gemini import FakeGemini
 
@@ -16,13 +16,13 @@ runner = CliRunner()
 
 
 def test_key_sources_in_order(monkeypatch, memory_keyring: MemoryKeyring) -> None:
-    assert find_key() is None
+    assert find_key("AI_STUDIO_API_KEY") is None
     memory_keyring.store[("emotag", "AI_STUDIO_API_KEY")] = "from-keyring-123456"
-    assert find_key() == ApiKey("from-keyring-123456", "system keyring")
+    assert find_key("AI_STUDIO_API_KEY") == ApiKey("from-keyring-123456", "system keyring")
     Path(".env").write_text("AI_STUDIO_API_KEY=from-dotenv-123456\n")
-    assert find_key() == ApiKey("from-dotenv-123456", ".env file")
+    assert find_key("AI_STUDIO_API_KEY") == ApiKey("from-dotenv-123456", ".env file")
     monkeypatch.setenv("AI_STUDIO_API_KEY", "from-env-123456")
-    assert find_key() == ApiKey("from-env-123456", "environment")
+    assert find_key("AI_STUDIO_API_KEY") == ApiKey("from-env-123456", "environment")
 
 
 def test_no_key_and_no_keyring_backend_is_a_clear_error() -> None:

@@ -16,6 +16,7 @@ the next `tag --batch`, which sends only what no job holds yet.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -23,32 +24,19 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
-from emotag import images
 from emotag.answers import Answer
+from emotag.atomic import atomic_text
 from emotag.errors import InputError
-from emotag.ledger import Failure, Label, atomic_text
 from emotag.outcome import decide
 from emotag.planner import walk
 from emotag.prices import priced
+from emotag.providers import DEFAULT_PROVIDER, ENDED, Batches, JobStatus
 from emotag.recorder import Recorder
+from emotag.records import Failure, Label
 from emotag.resume import ResumeIndex
 from emotag.settings import DEFAULT_BATCH_SIZE, DEFAULT_MAX_SIDE
-
-MAX_JOB_BYTES = 1_500_000_000  # under the Files API's 2 GB per file
-TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
-
-
-class Batches(Protocol):
-    """A provider's batch calls (see providers.gemini.GeminiBatches)."""
-
-    def upload(self, path: str, display_name: str) -> str: ...
-    def create(self, file: str, display_name: str) -> tuple[str, str]: ...
-    def state(self, name: str) -> str: ...
-    def find(self) -> dict[str, tuple[str, str]]: ...
-    def cancel(self, name: str) -> None: ...
-    def results(self, name: str) -> dict[str, Answer | str]: ...
 
 
 @dataclass
@@ -57,10 +45,18 @@ class Job:
     keys_path: str  # JSON of request key (content hash) -> paths with those bytes
     requests: int = 0
     input_path: str = ""  # the local JSONL, until the job exists
-    file: str = ""  # files/... once uploaded
-    name: str = ""  # batches/... once created
-    state: str = "NOT_SUBMITTED"
+    file: str = ""  # the provider's file id once uploaded
+    name: str = ""  # the provider's job id once created
+    state: str = "pending"  # a providers.JobState
+    detail: str = ""  # why it failed, in the provider's words
     fetched: bool = False
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED
+
+    def update(self, status: JobStatus) -> None:
+        self.state, self.detail = status.state, status.detail
 
     def keys(self) -> dict[str, list[str]]:
         try:
@@ -74,6 +70,8 @@ class Job:
 class BatchState:
     model: str
     prompt_sha: str
+    provider: str = DEFAULT_PROVIDER
+    base_url: str | None = None  # where the jobs are (None: the provider's own host)
     jobs: list[Job] = field(default_factory=list)
     skip_multi_face: bool = False
     votes: int = 1
@@ -86,10 +84,19 @@ class BatchState:
     def as_dict(self) -> dict[str, Any]:
         """`batch status|wait --json`: the jobs, without the local bookkeeping."""
         jobs = [
-            {k: getattr(job, k) for k in ("display_name", "name", "state", "requests", "fetched")}
+            {
+                k: getattr(job, k)
+                for k in ("display_name", "name", "state", "detail", "requests", "fetched")
+            }
             for job in self.jobs
         ]
-        return {"model": self.model, "complete": self.complete, "votes": self.votes, "jobs": jobs}
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "complete": self.complete,
+            "votes": self.votes,
+            "jobs": jobs,
+        }
 
 
 @dataclass
@@ -146,17 +153,16 @@ def prompt_sha(prompt: str) -> str:
 
 def submit(
     batches: Batches,
-    request_json: Callable[[images.Prepared], dict[str, Any]],
     paths: Iterable[Path],
     index: ResumeIndex,
     recorder: Recorder,
+    fresh: BatchState,
     *,
-    prompt: str,
     max_side: int = DEFAULT_MAX_SIDE,
     per_job: int = DEFAULT_BATCH_SIZE,
-    skip_multi_face: bool = False,
 ) -> Submission:
-    """Plan every image as `tag` does and submit the jobs one by one as each fills.
+    """Plan every image as `tag` does and submit the jobs one by one as each fills;
+    `fresh` is the state of a new submission (model, prompt, provider, votes).
 
     If earlier jobs are not fetched yet, they are re-attached; a submission interrupted
     before its end is then continued, sending only what no job holds yet.
@@ -170,13 +176,17 @@ def submit(
         if state.complete:
             return result
     else:
-        state = BatchState(
-            recorder.model, prompt_sha(prompt), skip_multi_face=skip_multi_face, votes=index.votes
-        )
+        state = fresh
     folder = _jobs_folder(labels_csv)
     folder.mkdir(parents=True, exist_ok=True)
     _remove_strays(folder, state)
-    writer = _JobWriter(state, folder, per_job, lambda job: _start(batches, labels_csv, job, state))
+    writer = _JobWriter(
+        state,
+        folder,
+        min(per_job, batches.max_requests),
+        batches.max_bytes,
+        lambda job: _start(batches, labels_csv, job, state),
+    )
     submitted = len(state.jobs)
     for step in walk(paths, index, max_side):
         if step.digest in writer.job_of:
@@ -187,11 +197,11 @@ def submit(
                 paid = index.paid[step.digest]
                 recorder.result(_decide(paid, step.path, step.digest, state))
                 continue
-            request = request_json(step.image)
             for vote in range(need):
                 key = _key(step.digest, vote, index.votes)
                 # An image's votes stay in one job, so its fetch sees all of them.
-                writer.add(key, step.digest, step.path, request, may_cut=vote == 0)
+                line = batches.line(key, step.image)
+                writer.add(key, step.digest, step.path, line, may_cut=vote == 0)
         elif step.kind == "pending":
             writer.copy(step.digest, step.path)
             result.duplicates += 1
@@ -222,13 +232,17 @@ def _remove_strays(folder: Path, state: BatchState) -> None:
 
 
 def _key(digest: str, vote: int, votes: int) -> str:
-    """A request's key: the content hash, with the vote's number when there are several."""
-    return digest if votes == 1 else f"{digest}#{vote}"
+    """A request's key: the content hash in base64url (43 characters, so a vote's number
+    still fits the 64 that OpenAI allows a custom_id), with the vote's number when there
+    are several."""
+    short = base64.urlsafe_b64encode(bytes.fromhex(digest)).rstrip(b"=").decode()
+    return short if votes == 1 else f"{short}#{vote}"
 
 
 def _digest(key: str) -> str:
-    """The content hash a request key (see `_key`) was made from."""
-    return key.split("#", 1)[0]
+    """The content hash (hex) a request key (see `_key`) was made from."""
+    short = key.split("#", 1)[0]
+    return base64.urlsafe_b64decode(short + "=" * (-len(short) % 4)).hex()
 
 
 def _decide(
@@ -249,8 +263,8 @@ def refresh(batches: Batches, labels_csv: Path) -> BatchState:
     state = _require_state(labels_csv)
     _recover(batches, labels_csv, state)
     for job in state.open_jobs:
-        if job.name and job.state not in TERMINAL:
-            job.state = batches.state(job.name)
+        if job.name and not job.ended:
+            job.update(batches.status(job.name))
     save_state(labels_csv, state)
     return state
 
@@ -269,7 +283,7 @@ def wait(
     while True:
         state = refresh(batches, labels_csv)
         on_poll(state)
-        if all(job.state in TERMINAL for job in state.open_jobs):
+        if all(job.ended for job in state.open_jobs):
             return state
         sleep(delay)
         delay = min(max_poll, delay * 1.5)
@@ -278,23 +292,23 @@ def wait(
 def fetch(
     batches: Batches,
     recorder: Recorder,
-    labelled: set[str],
+    labelled: frozenset[str],
     paid: dict[str, list[tuple[str, str]]] | None = None,
 ) -> FetchResult:
-    """Download finished jobs' answers, judge each image like `tag`, record the rows.
+    """Download ended jobs' answers (an expired or cancelled job may hold some), judge
+    each image like `tag`, record the rows.
 
     `labelled` holds the paths already in the labels CSV (an interrupted fetch wrote them);
     `paid` the --votes answers paid for before, by content hash.
     """
     state = refresh(batches, recorder.labels_csv)
-    paid = {} if paid is None else paid
     result = FetchResult(model=state.model)
     summary = recorder.summary
     for job in state.open_jobs:
-        if job.state not in TERMINAL:
+        if not job.ended:
             result.waiting += 1
             continue
-        answers = batches.results(job.name) if job.state == "JOB_STATE_SUCCEEDED" else {}
+        answers = batches.results(job.name) if job.name else {}
         job_keys = job.keys()
         by_digest: dict[str, list[str]] = {}
         for key in job_keys:
@@ -305,13 +319,9 @@ def fetch(
                 continue
             outcomes = [answers.get(key, _job_failure(job)) for key in keys]
             got = [(k, o) for k, o in zip(keys, outcomes, strict=True) if isinstance(o, Answer)]
-            result.input_tokens += sum(answer.input_tokens for _, answer in got)
-            result.output_tokens += sum(answer.output_tokens for _, answer in got)
-            if state.votes > 1:
-                for key, answer in got:
-                    recorder.answer(digest, answer, request=f"{job.name}/{key}")
-            so_far = paid.setdefault(digest, [])
-            so_far.extend((a.emotion, a.faces) for _, a in got)
+            for key, answer in got:
+                recorder.paid(digest, answer, vote=state.votes > 1, request=f"{job.name}/{key}")
+            so_far = [*(paid or {}).get(digest, ()), *((a.emotion, a.faces) for _, a in got)]
             failed = [o for o in outcomes if isinstance(o, str)]
             row: Label | Failure
             if failed:
@@ -323,8 +333,6 @@ def fetch(
             recorder.result(row)
             for copy in todo[1:]:
                 recorder.same_as(row, copy)
-            if not isinstance(row, Failure):
-                labelled.update(todo)
         job.fetched = True
         save_state(recorder.labels_csv, state)
         Path(job.keys_path).unlink(missing_ok=True)  # its rows are written: not needed again
@@ -332,6 +340,7 @@ def fetch(
     if not state.open_jobs and folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
     result.labelled, result.failed = summary.labelled, summary.failed
+    result.input_tokens, result.output_tokens = summary.input_tokens, summary.output_tokens
     return result
 
 
@@ -339,20 +348,26 @@ def cancel(batches: Batches, labels_csv: Path) -> int:
     state = refresh(batches, labels_csv)
     cancelled = 0
     for job in state.open_jobs:
-        if job.name and job.state not in TERMINAL:
+        if job.name and not job.ended:
             batches.cancel(job.name)
             cancelled += 1
     return cancelled
 
 
 class _JobWriter:
-    """JSONL input files, cut at `per_job` requests or MAX_JOB_BYTES; each is handed to
+    """JSONL input files, cut at `per_job` requests or `max_bytes`; each is handed to
     `start` as soon as it is complete (one JSONL on disk at a time)."""
 
     def __init__(
-        self, state: BatchState, folder: Path, per_job: int, start: Callable[[Job], None]
+        self,
+        state: BatchState,
+        folder: Path,
+        per_job: int,
+        max_bytes: int,
+        start: Callable[[Job], None],
     ) -> None:
-        self.state, self.folder, self.per_job, self.start = state, folder, per_job, start
+        self.state, self.folder, self.start = state, folder, start
+        self.per_job, self.max_bytes = per_job, max_bytes
         self.groups: dict[str, list[str]] = {}  # content hash -> paths with those bytes
         self.job_of: dict[str, Job] = {}  # content hash -> the job that holds it
         for job in state.open_jobs:  # a fetched job's images are labelled: the plan skips them
@@ -369,9 +384,9 @@ class _JobWriter:
     def add(
         self, key: str, digest: str, path: str, request: dict[str, Any], *, may_cut: bool = True
     ) -> None:
-        line = json.dumps({"key": key, "request": request}) + "\n"
+        line = json.dumps(request) + "\n"
         full = may_cut and (
-            len(self._keys) >= self.per_job or self._size + len(line) > MAX_JOB_BYTES
+            len(self._keys) >= self.per_job or self._size + len(line) > self.max_bytes
         )
         if self._handle is None or full:
             self.close()
@@ -421,9 +436,10 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _job_failure(job: Job) -> str:
-    if job.state == "JOB_STATE_SUCCEEDED":
+    if job.state == "succeeded":
         return "missing from the batch results"
-    return f"batch job {job.state.removeprefix('JOB_STATE_').lower()}; retry with --retry-failed"
+    why = f" ({job.detail})" if job.detail else ""
+    return f"batch job {job.state}{why}; retry with --retry-failed"
 
 
 def _start(batches: Batches, labels_csv: Path, job: Job, state: BatchState) -> None:
@@ -434,7 +450,8 @@ def _start(batches: Batches, labels_csv: Path, job: Job, state: BatchState) -> N
         job.file = batches.upload(job.input_path, job.display_name)
         save_state(labels_csv, state)
     if not job.name:
-        job.name, job.state = batches.create(job.file, job.display_name)
+        job.name, status = batches.create(job.file, job.display_name)
+        job.update(status)
         save_state(labels_csv, state)
     _drop_input(labels_csv, job, state)
 
@@ -454,9 +471,10 @@ def _recover(batches: Batches, labels_csv: Path, state: BatchState) -> None:
     missing = {job.display_name: job for job in state.open_jobs if not job.name}
     if not missing:
         return
-    for display_name, (name, job_state) in batches.find().items():
+    for display_name, (name, status) in batches.find().items():
         if (found := missing.pop(display_name, None)) is not None:
-            found.name, found.state = name, job_state
+            found.name = name
+            found.update(status)
             _drop_input(labels_csv, found, state)
     save_state(labels_csv, state)
     for job in missing.values():

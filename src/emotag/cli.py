@@ -23,10 +23,10 @@ from emotag.errors import ConfigError, EmotagError, InputError
 
 if TYPE_CHECKING:
     from emotag.batch import BatchState
-    from emotag.tagging import ResolvedConfig
+    from emotag.options import TagOptions
 from emotag.export import Format as ExportFormat
 from emotag.merge import Prefer
-from emotag.providers import GEMINI, OPENAI
+from emotag.providers import BUILTIN, DEFAULT_PROVIDER, names, spec
 from emotag.rename import OnConflict
 from emotag.settings import (
     DEFAULT_ATTEMPTS,
@@ -159,8 +159,30 @@ OUTPUT, MODEL, LIMITS, WHAT, BATCH = (
 )
 
 
-def _flag(*names: str, help: str, panel: str) -> Any:
-    return typer.Option(*names, help=help, rich_help_panel=panel)
+def _flag(*flags: str, help: str, panel: str) -> Any:
+    return typer.Option(*flags, help=help, rich_help_panel=panel)
+
+
+def _each_provider(describe: Callable[[str], str], sep: str = ", ") -> str:
+    """One phrase per built-in provider (read from the registry), then any plugin's name."""
+    plugins = [name for name in names() if name not in BUILTIN]
+    return sep.join([*(describe(name) for name in BUILTIN), *plugins])
+
+
+PROVIDER_HELP = (
+    _each_provider(lambda name: f"{name} ({spec(name).about})")
+    + f". Env: EMOTAG_PROVIDER. [default: {DEFAULT_PROVIDER}]"
+)
+MODEL_HELP = (
+    "Env: EMOTAG_MODEL. [default: "
+    + _each_provider(lambda name: f"{name}: {spec(name).default_model}", "; ")
+    + "]"
+)
+BASE_URL_HELP = (
+    "Where the provider's API is, e.g. http://localhost:11434/v1 (Ollama). Env: "
+    + _each_provider(lambda name: spec(name).base_url_var)
+    + "."
+)
 
 
 @app.command()
@@ -195,8 +217,7 @@ def tag(
         str | None,
         typer.Option(
             metavar="NAME",
-            help="gemini, or openai (any OpenAI-compatible server). Env: EMOTAG_PROVIDER. "
-            "[default: gemini]",
+            help=PROVIDER_HELP,
             rich_help_panel=MODEL,
         ),
     ] = None,
@@ -206,8 +227,7 @@ def tag(
             "--model",
             "-m",
             metavar="NAME",
-            help=f"Env: EMOTAG_MODEL. [default: {GEMINI.default_model}; openai: "
-            f"{OPENAI.default_model}]",
+            help=MODEL_HELP,
             rich_help_panel=MODEL,
         ),
     ] = None,
@@ -215,8 +235,7 @@ def tag(
         str | None,
         typer.Option(
             metavar="URL",
-            help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1. "
-            "Env: OPENAI_BASE_URL.",
+            help=BASE_URL_HELP,
             rich_help_panel=MODEL,
         ),
     ] = None,
@@ -349,24 +368,24 @@ def tag(
     a run stopped with nothing lost (API unreachable, daily quota spent, throttled past
     --max-wait, a refusal such as an unsupported region), 130 interrupted.
     """
-    from emotag import tagging
+    from emotag.options import TagOptions
 
-    config = tagging.TagConfig(
+    config = TagOptions(
         folder=folder,
         output=output,
         errors=errors,
-        model=model,
-        concurrency=concurrency,
+        provider=provider or "",
+        model=model or "",
+        base_url=base_url,
+        prompt_file=prompt_file,
+        logprobs=logprobs,
+        votes=votes or 0,
+        concurrency=concurrency or 0,
         rpm=rpm,
         timeout=timeout,
         attempts=attempts,
         max_wait=max_wait,
-        votes=votes,
-        provider=provider,
-        base_url=base_url,
         max_side=max_side,
-        prompt_file=prompt_file,
-        logprobs=logprobs,
         force=force,
         skip_multi_face=multi_face is MultiFace.SKIP,
         retry_failed=retry_failed,
@@ -380,7 +399,7 @@ def tag(
         _tag_live(config, as_json=as_json, quiet=quiet)
 
 
-def _tag_dry_run(config: ResolvedConfig, batch_size: int | None, *, as_json: bool) -> None:
+def _tag_dry_run(config: TagOptions, batch_size: int | None, *, as_json: bool) -> None:
     from emotag import tagging
     from emotag.console import estimate_table
 
@@ -391,7 +410,7 @@ def _tag_dry_run(config: ResolvedConfig, batch_size: int | None, *, as_json: boo
         out.print(estimate_table(result, config.model, batch_size))
 
 
-def _tag_batch(config: ResolvedConfig, batch_size: int, *, as_json: bool) -> None:
+def _tag_batch(config: TagOptions, batch_size: int, *, as_json: bool) -> None:
     from emotag import tagging
 
     submitted = tagging.tag_batch(config, batch_size)
@@ -414,7 +433,7 @@ def _tag_batch(config: ResolvedConfig, batch_size: int, *, as_json: bool) -> Non
         )
 
 
-def _tag_live(config: ResolvedConfig, *, as_json: bool, quiet: bool) -> None:
+def _tag_live(config: TagOptions, *, as_json: bool, quiet: bool) -> None:
     from emotag import tagging
     from emotag.console import ProgressView, files_written, summary_table
 
@@ -422,19 +441,21 @@ def _tag_live(config: ResolvedConfig, *, as_json: bool, quiet: bool) -> None:
         if view.enabled:
             err.print(f"Labelling images under {config.folder} with {config.model} …", markup=False)
         summary = tagging.tag(config, on_event=view, own_process=_own_process)
-    data = config.summary_dict(summary)
+    data = tagging.summary_dict(config, summary)
     if as_json:
         out.print_json(data=data)
     elif not quiet:
         out.print(summary_table(summary, config.model, data["cost_usd"], config.votes))
-        for line in files_written(summary, config.output, config.errors):
+        for line in files_written(summary, config.output, config.errors_csv):
             out.print(line, soft_wrap=True)
     if not view.enabled:  # a live progress view has shown them already
         for warning in summary.warnings:
             err.print(Text.assemble(("Warning:", "yellow"), f" {warning}"), highlight=False)
     if summary.failed:
         err.print(
-            f"{summary.failed} image(s) failed; see {config.errors}.", highlight=False, markup=False
+            f"{summary.failed} image(s) failed; see {config.errors_csv}.",
+            highlight=False,
+            markup=False,
         )
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -675,8 +696,8 @@ def report(
     Thumbnails are embedded (no network needed). Change labels with each card's menu or keys
     1-7, then 'Export corrections' and run `emotag apply-corrections corrections.csv`.
     """
+    from emotag.csvfiles import errors_path_for
     from emotag.evaluation import evaluate
-    from emotag.ledger import errors_path_for
     from emotag.review_page import build_report
 
     evaluation = evaluate(labels, truth) if truth else None
@@ -833,7 +854,7 @@ def batch_status(
     """Show each batch job and its state."""
     from emotag import tagging
 
-    _show_jobs(tagging.batch_command("status", output, None), as_json=as_json, quiet=quiet)
+    _show_jobs(tagging.batch_status(output), as_json=as_json, quiet=quiet)
 
 
 def _show_jobs(state: BatchState, *, as_json: bool, quiet: bool) -> None:
@@ -855,14 +876,13 @@ def batch_wait(
 ) -> None:
     """Poll until every job has ended (backing off up to 5 minutes); Ctrl-C is safe."""
     from emotag import tagging
-    from emotag.batch import TERMINAL
 
     def show(state: BatchState) -> None:
-        done = sum(1 for job in state.open_jobs if job.state in TERMINAL)
+        done = sum(1 for job in state.open_jobs if job.ended)
         if not quiet:
             err.print(f"{done}/{len(state.open_jobs)} job(s) finished", markup=False)
 
-    state = tagging.batch_command("wait", output, None, poll=poll, on_poll=show)
+    state = tagging.batch_wait(output, poll=poll, on_poll=show)
     _show_jobs(state, as_json=as_json, quiet=quiet)
 
 
@@ -878,7 +898,7 @@ def batch_fetch(
     from emotag import tagging
     from emotag.prices import dollars
 
-    result = tagging.batch_command("fetch", output, errors)
+    result = tagging.batch_fetch(output, errors)
     data = result.as_dict()
     if as_json:
         out.print_json(data=data)
@@ -902,7 +922,7 @@ def batch_cancel(
     """Cancel the jobs that have not ended; fetch still records their images as failed."""
     from emotag import tagging
 
-    cancelled = tagging.batch_command("cancel", output, None)
+    cancelled = tagging.batch_cancel(output)
     if as_json:
         out.print_json(data={"cancelled": cancelled})
     elif not quiet:
@@ -910,23 +930,25 @@ def batch_cancel(
 
 
 ProviderOption = Annotated[
-    str, typer.Option(help="Whose key: gemini (AI_STUDIO_API_KEY) or openai (OPENAI_API_KEY).")
+    str,
+    typer.Option(
+        help="Whose key: " + _each_provider(lambda name: f"{name} ({spec(name).key_var})") + "."
+    ),
 ]
 KeyBaseUrl = Annotated[
     str | None,
     typer.Option(
         "--base-url",
-        help="The key for this endpoint only (a local or hosted OpenAI-compatible server); "
-        "the provider's key variable is never sent there.",
+        help="The key for this endpoint only (a local or hosted server of the provider's "
+        "kind); the provider's key variable is never sent there.",
     ),
 ]
 
 
 @key_app.command("set")
 @reports_errors
-def key_set(provider: ProviderOption = "gemini", base_url: KeyBaseUrl = None) -> None:
+def key_set(provider: ProviderOption = DEFAULT_PROVIDER, base_url: KeyBaseUrl = None) -> None:
     """Store the provider's key in the system keyring (prompted, hidden; or read from stdin)."""
-    from emotag.providers import spec
     from emotag.settings import store_key
 
     chosen = spec(provider)
@@ -942,10 +964,9 @@ def key_set(provider: ProviderOption = "gemini", base_url: KeyBaseUrl = None) ->
 
 @key_app.command("status")
 @reports_errors
-def key_status(provider: ProviderOption = "gemini", base_url: KeyBaseUrl = None) -> None:
+def key_status(provider: ProviderOption = DEFAULT_PROVIDER, base_url: KeyBaseUrl = None) -> None:
     """Show which key goes where: the provider's host, the endpoint its base-URL variable
     names, and --base-url; each key masked, with the source that wins."""
-    from emotag.providers import spec
     from emotag.settings import key_routes, mask
 
     chosen = spec(provider)
@@ -965,9 +986,8 @@ def key_status(provider: ProviderOption = "gemini", base_url: KeyBaseUrl = None)
 
 @key_app.command("delete")
 @reports_errors
-def key_delete(provider: ProviderOption = "gemini", base_url: KeyBaseUrl = None) -> None:
+def key_delete(provider: ProviderOption = DEFAULT_PROVIDER, base_url: KeyBaseUrl = None) -> None:
     """Remove the provider's key (or the one for --base-url) from the system keyring."""
-    from emotag.providers import spec
     from emotag.settings import delete_key
 
     chosen = spec(provider)

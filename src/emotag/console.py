@@ -260,7 +260,7 @@ def batch_table(state: BatchState) -> Table:
             job.name or "(not created)",
             job.display_name,
             str(job.requests),
-            job.state.removeprefix("JOB_STATE_").lower(),
+            f"{job.state}: {job.detail}" if job.detail else job.state,
             "yes" if job.fetched else "no",
         )
     return table

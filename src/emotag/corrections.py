@@ -9,9 +9,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from emotag.atomic import ENCODING, ERRORS
+from emotag.csvfiles import LABEL_COLUMNS, read_labels, write_csv_atomic
 from emotag.emotions import is_emotion
 from emotag.errors import InputError
-from emotag.ledger import ENCODING, ERRORS, LABEL_COLUMNS, Label, read_labels, write_csv_atomic
+from emotag.records import Label
 
 HUMAN = "human"  # confidence_source of a corrected row; `tag` never re-labels such rows
 JOURNAL_COLUMNS = ("path", "before", "after")

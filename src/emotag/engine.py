@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -42,36 +41,18 @@ from emotag.errors import (
     Throttled,
     TransientAPIError,
 )
-from emotag.ledger import NO_FACE, Failure, Label
+from emotag.options import TagOptions
 from emotag.outcome import decide
 from emotag.planner import Step, claimed, plan
 from emotag.providers import Provider
 from emotag.ratelimit import RateGate
-from emotag.recorder import Event, Recorder, Summary
+from emotag.recorder import Recorder, Summary
+from emotag.records import Failure, Label
 from emotag.resume import ResumeIndex
-from emotag.settings import (
-    DEFAULT_ATTEMPTS,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_SIDE,
-    DEFAULT_MAX_WAIT,
-    DEFAULT_TIMEOUT,
-)
-from emotag.votes import is_split
 
 OUTAGE_AFTER: Final = 30.0  # seconds of nothing but network errors before the run stops
 
 Source = Callable[[Callable[[Path, str], None]], Iterable[Path]]
-
-
-@dataclass(frozen=True, slots=True)
-class TagOptions:
-    concurrency: int = DEFAULT_CONCURRENCY
-    rpm: float | None = None
-    timeout: float = DEFAULT_TIMEOUT
-    max_attempts: int = DEFAULT_ATTEMPTS
-    max_side: int = DEFAULT_MAX_SIDE
-    skip_multi_face: bool = False
-    max_wait: float = DEFAULT_MAX_WAIT
 
 
 class Stall:
@@ -108,12 +89,12 @@ class Engine:
         provider: Provider,
         recorder: Recorder,
         index: ResumeIndex,
-        options: TagOptions = TagOptions(),
+        options: TagOptions | None = None,
     ) -> None:
         self.provider = provider
         self.recorder = recorder
         self.index = index
-        self.options = options
+        self.options = options = options or TagOptions()
         self.summary: Summary = recorder.summary
         self._halt = asyncio.Event()  # set when the run stops: no one waits any longer
         self._gate = RateGate(options.rpm, self._halt)
@@ -148,9 +129,7 @@ class Engine:
             stop.set()
             if self._stopped is not None:
                 self._stopped.saved = self.summary.labelled
-            self.summary.refused_settings = self.provider.settings.refusals
-            self.summary.requests += self.summary.refused_settings
-            self.summary.elapsed = time.monotonic() - started
+            self.recorder.finished(self.provider.settings.refusals, time.monotonic() - started)
         if self._stopped is not None:
             raise self._stopped
         return self.summary
@@ -229,8 +208,7 @@ class Engine:
                 future.cancel()  # its copies follow the run's stop instead
                 raise
             future.set_result(row)
-            if isinstance(row, Label):
-                self.index.by_hash[step.digest] = row
+            self.index.settled(step.digest, row)
             self.recorder.result(row)
         else:
             self.recorder.step(step)
@@ -251,19 +229,13 @@ class Engine:
         judge them all (with --votes, together with the ones paid for before)."""
         model = self.recorder.model
         votes = self.index.votes
-        # With --votes every paid answer is kept in the index (a copy, a top-up); one
-        # answer an image needs no bookkeeping beyond this call.
-        paid = self.index.paid.setdefault(digest, []) if votes > 1 else []
         reported = ""
         try:
-            while (need := self.index.missing(digest)) > 0 or not paid:
+            # With --votes, all of them paid before (a copy's, a top-up's) may need none.
+            while (need := self.index.missing(digest)) > 0 or not self.index.answers(digest):
                 for answer in await self._send(image, max(1, need)):
-                    self.summary.input_tokens += answer.input_tokens
-                    self.summary.output_tokens += answer.output_tokens
-                    self.summary.answers += 1
-                    if votes > 1:
-                        self.recorder.answer(digest, answer)
-                    paid.append((answer.emotion, answer.faces))
+                    self.recorder.paid(digest, answer, vote=votes > 1)
+                    self.index.paid_for(digest, answer)
                     last, reported = answer, answer.model_version
                 if votes == 1:
                     break
@@ -272,25 +244,21 @@ class Engine:
         except (TransientAPIError, TimeoutError) as exc:
             reason = str(exc) or f"no answer within {self.options.timeout:g}s"
             return Failure(
-                path, f"gave up after {self.options.max_attempts} attempts: {reason}", model, digest
+                path, f"gave up after {self.options.attempts} attempts: {reason}", model, digest
             )
-        answers = [last] if votes == 1 else paid
+        answers = [last] if votes == 1 else self.index.answers(digest)
         row = decide(
             answers, path, digest, model, skip_multi_face=self.options.skip_multi_face, votes=votes
         )
         if isinstance(row, Label) and self.provider.reports_model and reported:
             row.model = reported  # the name the server answered under (a snapshot, a tag)
-        if isinstance(row, Failure) and row.reason == NO_FACE:
-            self.index.no_face.add(digest)
-        elif isinstance(row, Label) and is_split(row.votes):
-            self.summary.split_votes += 1
         return row
 
     async def _send(self, image: images.Prepared, n: int) -> list[Answer]:
         free = 0  # attempts that cost the image nothing: throttled or unreachable
 
         def out_of_attempts(state: RetryCallState) -> bool:
-            return state.attempt_number - free >= self.options.max_attempts
+            return state.attempt_number - free >= self.options.attempts
 
         retrying = AsyncRetrying(
             stop=out_of_attempts,
@@ -336,12 +304,12 @@ class Engine:
             raise _Stopping from exc
 
     async def _exchange(self, image: images.Prepared, n: int) -> list[Answer]:
-        self.summary.requests += 1
+        self.recorder.requested()
         try:
             async with asyncio.timeout(self.options.timeout):
                 answers = await self.provider.label(image, n)
         except Throttled as exc:
-            self.summary.throttled += 1
+            self.recorder.throttled()
             self._outage.reset()
             self._gate.pause(exc.retry_after)
             if self._throttling.failed(str(exc)):
@@ -388,9 +356,8 @@ class Engine:
         return float(wait_exponential_jitter(initial=0.5, max=cap, jitter=0.5)(state))
 
     def _note_retry(self, state: RetryCallState) -> None:
-        self.summary.retries += 1
         error = state.outcome.exception() if state.outcome else None
-        self.recorder.on_event(Event("retry", detail=str(error) or type(error).__name__))
+        self.recorder.retried(str(error) or type(error).__name__)
 
 
 def _planners() -> int:

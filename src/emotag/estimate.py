@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emotag.ledger import NO_FACE
 from emotag.planner import walk
 from emotag.prices import OUTPUT_TOKENS_PER_ANSWER, priced
 from emotag.recorder import Recorder
+from emotag.records import NO_FACE
 from emotag.resume import ResumeIndex
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emotag.csvfiles import read_labels
 from emotag.emotions import emotion_from_filename
 from emotag.errors import InputError
-from emotag.ledger import read_labels
 from emotag.lookup import LabelStore
 from emotag.metrics import Agreement, agreement
 

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import quoteattr
 
+from emotag.atomic import ENCODING, ERRORS
+from emotag.csvfiles import read_labels
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError, OutputError
-from emotag.ledger import ENCODING, ERRORS, Label, read_labels
+from emotag.records import Label
 
 # What Keras' image_dataset_from_directory reads; torchvision's ImageFolder also takes
 # .ppm, .pgm, .tif, .tiff and .webp.

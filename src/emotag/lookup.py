@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from emotag.csvfiles import bulk_allocation, read_labels
 from emotag.emotions import emotion_from_filename
-from emotag.ledger import Label, bulk_allocation, read_labels
+from emotag.records import Label
 
 How = Literal["path", "relative", "filename", "fallback"]
 

@@ -10,8 +10,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from emotag.atomic import ENCODING, ERRORS, atomic_text
 from emotag.errors import InputError
-from emotag.ledger import ENCODING, ERRORS, atomic_text
 from emotag.lookup import LabelStore
 
 if TYPE_CHECKING:

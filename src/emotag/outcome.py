@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from emotag.answers import Answer
-from emotag.ledger import NO_FACE, Failure, Label
+from emotag.records import NO_FACE, Failure, Label
 from emotag.votes import tally
 
 SEVERAL_FACES_SKIPPED: Final = "several faces (--multi-face skip)"

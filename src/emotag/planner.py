@@ -16,7 +16,7 @@ from typing import Literal
 
 from emotag import images
 from emotag.errors import ImageError
-from emotag.ledger import NO_FACE, Label
+from emotag.records import NO_FACE, Label
 from emotag.resume import ResumeIndex
 
 StepKind = Literal["skip", "fail", "copy", "send", "pending"]

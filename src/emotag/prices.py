@@ -1,5 +1,6 @@
-"""What a run costs in US dollars: a price table per model, checked against the providers'
-pages on the date each row gives, which the user can override (`EMOTAG_PRICES`).
+"""What a run costs in US dollars: each provider's price table (`ProviderSpec.prices`),
+checked against its pages on the date each row gives, which the user can override
+(`EMOTAG_PRICES`).
 
 A model the table lacks has no price: emotag says "price unknown" and never guesses.
 """
@@ -18,8 +19,6 @@ from emotag.errors import ConfigError
 # A dry run cannot see the answers: about this many output tokens each (the JSON answer
 # `{"faces": "one", "emotion": "happy"}` and a few of minimal thinking).
 OUTPUT_TOKENS_PER_ANSWER: Final = 20
-GEMINI_PRICING: Final = "https://ai.google.dev/gemini-api/docs/pricing"
-OPENAI_PRICING: Final = "https://developers.openai.com/api/docs/pricing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,35 +43,16 @@ class Price:
         return asdict(self)
 
 
-def _gemini(model: str, inp: float, out: float, until: str = "") -> Price:
-    # Read from Google's page through a transcription of it made that day.
-    return Price(model, inp, out, 0.5, "2026-10-07", GEMINI_PRICING, until)
-
-
-def _openai(model: str, inp: float, out: float) -> Price:
-    return Price(model, inp, out, 0.5, "2026-06-21", OPENAI_PRICING)
-
-
-TABLE: Final[tuple[Price, ...]] = (
-    _gemini("gemini-3.8-flash", 0.75, 3.75, until="2026-12-31"),
-    _gemini("gemini-3.8-flash", 1.50, 7.50),
-    _gemini("gemini-3.5-flash", 1.50, 9.00),
-    _gemini("gemini-3.5-flash-lite", 0.30, 2.50),
-    _gemini("gemini-3.1-pro-preview", 2.00, 12.00),  # prompts up to 200k tokens
-    _openai("gpt-4.1", 2.00, 8.00),
-    _openai("gpt-4.1-mini", 0.40, 1.60),
-    _openai("gpt-4.1-nano", 0.10, 0.40),
-    _openai("gpt-4o-mini", 0.15, 0.60),
-)
-
-
 def price_for(model: str, on: date | None = None) -> Price | None:
     """The price of `model` on the day `on` (today): the user's file first, then the table."""
     name = model.removeprefix("models/")
     if (override := _user_prices().get(name)) is not None:
         return override
+    from emotag.providers import loaded
+
     day = (on or date.today()).isoformat()
-    rows = [row for row in TABLE if row.model == name and (not row.until or day <= row.until)]
+    table = (row for provider in loaded() for row in provider.prices)
+    rows = [row for row in table if row.model == name and (not row.until or day <= row.until)]
     return min(rows, key=lambda row: row.until or "9999") if rows else None
 
 

@@ -1,7 +1,8 @@
 """Where results go: the labels and errors CSVs, the run summary and progress events.
 
 Live runs, batch submissions and fetches, and dry runs (with `write=False`) all record
-through one `Recorder`, so a row, a count and an event always agree.
+through one `Recorder`, the only writer of `Summary`, so a row, a count and an event
+always agree.
 """
 
 from __future__ import annotations
@@ -14,19 +15,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from emotag.answers import Answer
-from emotag.ledger import (
+from emotag.csvfiles import (
     ANSWER_COLUMNS,
     ERROR_COLUMNS,
     LABEL_COLUMNS,
     Appender,
-    Failure,
-    Label,
     answers_path_for,
     compact_failures,
     compact_labels,
     read_labels,
 )
 from emotag.planner import Step
+from emotag.records import Failure, Label
+from emotag.votes import is_split
 
 EventKind = Literal["found", "labelled", "failed", "skipped", "duplicate", "retry", "warning"]
 
@@ -155,6 +156,8 @@ class Recorder:
         self.summary.emotions[label.emotion] += 1
         if duplicate:
             self.summary.duplicates += 1
+        elif is_split(label.votes):
+            self.summary.split_votes += 1
         self.on_event(Event("duplicate" if duplicate else "labelled", label.path, label.emotion))
 
     def copy(self, original: Label, path: str) -> None:
@@ -175,8 +178,32 @@ class Recorder:
         self.summary.failures[failure.reason.split(":", 1)[0]] += 1
         self.on_event(Event("failed", failure.path, failure.reason))
 
-    def answer(self, digest: str, answer: Answer, request: str = "") -> None:
-        """One paid vote, kept before the image's row exists (see ledger.ANSWER_COLUMNS)."""
+    def requested(self) -> None:
+        self.summary.requests += 1
+
+    def throttled(self) -> None:
+        self.summary.throttled += 1
+
+    def retried(self, reason: str) -> None:
+        self.summary.retries += 1
+        self.on_event(Event("retry", detail=reason))
+
+    def finished(self, refused_settings: int, elapsed: float) -> None:
+        """A live run's end: requests a model refused for a setting count as requests."""
+        self.summary.refused_settings = refused_settings
+        self.summary.requests += refused_settings
+        self.summary.elapsed = elapsed
+
+    def paid(self, digest: str, answer: Answer, *, vote: bool, request: str = "") -> None:
+        """One answer paid for; a vote (with --votes) is kept before its image's row
+        exists (see csvfiles.ANSWER_COLUMNS). `request`: the batch request it answers."""
+        self.summary.input_tokens += answer.input_tokens
+        self.summary.output_tokens += answer.output_tokens
+        self.summary.answers += 1
+        if vote:
+            self._vote(digest, answer, request)
+
+    def _vote(self, digest: str, answer: Answer, request: str) -> None:
         if not self._write:
             return
         if self._answers is None:

@@ -15,9 +15,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
+from emotag.atomic import ENCODING, ERRORS
+from emotag.csvfiles import LABEL_COLUMNS, read_labels, write_csv_atomic
 from emotag.emotions import normalise
 from emotag.errors import InputError, OutputError
-from emotag.ledger import ENCODING, ERRORS, LABEL_COLUMNS, Label, read_labels, write_csv_atomic
+from emotag.records import Label
 
 Status = Literal["rename", "unchanged", "conflict", "missing"]
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emotag.ledger import Label, LabelTable, no_face_hashes, read_answers
+from emotag.answers import Answer
+from emotag.csvfiles import no_face_hashes, read_answers
+from emotag.records import NO_FACE, Failure, Label, LabelTable
 from emotag.votes import answers_in, vote_count
 
 
@@ -66,6 +68,23 @@ class ResumeIndex:
     def missing(self, digest: str) -> int:
         """How many more answers these bytes need."""
         return max(0, self.votes - len(self.paid.get(digest, ())))
+
+    def settled(self, digest: str, row: Label | Failure) -> None:
+        """These bytes got their outcome in this run: a copy met later needs no request."""
+        if isinstance(row, Label):
+            self.by_hash[digest] = row
+        elif row.reason == NO_FACE:
+            self.no_face.add(digest)
+
+    def paid_for(self, digest: str, answer: Answer) -> None:
+        """With --votes every paid answer is kept (for a copy, a top-up); one answer an
+        image needs no bookkeeping."""
+        if self.votes > 1:
+            self.paid.setdefault(digest, []).append((answer.emotion, answer.faces))
+
+    def answers(self, digest: str) -> list[tuple[str, str]]:
+        """(emotion, faces) of every answer paid for these bytes, in order."""
+        return list(self.paid.get(digest, ()))
 
     def claim(self, digest: str, path: str) -> str | None:
         """Mark these bytes as sent by `path`; return the earlier path if already sent."""

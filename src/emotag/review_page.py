@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from emotag.atomic import atomic_text
+from emotag.csvfiles import read_failures, read_labels
 from emotag.emotions import EMOTIONS
 from emotag.errors import ImageError, InputError
 from emotag.evaluation import CoveragePoint, Evaluation
 from emotag.images import load_rgb
-from emotag.ledger import atomic_text, read_failures, read_labels
 from emotag.votes import is_split, is_tie
 
 THUMB_SIDE = 160

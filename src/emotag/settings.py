@@ -12,7 +12,6 @@ from emotag.errors import ConfigError
 if TYPE_CHECKING:
     from emotag.providers import ProviderSpec
 
-KEY_VAR: Final = "AI_STUDIO_API_KEY"
 KEYRING_SERVICE: Final = "emotag"
 DEFAULT_OUTPUT: Final = Path("dataset/llm_labels.csv")
 
@@ -60,7 +59,7 @@ def setting(name: str, env_file: Path | None = None) -> str | None:
     return None
 
 
-def find_key(env_file: Path | None = None, var: str = KEY_VAR) -> ApiKey | None:
+def find_key(var: str, env_file: Path | None = None) -> ApiKey | None:
     """The first non-blank key found: environment, `.env`, keyring; None if there is none."""
     return _variable_key(var, env_file) or _stored_key(var)
 
@@ -73,7 +72,7 @@ def key_for(provider: ProviderSpec, endpoint: str, env_file: Path | None = None)
     provider's own. Any other endpoint (`--base-url`) gets only a key stored for it.
     """
     if endpoint == provider.default_endpoint:
-        return find_key(env_file, provider.key_var)
+        return find_key(provider.key_var, env_file)
     paired = endpoint == _paired_endpoint(provider, env_file)
     found = _variable_key(provider.key_var, env_file) if paired else None
     return found or _stored_key(provider.key_var, endpoint)
@@ -130,14 +129,14 @@ def no_key_message(provider: ProviderSpec, endpoint: str) -> str:
     )
 
 
-def store_key(value: str, var: str = KEY_VAR, endpoint: str | None = None) -> None:
+def store_key(value: str, var: str, endpoint: str | None = None) -> None:
     value = value.strip()
     if not value:
         raise ConfigError("Refusing to store an empty key.")
     _keyring_call("set_password", KEYRING_SERVICE, _entry(var, endpoint), value)
 
 
-def delete_key(var: str = KEY_VAR, endpoint: str | None = None) -> bool:
+def delete_key(var: str, endpoint: str | None = None) -> bool:
     """Remove the key from the keyring; False when there was none."""
     import keyring.errors
 
@@ -168,11 +167,11 @@ def _stored_key(var: str, endpoint: str | None = None) -> ApiKey | None:
     return ApiKey(value, "system keyring" + (f", for {endpoint}" if endpoint else ""))
 
 
-def _keyring_get(var: str = KEY_VAR) -> str | None:
+def _keyring_get(entry: str) -> str | None:
     import keyring.errors
 
     try:
-        value = _keyring_call("get_password", KEYRING_SERVICE, var)
+        value = _keyring_call("get_password", KEYRING_SERVICE, entry)
     except ConfigError:
         # No usable keyring is the same as no key there: the other sources still count.
         return None
@@ -189,6 +188,6 @@ def _keyring_call(name: str, *args: str) -> object:
         return getattr(keyring, name)(*args)
     except keyring.errors.NoKeyringError as exc:
         raise ConfigError(
-            f"No system keyring is available on this machine; set {KEY_VAR} in the "
+            "No system keyring is available on this machine; set the key's variable in the "
             "environment or in a .env file instead."
         ) from exc

@@ -1,23 +1,45 @@
-"""The labelling service behind one small protocol, found by name.
+"""The seam between emotag and a labelling service: one module and one registry entry
+per provider.
 
-A provider builds the request, sends it, reads the answer, sorts its errors into the
-classes of `emotag.errors`, knows which key it needs, and learns (with `Negotiator`) which
-optional settings its model accepts. The engine, the batch planner and the estimate
-import nothing from any SDK; docs/architecture.md says how to add a provider.
+A provider module declares a `ProviderSpec`: its name and default model, its key, its
+token and price estimate, what it can do (log probabilities, several answers in one
+request, a batch API), and how to build its client. The run, the dry run, batch mode, the
+`key` commands and the CLI's help read all of it from here and name no provider.
+
+Built-in providers are listed in `BUILTIN`; any other registers through the entry-point
+group `emotag.providers` (docs/providers.md has a worked example). No SDK is imported
+until a client is built, so `emotag --help` stays fast.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 from urllib.parse import urlparse
 
 from emotag.errors import ConfigError
+from emotag.providers.question import DEFAULT_PROMPT
 
 if TYPE_CHECKING:
     from emotag.answers import Answer
     from emotag.images import Prepared
+    from emotag.prices import Price
     from emotag.providers.negotiation import Negotiator
+
+ENTRY_POINTS: Final = "emotag.providers"
+BUILTIN: Final = {
+    "gemini": "emotag.providers.gemini:SPEC",
+    "openai": "emotag.providers.openai_compat:SPEC",
+}
+DEFAULT_PROVIDER: Final = "gemini"
+
+# What a provider can do beyond one answer per request.
+Capability = Literal["logprobs", "several_answers", "batch"]
+# A batch job's state in emotag's words; each provider maps its wire states onto these.
+JobState = Literal["pending", "running", "succeeded", "failed", "cancelled", "expired"]
+ENDED: Final[frozenset[str]] = frozenset({"succeeded", "failed", "cancelled", "expired"})
 
 
 class Provider(Protocol):
@@ -37,14 +59,103 @@ class Provider(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class JobStatus:
+    state: JobState
+    detail: str = ""  # why a job failed, in the service's words
+
+
+class Batches(Protocol):
+    """A provider's batch API, with errors in emotag's terms (`batch.py` drives it)."""
+
+    max_requests: int  # per input file
+    max_bytes: int
+
+    def line(self, key: str, image: Prepared) -> dict[str, Any]:
+        """One input-file line: the same request a live run sends, under `key`."""
+        ...
+
+    def upload(self, path: str, display_name: str) -> str: ...
+    def create(self, file: str, display_name: str) -> tuple[str, JobStatus]: ...
+    def status(self, name: str) -> JobStatus: ...
+    def find(self) -> dict[str, tuple[str, JobStatus]]:
+        """Jobs by display name: finds one created just before a crash."""
+        ...
+
+    def cancel(self, name: str) -> None: ...
+    def results(self, name: str) -> dict[str, Answer | str]:
+        """Each request key's answer, or the reason it has none."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _ignore(message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """Everything a provider needs to build its client for one run or batch command."""
+
+    model: str
+    key: str
+    base_url: str | None
+    endpoint: str
+    timeout: float = 65.0
+    prompt: str = DEFAULT_PROMPT
+    votes: int = 1
+    logprobs: bool | None = None  # None: ask where the model gives them, silently
+    on_warning: Callable[[str], None] = _ignore
+
+    def negotiator(self, optional: Iterable[str], several: str | None = None) -> Negotiator:
+        """The provider's optional settings, less "logprobs" with --no-logprobs; the
+        setting for several answers in one request (if it has one) only with --votes."""
+        from emotag.providers.negotiation import Negotiator
+
+        wanted = set(optional) | ({several} if several and self.votes > 1 else set())
+        if self.logprobs is False:
+            wanted.discard("logprobs")
+        explicit = {"logprobs"} if self.logprobs else set()
+        return Negotiator(
+            self.endpoint, self.model, wanted, explicit=explicit, on_warning=self.on_warning
+        )
+
+    def provider_fields(self, optional: Iterable[str], several: str | None) -> dict[str, Any]:
+        """The fields every built-in provider class takes from a setup, beside its client."""
+        return {
+            "model": self.model,
+            "settings": self.negotiator(optional, several),
+            "endpoint": self.endpoint,
+            "prompt": self.prompt,
+            "votes": self.votes,
+        }
+
+
+def _always(base_url: str | None) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderSpec:
-    """How to find a provider's key and endpoint before anything is imported."""
+    """A provider as the rest of emotag sees it, importable without its SDK."""
 
     name: str
+    about: str  # in `--provider` help: "any OpenAI-compatible server"
     key_var: str
     base_url_var: str
     default_endpoint: str
     default_model: str
+    build: Callable[[Setup], Provider]
+    # Billed input tokens for one image of (width, height) and the prompt: the dry run.
+    input_tokens: Callable[[str, str, int, int], int]
+    prices: tuple[Price, ...] = ()
+    # Beyond one answer per request; "batch" is having `batches`.
+    features: frozenset[Capability] = frozenset()
+    batches: Callable[[Setup, Provider | None], Batches] | None = None
+    needs_key: Callable[[str | None], bool] = _always  # False: this base URL takes any key
+
+    def can(self, capability: Capability) -> bool:
+        return self.batches is not None if capability == "batch" else capability in self.features
 
     def endpoint(self, base_url: str | None) -> str:
         """The host (and port) requests go to: messages, settings memory, key scope."""
@@ -57,26 +168,51 @@ def endpoint_name(base_url: str | None, default: str) -> str:
     return urlparse(base_url).netloc or base_url
 
 
-GEMINI = ProviderSpec(
-    name="gemini",
-    key_var="AI_STUDIO_API_KEY",
-    base_url_var="GOOGLE_GEMINI_BASE_URL",
-    default_endpoint="generativelanguage.googleapis.com",
-    default_model="gemini-3.5-flash-lite",
-)
-OPENAI = ProviderSpec(
-    name="openai",
-    key_var="OPENAI_API_KEY",
-    base_url_var="OPENAI_BASE_URL",
-    default_endpoint="api.openai.com",
-    default_model="gpt-4.1-mini",
-)
-SPECS: dict[str, ProviderSpec] = {GEMINI.name: GEMINI, OPENAI.name: OPENAI}
+def is_loopback(base_url: str | None) -> bool:
+    """A server on this machine (Ollama, vLLM, LM Studio)."""
+    host = urlparse(base_url or "").hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+_loaded: dict[str, ProviderSpec] = {}
 
 
 def spec(name: str) -> ProviderSpec:
+    """The provider called `name`: built in, or installed under `emotag.providers`."""
+    if name in _loaded:
+        return _loaded[name]
+    target = BUILTIN.get(name) or _plugins().get(name)
+    if target is None:
+        raise ConfigError(f"Unknown provider '{name}'; choose one of: {', '.join(names())}.")
+    found = _load(name, target)
+    _loaded[name] = found
+    return found
+
+
+def names() -> list[str]:
+    """Every provider that can be chosen, built-in ones first."""
+    return [*BUILTIN, *sorted(set(_plugins()) - set(BUILTIN))]
+
+
+def loaded() -> list[ProviderSpec]:
+    """The built-in providers and any plugin already in use (for the price table)."""
+    for name in BUILTIN:
+        spec(name)
+    return list(_loaded.values())
+
+
+def _plugins() -> dict[str, str]:
+    from importlib.metadata import entry_points
+
+    return {point.name: point.value for point in entry_points(group=ENTRY_POINTS)}
+
+
+def _load(name: str, target: str) -> ProviderSpec:
+    module, _, attribute = target.partition(":")
     try:
-        return SPECS[name]
-    except KeyError:
-        known = ", ".join(sorted(SPECS))
-        raise ConfigError(f"Unknown provider '{name}'; choose one of: {known}.") from None
+        found = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"The provider '{name}' ({target}) cannot be loaded: {exc}") from exc
+    if not isinstance(found, ProviderSpec) or found.name != name:
+        raise ConfigError(f"The provider '{name}' ({target}) is not a ProviderSpec named '{name}'.")
+    return found

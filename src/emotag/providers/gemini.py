@@ -25,7 +25,8 @@ from emotag.errors import (
     Throttled,
     TransientAPIError,
 )
-from emotag.providers import GEMINI
+from emotag.prices import Price
+from emotag.providers import JobState, JobStatus, Provider, ProviderSpec, Setup
 from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, RESPONSE_SCHEMA
 
@@ -39,6 +40,23 @@ BLOCKING_FINISH_REASONS: Final = frozenset(
     {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "RECITATION"}
 )
 RETRYABLE_CODES: Final = frozenset({408, 500, 502, 503, 504})
+KEY_VAR: Final = "AI_STUDIO_API_KEY"
+ENDPOINT: Final = "generativelanguage.googleapis.com"
+DEFAULT_MODEL: Final = "gemini-3.5-flash-lite"
+PRICING: Final = "https://ai.google.dev/gemini-api/docs/pricing"
+MAX_JOB_BYTES: Final = 1_500_000_000  # under the Files API's 2 GB per file
+# The Batch API's job states in emotag's words.
+JOB_STATES: Final[dict[str, JobState]] = {
+    "JOB_STATE_PENDING": "pending",
+    "JOB_STATE_QUEUED": "pending",
+    "JOB_STATE_RUNNING": "running",
+    "JOB_STATE_SUCCEEDED": "succeeded",
+    "JOB_STATE_PARTIALLY_SUCCEEDED": "succeeded",
+    "JOB_STATE_FAILED": "failed",
+    "JOB_STATE_CANCELLING": "running",
+    "JOB_STATE_CANCELLED": "cancelled",
+    "JOB_STATE_EXPIRED": "expired",
+}
 
 # Optional request settings a model may refuse, and the words its 400 message uses.
 OPTIONAL_SETTINGS: Final = ("logprobs", "thinking", "media_resolution")
@@ -90,7 +108,7 @@ class GeminiProvider:
     client: genai.Client
     model: str
     settings: Negotiator
-    endpoint: str = GEMINI.default_endpoint
+    endpoint: str = ENDPOINT
     prompt: str = DEFAULT_PROMPT
     service: str = "Gemini"
     reports_model: bool = False
@@ -250,7 +268,7 @@ def map_api_error(exc: Any, subject: Subject, name: str) -> EmotagError:
     key_problem = code == 401 or (code == 403 and subject == "model")
     if key_problem or (code in (400, 403) and _is_key_problem(message, details)):
         return FatalAPIError(
-            f"The API rejected the key ({code} {status}). Check {GEMINI.key_var}, "
+            f"The API rejected the key ({code} {status}). Check {KEY_VAR}, "
             "or run 'emotag key status' to see which key is used."
         )
     if code == 403:
@@ -264,7 +282,7 @@ def _not_found(subject: Subject, name: str) -> FatalAPIError:
     if subject == "model":
         return FatalAPIError(
             f"Model '{name}' was not found (404): it may be retired or misspelt. "
-            f"Choose another with --model or EMOTAG_MODEL, e.g. {GEMINI.default_model}."
+            f"Choose another with --model or EMOTAG_MODEL, e.g. {DEFAULT_MODEL}."
         )
     return FatalAPIError(
         f"The batch {subject} {name} was not found (404): batch jobs and their files expire "
@@ -376,7 +394,14 @@ class GeminiBatches:
 
     client: genai.Client
     model: str
-    endpoint: str = GEMINI.default_endpoint
+    endpoint: str = ENDPOINT
+    provider: GeminiProvider | None = None  # builds the lines; not needed to follow jobs
+    max_requests: int = 1_000_000
+    max_bytes: int = MAX_JOB_BYTES
+
+    def line(self, key: str, image: Prepared) -> dict[str, Any]:
+        assert self.provider is not None, "lines are built from a run's provider"
+        return {"key": key, "request": self.provider.request_json(image)}
 
     def upload(self, path: str, display_name: str) -> str:
         from google.genai import types
@@ -388,7 +413,7 @@ class GeminiBatches:
             )
         return uploaded.name or ""
 
-    def create(self, file: str, display_name: str) -> tuple[str, str]:
+    def create(self, file: str, display_name: str) -> tuple[str, JobStatus]:
         from google.genai import types
 
         with self._errors("model", self.model):
@@ -397,17 +422,16 @@ class GeminiBatches:
                 src=file,
                 config=types.CreateBatchJobConfig(display_name=display_name),
             )
-        return created.name or "", _state_name(created.state)
+        return created.name or "", _status(created)
 
-    def state(self, name: str) -> str:
+    def status(self, name: str) -> JobStatus:
         with self._errors("job", name):
-            return _state_name(self.client.batches.get(name=name).state)
+            return _status(self.client.batches.get(name=name))
 
-    def find(self) -> dict[str, tuple[str, str]]:
-        """Jobs by display name: finds one created just before a crash."""
+    def find(self) -> dict[str, tuple[str, JobStatus]]:
         with self._errors("job", "list"):
             return {
-                job.display_name or "": (job.name or "", _state_name(job.state))
+                job.display_name or "": (job.name or "", _status(job))
                 for job in self.client.batches.list()
                 if job.name
             }
@@ -417,7 +441,6 @@ class GeminiBatches:
             self.client.batches.cancel(name=name)
 
     def results(self, name: str) -> dict[str, Answer | str]:
-        """Each request key's answer, or the reason it has none."""
         with self._errors("job", name):
             job = self.client.batches.get(name=name)
         file = job.dest.file_name if job.dest else None
@@ -466,5 +489,45 @@ class GeminiBatches:
             ) from None
 
 
-def _state_name(value: Any) -> str:
-    return str(getattr(value, "value", value) or "JOB_STATE_UNSPECIFIED")
+def _status(job: types.BatchJob) -> JobStatus:
+    wire = str(getattr(job.state, "value", job.state) or "JOB_STATE_UNSPECIFIED")
+    detail = (job.error.message or "") if job.error else ""
+    return JobStatus(JOB_STATES.get(wire, "pending"), detail)
+
+
+def _build(setup: Setup) -> GeminiProvider:
+    client = make_client(setup.key, base_url=setup.base_url, timeout=setup.timeout)
+    return GeminiProvider(client, **setup.provider_fields(OPTIONAL_SETTINGS, CANDIDATES))
+
+
+def _batches(setup: Setup, provider: Provider | None) -> GeminiBatches:
+    if isinstance(provider, GeminiProvider):
+        return GeminiBatches(provider.client, setup.model, setup.endpoint, provider)
+    client = make_client(setup.key, base_url=setup.base_url, timeout=setup.timeout)
+    return GeminiBatches(client, setup.model, setup.endpoint)
+
+
+def _price(model: str, inp: float, out: float, until: str = "") -> Price:
+    # Read from Google's page through a transcription of it made that day.
+    return Price(model, inp, out, 0.5, "2026-10-07", PRICING, until)
+
+
+SPEC: Final = ProviderSpec(
+    name="gemini",
+    about="Google's Gemini API",
+    key_var=KEY_VAR,
+    base_url_var="GOOGLE_GEMINI_BASE_URL",
+    default_endpoint=ENDPOINT,
+    default_model=DEFAULT_MODEL,
+    build=_build,
+    input_tokens=estimate_input_tokens,
+    prices=(
+        _price("gemini-3.8-flash", 0.75, 3.75, until="2026-12-31"),
+        _price("gemini-3.8-flash", 1.50, 7.50),
+        _price("gemini-3.5-flash", 1.50, 9.00),
+        _price("gemini-3.5-flash-lite", 0.30, 2.50),
+        _price("gemini-3.1-pro-preview", 2.00, 12.00),  # prompts up to 200k tokens
+    ),
+    features=frozenset({"logprobs", "several_answers"}),
+    batches=_batches,
+)

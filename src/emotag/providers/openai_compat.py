@@ -11,7 +11,10 @@ same strict parsing as always.
 from __future__ import annotations
 
 import base64
+import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,16 +27,44 @@ from emotag.errors import (
     Throttled,
     TransientAPIError,
 )
-from emotag.providers import OPENAI
+from emotag.prices import Price
+from emotag.providers import (
+    JobState,
+    JobStatus,
+    Provider,
+    ProviderSpec,
+    Setup,
+    is_loopback,
+)
 from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, STRICT_SCHEMA
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI
+    from openai import AsyncOpenAI, OpenAI
+    from openai.types import Batch
     from openai.types.chat import ChatCompletion
     from openai.types.chat.chat_completion import Choice
 
     from emotag.images import Prepared
+
+KEY_VAR: Final = "OPENAI_API_KEY"
+ENDPOINT: Final = "api.openai.com"
+DEFAULT_MODEL: Final = "gpt-4.1-mini"
+PRICING: Final = "https://developers.openai.com/api/docs/pricing"
+ROUTE: Final = "/v1/chat/completions"
+# The Batch API's limits per input file, and its states in emotag's words.
+BATCH_MAX_REQUESTS: Final = 50_000
+BATCH_MAX_BYTES: Final = 200_000_000
+BATCH_STATES: Final[dict[str, JobState]] = {
+    "validating": "pending",
+    "in_progress": "running",
+    "finalizing": "running",
+    "completed": "succeeded",
+    "failed": "failed",
+    "expired": "expired",
+    "cancelling": "running",
+    "cancelled": "cancelled",
+}
 
 # Optional settings, in the order the answer format falls back.
 JSON_SCHEMA: Final = "json_schema"
@@ -64,7 +95,7 @@ class OpenAIProvider:
     client: AsyncOpenAI
     model: str
     settings: Negotiator
-    endpoint: str = OPENAI.default_endpoint
+    endpoint: str = ENDPOINT
     prompt: str = DEFAULT_PROMPT
     service: str = "OpenAI-compatible"
     votes: int = 1
@@ -100,6 +131,10 @@ class OpenAIProvider:
 
     async def aclose(self) -> None:
         await self.client.close()
+
+    def request_body(self, image: Prepared) -> dict[str, Any]:
+        """The body of one request with the settings in use, for a Batch API line."""
+        return self._request(image, 1, self._settings(1))
 
     def _settings(self, n: int) -> set[str]:
         active = self.settings.active
@@ -138,7 +173,7 @@ class OpenAIProvider:
         return request
 
 
-def estimate_input_tokens(prompt: str) -> int:
+def estimate_input_tokens(model: str, prompt: str, width: int, height: int) -> int:
     """OpenAI bills a `detail: low` image at 85 tokens, whatever its size (a local server
     bills nothing); the prompt by the usual four characters a token."""
     return 85 + len(prompt) // 4
@@ -238,7 +273,7 @@ def map_api_error(exc: Any, model: str, endpoint: str, *, answered: bool) -> Emo
     if code in (401, 403):
         # Not the server's words: a server may quote the key it was sent.
         return FatalAPIError(
-            f"{endpoint} rejected the key ({code}). Check {OPENAI.key_var}, or run "
+            f"{endpoint} rejected the key ({code}). Check {KEY_VAR}, or run "
             "'emotag key status --provider openai'."
         )
     if code == 404 or "model_not_found" in kinds:
@@ -312,3 +347,167 @@ def make_client(api_key: str, *, base_url: str | None, timeout: float) -> AsyncO
     from openai import AsyncOpenAI
 
     return AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+
+
+def make_batch_client(api_key: str, *, base_url: str | None, timeout: float) -> OpenAI:
+    from openai import OpenAI
+
+    return OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+
+
+@dataclass
+class OpenAIBatches:
+    """The Files (`purpose=batch`) and Batch API calls of batch mode, errors in emotag's
+    terms. A compatible server without them (Ollama, vLLM) gets one line saying so."""
+
+    client: OpenAI
+    model: str
+    endpoint: str = ENDPOINT
+    provider: OpenAIProvider | None = None  # builds the lines; not needed to follow jobs
+    max_requests: int = BATCH_MAX_REQUESTS
+    max_bytes: int = BATCH_MAX_BYTES
+
+    def line(self, key: str, image: Prepared) -> dict[str, Any]:
+        assert self.provider is not None, "lines are built from a run's provider"
+        body = self.provider.request_body(image)
+        return {"custom_id": key, "method": "POST", "url": ROUTE, "body": body}
+
+    def upload(self, path: str, display_name: str) -> str:
+        with self._errors("upload the batch file", first=True), open(path, "rb") as handle:
+            return self.client.files.create(file=handle, purpose="batch").id
+
+    def create(self, file: str, display_name: str) -> tuple[str, JobStatus]:
+        with self._errors("create the batch job", first=True):
+            job = self.client.batches.create(
+                input_file_id=file,
+                endpoint=ROUTE,
+                completion_window="24h",
+                metadata={"emotag_job": display_name},
+            )
+        return job.id, _status(job)
+
+    def status(self, name: str) -> JobStatus:
+        with self._errors(f"read the batch job {name}"):
+            return _status(self.client.batches.retrieve(name))
+
+    def find(self) -> dict[str, tuple[str, JobStatus]]:
+        with self._errors("list the batch jobs"):
+            return {
+                (job.metadata or {}).get("emotag_job", ""): (job.id, _status(job))
+                for job in self.client.batches.list(limit=100)
+            }
+
+    def cancel(self, name: str) -> None:
+        with self._errors(f"cancel the batch job {name}"):
+            self.client.batches.cancel(name)
+
+    def results(self, name: str) -> dict[str, Answer | str]:
+        """The output file's answers and the error file's reasons, by `custom_id`."""
+        with self._errors(f"read the batch job {name}"):
+            job = self.client.batches.retrieve(name)
+        answers: dict[str, Answer | str] = {}
+        for file in (job.output_file_id, job.error_file_id):
+            if not file:
+                continue
+            with self._errors(f"download the batch results {file}"):
+                text = self.client.files.content(file).text
+            for line in text.splitlines():
+                if line.strip():
+                    item = json.loads(line)
+                    answers[str(item.get("custom_id", ""))] = _batch_result(item)
+        return answers
+
+    def close(self) -> None:
+        self.client.close()
+
+    @contextmanager
+    def _errors(self, doing: str, *, first: bool = False) -> Iterator[None]:
+        """`first`: a call that starts batch mode, where a 404 means no Batch API here."""
+        import openai
+
+        try:
+            yield
+        except openai.APIStatusError as exc:
+            if exc.status_code == 404 and first:
+                raise FatalAPIError(
+                    f"{self.endpoint} has no Batch API (404 when asked to {doing}); label "
+                    "interactively (leave out --batch)."
+                ) from None
+            if exc.status_code == 404:
+                raise FatalAPIError(
+                    f"{self.endpoint} does not know what emotag asked for (404 when asked to "
+                    f"{doing}): batch jobs and their files may have expired. Submit the images "
+                    "again with 'emotag tag DIR --batch --retry-failed' or label them "
+                    "interactively."
+                ) from None
+            mapped = map_api_error(exc, self.model, self.endpoint, answered=True)
+            if isinstance(mapped, FatalAPIError):
+                raise mapped from None
+            raise FatalAPIError(f"{self.endpoint} refused to {doing} ({mapped}).") from None
+        except openai.APIConnectionError as exc:
+            raise FatalAPIError(
+                f"Cannot reach {self.endpoint} ({type(exc).__name__}: {exc.__cause__ or exc}); "
+                "nothing is lost, run the same command again."
+            ) from None
+
+
+def _status(job: Batch) -> JobStatus:
+    errors = job.errors.data if job.errors and job.errors.data else []
+    detail = "; ".join(
+        f"{e.code or 'error'}{f' (line {e.line})' if e.line else ''}: {e.message or ''}"
+        for e in errors[:3]
+    )
+    return JobStatus(BATCH_STATES.get(job.status, "pending"), detail)
+
+
+def _batch_result(item: dict[str, Any]) -> Answer | str:
+    """One output or error line: the answer, or why there is none."""
+    from openai.types.chat import ChatCompletion
+
+    if error := item.get("error"):
+        return f"batch request failed: {error.get('code', '')} {error.get('message', '')}".strip()
+    response = item.get("response") or {}
+    body = response.get("body") or {}
+    if response.get("status_code") != 200:
+        problem = body.get("error") or {}
+        return f"batch request failed: {response.get('status_code')} {problem.get('message', '')}"
+    try:
+        return read_completion(ChatCompletion.model_validate(body))[0]
+    except AnswerError as exc:
+        return str(exc)
+
+
+def _build(setup: Setup) -> OpenAIProvider:
+    client = make_client(setup.key, base_url=setup.base_url, timeout=setup.timeout)
+    return OpenAIProvider(client, **setup.provider_fields(OPTIONAL_SETTINGS, CHOICES))
+
+
+def _batches(setup: Setup, provider: Provider | None) -> OpenAIBatches:
+    client = make_batch_client(setup.key, base_url=setup.base_url, timeout=setup.timeout)
+    lines = provider if isinstance(provider, OpenAIProvider) else None
+    return OpenAIBatches(client, setup.model, setup.endpoint, lines)
+
+
+def _price(model: str, inp: float, out: float) -> Price:
+    return Price(model, inp, out, 0.5, "2026-06-21", PRICING)
+
+
+SPEC: Final = ProviderSpec(
+    name="openai",
+    about="OpenAI or any OpenAI-compatible server",
+    key_var=KEY_VAR,
+    base_url_var="OPENAI_BASE_URL",
+    default_endpoint=ENDPOINT,
+    default_model=DEFAULT_MODEL,
+    build=_build,
+    input_tokens=estimate_input_tokens,
+    prices=(
+        _price("gpt-4.1", 2.00, 8.00),
+        _price("gpt-4.1-mini", 0.40, 1.60),
+        _price("gpt-4.1-nano", 0.10, 0.40),
+        _price("gpt-4o-mini", 0.15, 0.60),
+    ),
+    features=frozenset({"logprobs", "several_answers"}),
+    batches=_batches,
+    needs_key=lambda base_url: not is_loopback(base_url),
+)

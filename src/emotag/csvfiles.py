@@ -1,21 +1,20 @@
-"""The labels CSV and the errors CSV: crash-safe appends, repair, resume state, a run lock."""
+"""The three CSV files beside a run: labels, errors and --votes answers. Their columns,
+crash-safe appends, validation with line numbers, torn-line repair and compaction."""
 
 from __future__ import annotations
 
 import csv
 import gc
 import io
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Final
 
+from emotag.atomic import ENCODING, ERRORS, atomic_text
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError, OutputError
+from emotag.records import NO_FACE, Failure, Label, LabelTable
 
 LABEL_COLUMNS: Final = (
     "filename",
@@ -35,80 +34,6 @@ ERROR_COLUMNS: Final = ("path", "reason", "model", "time", "sha256")
 # image's votes loses none of them and raising K later asks only for the missing ones.
 # `request` is the batch request key ("" live), so a fetch run twice counts an answer once.
 ANSWER_COLUMNS: Final = ("sha256", "model", "emotion", "faces", "time", "request")
-NO_FACE: Final = "no face"  # a definitive answer: the same bytes are not sent again
-
-# File names on Linux may be any bytes; surrogateescape writes them back unchanged.
-ENCODING: Final = "utf-8"
-ERRORS: Final = "surrogateescape"
-
-
-@dataclass(slots=True)
-class Label:
-    """One labelled image, as a row of the labels CSV (not frozen: 100k rows load faster)."""
-
-    path: str
-    emotion: str
-    confidence: float | None = None
-    confidence_source: str = ""
-    model: str = ""
-    faces: str = ""
-    sha256: str = ""
-    duplicate_of: str = ""
-    votes: str = ""  # "happy:3 surprise:2" for a --votes label, most votes first
-
-    def done_for(self, model: str, aliases: frozenset[str] = frozenset()) -> bool:
-        """Labelled by `model` (or under a name its server reported for it), or corrected
-        by a person, which outranks any model."""
-        return self.model == model or self.model in aliases or self.confidence_source == "human"
-
-    @property
-    def filename(self) -> str:
-        return os.path.basename(self.path)
-
-    def as_row(self) -> dict[str, str]:
-        return {
-            "filename": self.filename,
-            "path": self.path,
-            "emotion": self.emotion,
-            "confidence": "" if self.confidence is None else f"{self.confidence:.4f}",
-            "confidence_source": self.confidence_source,
-            "model": self.model,
-            "faces": self.faces,
-            "sha256": self.sha256,
-            "duplicate_of": self.duplicate_of,
-            "votes": self.votes,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """One image that got no label, and why."""
-
-    path: str
-    reason: str
-    model: str = ""
-    sha256: str = ""
-
-    def as_row(self) -> dict[str, str]:
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        return {
-            "path": self.path,
-            "reason": self.reason,
-            "model": self.model,
-            "time": now,
-            "sha256": self.sha256,
-        }
-
-
-@dataclass
-class LabelTable:
-    """Everything a labels CSV holds: valid rows (last per path wins) and bad lines."""
-
-    labels: dict[str, Label] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    header: list[str] = field(default_factory=list)
-    duplicates: int = 0
-    torn: bool = False
 
 
 def errors_path_for(labels_csv: Path) -> Path:
@@ -207,40 +132,6 @@ def read_failures(path: Path) -> dict[str, Failure]:
     return failures
 
 
-@contextmanager
-def atomic_text(path: Path) -> Iterator[IO[str]]:
-    """A temp file beside `path` that replaces it only once everything is written and synced."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"Cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        # mkstemp makes the file 0600; give it the bits the replaced file had, or what
-        # the umask gives a new file, so a CSV shared with a group stays readable.
-        os.chmod(tmp, _mode_for(path))
-        with os.fdopen(fd, "w", encoding=ENCODING, errors=ERRORS, newline="") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"Cannot write {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _mode_for(path: Path) -> int:
-    try:
-        return path.stat().st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def no_face_hashes(errors_csv: Path, model: str) -> set[str]:
     """Content hashes `model` already answered with no face: not worth paying for again."""
     return {
@@ -310,30 +201,6 @@ class Appender:
                 f"Cannot write {self.path}: {exc.strerror or exc}. Rows written so far are kept; "
                 "free space or fix permissions, then run the same command again to resume."
             ) from exc
-
-
-@contextmanager
-def run_lock(labels_csv: Path) -> Iterator[None]:
-    """Hold an exclusive lock for the labels CSV so two runs cannot interleave rows
-    (filelock: the same on Linux, macOS and Windows)."""
-    from filelock import FileLock, Timeout
-
-    lock_path = labels_csv.with_name(f".{labels_csv.name}.lock")
-    try:
-        labels_csv.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(lock_path, timeout=0)
-        lock.acquire()
-    except Timeout as exc:
-        raise OutputError(
-            f"Another emotag run is writing {labels_csv}; wait for it to finish "
-            "or choose another --output."
-        ) from exc
-    except OSError as exc:
-        raise OutputError(f"Cannot write to {labels_csv.parent}: {exc.strerror or exc}") from exc
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def _records(text: str, table: LabelTable) -> list[tuple[int, list[str] | None, str]]:

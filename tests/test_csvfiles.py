@@ -8,20 +8,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import csv_line
-from emotag.emotions import EMOTIONS
-from emotag.errors import InputError, OutputError
-from emotag.ledger import (
+from emotag.csvfiles import (
     ERROR_COLUMNS,
     LABEL_COLUMNS,
     Appender,
-    Failure,
-    Label,
     compact_failures,
     compact_labels,
     read_failures,
     read_labels,
-    run_lock,
 )
+from emotag.emotions import EMOTIONS
+from emotag.errors import InputError, OutputError
+from emotag.lock import run_lock
+from emotag.records import Failure, Label
 
 
 def write_labels(path: Path, labels: list[Label]) -> None:

@@ -1,0 +1,118 @@
+"""What `emotag tag` was asked to do, declared once from the CLI to the engine.
+
+The CLI fills a `TagOptions` from its flags; `resolved()` fills what was left to the
+environment (`EMOTAG_*`, `.env`) and checks it before anything is paid for; the engine
+reads the same object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from emotag.csvfiles import errors_path_for
+from emotag.errors import ConfigError, InputError
+from emotag.providers import DEFAULT_PROVIDER, ProviderSpec, spec
+from emotag.providers.question import DEFAULT_PROMPT
+from emotag.settings import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_SIDE,
+    DEFAULT_MAX_WAIT,
+    DEFAULT_OUTPUT,
+    DEFAULT_TIMEOUT,
+    setting,
+)
+from emotag.votes import MAX_VOTES
+
+
+@dataclass(frozen=True, slots=True)
+class TagOptions:
+    """Every option of a run. "" and 0 mean "from the environment, else the default"."""
+
+    folder: Path = Path()
+    output: Path = DEFAULT_OUTPUT
+    errors: Path | None = None  # None: beside the labels CSV (`errors_csv`)
+    provider: str = ""  # EMOTAG_PROVIDER, else gemini
+    model: str = ""  # EMOTAG_MODEL, else the provider's default
+    base_url: str | None = None  # None: the provider's base-URL variable, else its host
+    prompt: str = DEFAULT_PROMPT
+    prompt_file: Path | None = None
+    logprobs: bool | None = None  # None: ask where the model gives them, silently
+    votes: int = 0  # EMOTAG_VOTES, else 1
+    concurrency: int = 0  # EMOTAG_CONCURRENCY, else 16
+    rpm: float | None = None  # EMOTAG_RPM, else no limit
+    timeout: float = DEFAULT_TIMEOUT
+    attempts: int = DEFAULT_ATTEMPTS
+    max_wait: float = DEFAULT_MAX_WAIT
+    max_side: int = DEFAULT_MAX_SIDE
+    force: bool = False
+    skip_multi_face: bool = False
+    retry_failed: bool = False
+    follow_symlinks: bool = False
+
+    @property
+    def errors_csv(self) -> Path:
+        return self.errors or errors_path_for(self.output)
+
+    @property
+    def spec(self) -> ProviderSpec:
+        return spec(self.provider or DEFAULT_PROVIDER)
+
+    def resolved(self) -> TagOptions:
+        """Fill defaults from the environment and `.env`; fail early on bad input."""
+        if not self.folder.is_dir():
+            raise InputError(f"Folder not found: {self.folder}")
+        provider = spec(self.provider or setting("EMOTAG_PROVIDER") or DEFAULT_PROVIDER)
+        return dataclasses.replace(
+            self,
+            folder=Path(os.path.abspath(self.folder)),
+            output=Path(os.path.abspath(self.output)),
+            errors=Path(os.path.abspath(self.errors)) if self.errors else None,
+            provider=provider.name,
+            model=self.model or setting("EMOTAG_MODEL") or provider.default_model,
+            base_url=self.base_url or setting(provider.base_url_var),
+            prompt=self._prompt(),
+            votes=_votes(self.votes),
+            concurrency=self.concurrency
+            or _int_setting("EMOTAG_CONCURRENCY")
+            or DEFAULT_CONCURRENCY,
+            rpm=self.rpm or _number_setting("EMOTAG_RPM"),
+        )
+
+    def _prompt(self) -> str:
+        if self.prompt_file is None:
+            return self.prompt
+        try:
+            prompt = self.prompt_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"Cannot read the prompt file {self.prompt_file}: {exc}") from exc
+        if not prompt:
+            raise InputError(f"The prompt file {self.prompt_file} is empty.")
+        return prompt
+
+
+def _votes(option: int) -> int:
+    votes = option or _int_setting("EMOTAG_VOTES") or 1
+    if not 1 <= votes <= MAX_VOTES:
+        raise ConfigError(f"--votes (or EMOTAG_VOTES) must be from 1 to {MAX_VOTES}, got {votes}.")
+    return votes
+
+
+def _int_setting(name: str) -> int | None:
+    value = _number_setting(name)
+    if value is not None and not value.is_integer():
+        raise ConfigError(f"{name} must be a whole number, got {value:g}.")
+    return None if value is None else int(value)
+
+
+def _number_setting(name: str) -> float | None:
+    value = setting(name)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}.") from None

@@ -1,0 +1,66 @@
+"""The provider seam holds: outside `src/emotag/providers/` no line names a provider's
+class, module, SDK or wire state, so a provider is one module and one registry entry."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import emotag
+from emotag import providers
+
+SRC = Path(emotag.__file__).parent
+SDKS = ("google.genai", "google import genai", "import openai", "from openai")
+OWN_STATES = {"pending", "running", "succeeded", "failed", "cancelled", "expired"}
+
+
+def provider_words() -> set[str]:
+    """What only a provider may name: its module, its classes, its wire states."""
+    words: set[str] = set()
+    for target in providers.BUILTIN.values():
+        module = importlib.import_module(target.partition(":")[0])
+        words.add(module.__name__)
+        words.add(module.__name__.rsplit(".", 1)[1])
+        words |= {
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, type) and value.__module__ == module.__name__
+        }
+        for value in vars(module).values():  # the wire states a provider maps to its own
+            states = list(value.values()) if isinstance(value, dict) else []
+            if states and all(isinstance(s, str) and s in OWN_STATES for s in states):
+                words |= set(value) - OWN_STATES
+    return words
+
+
+def test_the_words_found_are_the_providers_own() -> None:
+    words = provider_words()
+    assert {"GeminiProvider", "GeminiBatches", "OpenAIProvider", "OpenAIBatches"} <= words
+    assert {"JOB_STATE_SUCCEEDED", "in_progress", "validating", "openai_compat"} <= words
+
+
+def test_no_line_outside_the_providers_names_one() -> None:
+    words = provider_words()
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(words))) + r")\b")
+    offending = []
+    for path in sorted(SRC.rglob("*.py")):
+        if "providers" in path.relative_to(SRC).parts:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if pattern.search(code) or any(sdk in code for sdk in SDKS):
+                offending.append(f"{path.relative_to(SRC)}:{number}: {line.strip()}")
+    assert offending == []
+
+
+def test_help_starts_without_any_sdk() -> None:
+    code = (
+        "import sys; from emotag.cli import app; "
+        "print(sorted(m for m in sys.modules if m.startswith(('google.genai', 'openai'))))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "[]"
