@@ -180,3 +180,77 @@ def test_report_orders_doubtful_first_and_filters_split_votes(
     browser.find_element(By.CSS_SELECTOR, 'nav button[data-tab="agreement"]').click()
     unanimous = browser.find_element(By.CSS_SELECTOR, '[data-votes="5/5"]').text
     assert int(unanimous) == 10 - split
+
+
+def test_audit_page_is_gone_through_with_the_keyboard_and_exports_the_truth(
+    gemini: FakeGemini, tmp_path: Path, browser
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    root = tmp_path / "faces"
+    for i in range(14):
+        make_image(root / f"img_{i:02d}.png", EMOTIONS[i % 7], size=(60 + i, 50))
+    assert CliRunner().invoke(app, ["tag", str(root)]).exit_code == 0
+    drawn = CliRunner().invoke(
+        app, ["audit", "sample", "dataset/llm_labels.csv", "--size", "6", "-o", "audit"]
+    )
+    assert drawn.exit_code == 0, drawn.output
+    sample = read_csv(Path("audit/sample.csv"))
+
+    browser.get((tmp_path / "audit" / "audit.html").as_uri())
+    progress = browser.find_element(By.ID, "progress")
+    card = browser.find_element(By.ID, "card")
+    assert progress.text == "0/6"
+    assert browser.find_element(By.ID, "name").text == sample[0]["path"]
+    assert browser.find_element(By.ID, "emotion").text == sample[0]["emotion"]
+    assert (
+        browser.find_element(By.CSS_SELECTOR, "#picture img")
+        .get_attribute("src")
+        .startswith("data:image/jpeg;base64,")
+    )
+    card.send_keys(Keys.ENTER)  # the model is right
+    card.send_keys("3")  # angry
+    card.send_keys("0")  # no face / can't tell
+    assert progress.text == "3/6"
+    card.send_keys(Keys.BACKSPACE)  # undo the skip: the third card again
+    assert progress.text == "2/6"
+    assert browser.find_element(By.ID, "name").text == sample[2]["path"]
+    card.send_keys("7")  # sad
+    assert progress.text == "3/6"
+    exported = browser.execute_script("return exportCsv();")
+    truth = [sample[0]["emotion"], "angry", "sad"]
+    assert exported == "path,truth\r\n" + "".join(
+        f"{row['path']},{value}\r\n" for row, value in zip(sample, truth, strict=False)
+    )
+    Path("audit/truth.csv").write_text(exported, encoding="utf-8", newline="")
+    scored = CliRunner().invoke(
+        app, ["audit", "score", "dataset/llm_labels.csv", "--truth", "audit/truth.csv", "--json"]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert '"audited": 3' in scored.stdout
+    browser.refresh()  # the answers are kept in the browser until exported
+    assert browser.find_element(By.ID, "progress").text == "3/6"
+
+
+def test_audit_page_renders_hostile_file_names_as_text_and_runs_none(
+    gemini: FakeGemini, tmp_path: Path, browser
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    root = tmp_path / "faces"
+    for i, name in enumerate(HOSTILE_NAMES):
+        make_image(root / name, EMOTIONS[i % 7], size=(60 + i, 50))
+    assert CliRunner().invoke(app, ["tag", str(root)]).exit_code == 0
+    size = str(len(HOSTILE_NAMES))
+    made = CliRunner().invoke(app, ["audit", "sample", "dataset/llm_labels.csv", "-n", size])
+    assert made.exit_code == 0, made.output
+    browser.get((tmp_path / "audit" / "audit.html").as_uri())
+    shown = set()
+    for _ in HOSTILE_NAMES:
+        shown.add(Path(browser.find_element(By.ID, "name").text).name)
+        browser.find_element(By.ID, "card").send_keys(Keys.ENTER)
+    assert {n for n in HOSTILE_NAMES if "\u2028" not in n} <= shown
+    assert browser.execute_script("return window.pwned === undefined;")
+    assert browser.find_element(By.ID, "progress").text == f"{size}/{size}"

@@ -24,6 +24,7 @@ from emotag.errors import ConfigError, EmotagError, InputError
 if TYPE_CHECKING:
     from emotag.batch import BatchState
     from emotag.options import TagOptions
+from emotag.evaluation import Score
 from emotag.export import Format as ExportFormat
 from emotag.merge import Prefer
 from emotag.providers import BUILTIN, DEFAULT_PROVIDER, names, spec
@@ -82,6 +83,11 @@ key_app = _App(help="Store, inspect or delete the API key in the system keyring.
 app.add_typer(key_app, name="key")
 batch_app = _App(help="Follow `emotag tag --batch` jobs: status, wait, fetch the labels, cancel.")
 app.add_typer(batch_app, name="batch")
+audit_app = _App(
+    help="How good are the labels? Check a sample by hand, then score the whole CSV "
+    "(docs/audit.md)."
+)
+app.add_typer(audit_app, name="audit")
 
 out = Console()
 err = Console(stderr=True)
@@ -592,6 +598,15 @@ def merge(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if any row got no label.")
     ] = False,
+    min_calibrated: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            metavar="P",
+            help="Only labels an audit gives at least this probability of being right.",
+        ),
+    ] = None,
 ) -> None:
     """Join emotion labels onto a landmarks table (streaming; the output is written atomically).
 
@@ -614,8 +629,17 @@ def merge(
     if target.resolve() == landmarks.resolve() and not in_place:
         raise InputError("--output is the landmarks CSV itself; add --in-place to replace it.")
     store = LabelStore.from_csv(
-        labels, root=root, fallback="filename" if fallback_filename else None
+        labels,
+        root=root,
+        fallback="filename" if fallback_filename else None,
+        min_calibrated=min_calibrated,
     )
+    if store.below_calibrated:
+        err.print(
+            f"{store.below_calibrated} label(s) under --min-calibrated {min_calibrated:g} left "
+            "out.",
+            markup=False,
+        )
     for problem in store.problems:
         err.print(Text.assemble(("Skipped:", "yellow"), f" {problem}"), highlight=False)
     report = merge_tables(
@@ -736,6 +760,10 @@ def evaluate_labels(
             help="Also report accuracy and coverage of the labels with confidence >= this.",
         ),
     ] = None,
+    by: Annotated[
+        Score,
+        typer.Option(help="Which number --min-confidence and the coverage curve use."),
+    ] = Score.CONFIDENCE,
     as_json: JsonFlag = False,
 ) -> None:
     """Compare labels with a reference: accuracy, per-class precision/recall/F1, macro-F1,
@@ -749,7 +777,7 @@ def evaluate_labels(
 
     if (other is None) == (truth is None):
         raise typer.BadParameter("give either --truth or a second labels CSV", param_hint="--truth")
-    result = evaluate(labels, truth if truth is not None else str(other))
+    result = evaluate(labels, truth if truth is not None else str(other), by=by)
     point = result.at(min_confidence) if min_confidence is not None else None
     if as_json:
         extra = {"min_confidence": point.as_dict()} if point else {}
@@ -757,6 +785,76 @@ def evaluate_labels(
         return
     for table in agreement_tables(result, point):
         out.print(table)
+
+
+@audit_app.command("sample")
+@reports_errors
+def audit_sample(
+    labels: Annotated[Path, typer.Argument(help="Labels CSV to audit.")],
+    size: Annotated[int, typer.Option("--size", "-n", min=1, help="Rows to check by hand.")] = 300,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same sample.")] = 0,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for sample.csv and audit.html.")
+    ] = Path("audit"),
+    as_json: JsonFlag = False,
+) -> None:
+    """Draw a stratified random sample (by label and confidence band, so rare labels and
+    unsure answers are checked) and write sample.csv and audit.html: open the page, go
+    through the cards with the keyboard, export truth.csv."""
+    from emotag.audit import sample
+
+    result = sample(labels, size, seed, output)
+    if as_json:
+        out.print_json(data=result.as_dict())
+        return
+    out.print(
+        f"Drew {result.size} of {result.population} labels in {len(result.strata)} strata: "
+        f"{result.sample_csv}. Open {result.page}, then run 'emotag audit score {labels} "
+        f"--truth {output / 'truth.csv'}'.",
+        markup=False,
+        highlight=False,
+    )
+
+
+@audit_app.command("score")
+@reports_errors
+def audit_score(
+    labels: Annotated[Path, typer.Argument(help="Labels CSV the sample was drawn from.")],
+    truth: Annotated[Path, typer.Option(help="truth.csv exported from audit.html.")],
+    sample_csv: Annotated[
+        Path | None,
+        typer.Option("--sample", help="sample.csv. [default: beside the truth file]"),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write a one-page HTML report (reliability, coverage)."
+        ),
+    ] = None,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write/--no-write",
+            help="Keep the calibration map beside the CSV and write the calibrated column.",
+        ),
+    ] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """The whole CSV's accuracy (95% interval), each label's precision, how well the
+    confidence was calibrated before and after, and which labels to keep."""
+    from emotag.audit import score
+    from emotag.console import audit_lines
+
+    result = score(labels, truth, sample_csv, write=write)
+    if report is not None:
+        from emotag.audit_report import build_report
+
+        build_report(result, report, source=labels)
+    if as_json:
+        out.print_json(data=result.as_dict())
+        return
+    for line in audit_lines(result):
+        out.print(line, markup=False, highlight=False)
 
 
 @app.command("apply-corrections")

@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from emotag.audit import AuditScore
 from emotag.batch import BatchState
 from emotag.dupes import DupeReport
 from emotag.emotions import EMOTIONS
@@ -264,3 +265,36 @@ def batch_table(state: BatchState) -> Table:
             "yes" if job.fetched else "no",
         )
     return table
+
+
+def audit_lines(result: AuditScore) -> list[str | Table]:
+    """`audit score`: the estimate, the labels' precision, calibration, what to keep."""
+    accuracy = result.accuracy
+    lines: list[str | Table] = [
+        f"Audited {result.audited} label(s) ({result.skipped} skipped: no face or can't tell) "
+        f"of {result.labels:,}.",
+        f"Accuracy of the whole CSV: {accuracy.value:.1%} "
+        f"(95% interval {accuracy.low:.1%}-{accuracy.high:.1%}).",
+    ]
+    table = Table(title="Precision per label", header_style="bold")
+    for column in ("label", "precision", "95% interval", "checked"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for name, found in result.per_label.items():
+        table.add_row(
+            name, f"{found.precision:.1%}", f"{found.low:.1%}-{found.high:.1%}", str(found.n)
+        )
+    lines.append(table)
+    if result.ece_raw is not None:
+        lines.append(
+            f"Calibration error (ECE): {result.ece_raw:.3f} as the model said it, "
+            f"{result.ece_calibrated or 0:.3f} calibrated (cross-validated, "
+            f"{result.calibrator.method})."
+        )
+    else:
+        lines.append(
+            "No confidence in this CSV: each label gets its measured precision as calibrated."
+        )
+    lines.append(result.keep.sentence())
+    if result.map_file:
+        lines.append(f"Calibrated: {result.calibrated:,} row(s); map kept in {result.map_file}.")
+    return lines

@@ -10,12 +10,11 @@ from datetime import datetime
 from pathlib import Path
 
 from emotag.atomic import ENCODING, ERRORS
-from emotag.csvfiles import LABEL_COLUMNS, read_labels, write_csv_atomic
+from emotag.csvfiles import LABEL_COLUMNS, label_from_row, read_labels, write_csv_atomic
 from emotag.emotions import is_emotion
 from emotag.errors import InputError
-from emotag.records import Label
+from emotag.records import HUMAN, Label
 
-HUMAN = "human"  # confidence_source of a corrected row; `tag` never re-labels such rows
 JOURNAL_COLUMNS = ("path", "before", "after")
 
 
@@ -67,7 +66,10 @@ def apply_corrections(corrections_csv: Path, labels_csv: Path) -> CorrectionResu
         elif label.emotion == new and label.confidence_source == HUMAN:
             result.unchanged += 1
         else:
-            after = replace(label, emotion=new, confidence=None, confidence_source=HUMAN)
+            # A person's label is the truth an audit measures against: calibrated 1.
+            after = replace(
+                label, emotion=new, confidence=None, confidence_source=HUMAN, calibrated=1.0
+            )
             journal.append(_journal_row(label, after))
             table.labels[path] = after
             result.applied += 1
@@ -110,10 +112,4 @@ def _journal_row(before: Label, after: Label) -> dict[str, str]:
 
 
 def _label(encoded: str) -> Label:
-    row = json.loads(encoded)
-    confidence = float(row["confidence"]) if row.get("confidence") else None
-    fields = {
-        k: row.get(k, "")
-        for k in ("confidence_source", "model", "faces", "sha256", "duplicate_of", "votes")
-    }
-    return Label(path=row["path"], emotion=row["emotion"], confidence=confidence, **fields)
+    return label_from_row(json.loads(encoded))

@@ -27,6 +27,7 @@ LABEL_COLUMNS: Final = (
     "sha256",
     "duplicate_of",
     "votes",
+    "calibrated",
 )
 REQUIRED_LABEL_COLUMNS: Final = LABEL_COLUMNS[:4]
 ERROR_COLUMNS: Final = ("path", "reason", "model", "time", "sha256")
@@ -224,25 +225,49 @@ def _records(text: str, table: LabelTable) -> list[tuple[int, list[str] | None, 
     return records
 
 
+def label_from_row(row: dict[str, str]) -> Label:
+    """A label from a row dict (as `Label.as_row` writes it), validated as the CSV is."""
+    values = [row.get(column, "") for column in LABEL_COLUMNS]
+    label, problem = _parse_label(values, list(range(1, len(LABEL_COLUMNS))), True)
+    if label is None:
+        raise InputError(f"Not a label row ({problem}): {row.get('path', '')}")
+    return label
+
+
 def _parse_label(values: list[str], columns: list[int], full: bool) -> tuple[Label | None, str]:
     """One row as a Label; `columns` are the indexes of LABEL_COLUMNS[1:] (-1: absent)."""
     if not full:
         return None, "wrong number of fields"
-    path, emotion, confidence_text, source, model, faces, sha256, duplicate_of, votes = (
-        values[i] if i >= 0 else "" for i in columns
-    )
+    (
+        path,
+        emotion,
+        confidence_text,
+        source,
+        model,
+        faces,
+        sha256,
+        duplicate_of,
+        votes,
+        calibrated,
+    ) = (values[i] if i >= 0 else "" for i in columns)
     emotion = emotion.strip()
     if not path:
         return None, "empty path"
     if emotion not in EMOTIONS:
         return None, f"'{emotion}' is not one of the seven emotions"
-    confidence: float | None = None
-    if raw := confidence_text.strip():
-        try:
-            confidence = float(raw)
-        except ValueError:
-            return None, f"confidence '{raw}' is not a number"
-        if not 0.0 <= confidence <= 1.0:
-            return None, f"confidence {raw} is outside [0, 1]"
-    label = Label(path, emotion, confidence, source, model, faces, sha256, duplicate_of, votes)
+    numbers: list[float | None] = []
+    for name, text in (("confidence", confidence_text), ("calibrated", calibrated)):
+        number: float | None = None
+        if raw := text.strip():
+            try:
+                number = float(raw)
+            except ValueError:
+                return None, f"{name} '{raw}' is not a number"
+            if not 0.0 <= number <= 1.0:
+                return None, f"{name} {raw} is outside [0, 1]"
+        numbers.append(number)
+    confidence, probability = numbers
+    label = Label(
+        path, emotion, confidence, source, model, faces, sha256, duplicate_of, votes, probability
+    )
     return label, ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from emotag.csvfiles import read_labels
@@ -10,6 +11,14 @@ from emotag.emotions import emotion_from_filename
 from emotag.errors import InputError
 from emotag.lookup import LabelStore
 from emotag.metrics import Agreement, agreement
+from emotag.records import Label
+
+
+class Score(StrEnum):
+    """Which number of a label the coverage uses: the model's, or the audit's."""
+
+    CONFIDENCE = "confidence"
+    CALIBRATED = "calibrated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +76,14 @@ def coverage_curve(scored: list[tuple[str, str, float | None]]) -> list[Coverage
     return [coverage_at(scored, t) for t in thresholds]
 
 
-def evaluate(labels_csv: Path, truth: str) -> Evaluation:
+def evaluate(labels_csv: Path, truth: str, *, by: Score = Score.CONFIDENCE) -> Evaluation:
     """`truth` is "filenames" (emotion parsed from sex_age_ethnicity_emotion names, aliases
-    applied) or the path of another labels CSV, matched by path, then unique file name."""
+    applied) or the path of another labels CSV, matched by path, then unique file name.
+    `by`: the coverage keeps labels by their confidence, or by their calibrated value."""
+
+    def number(label: Label) -> float | None:
+        return label.calibrated if by is Score.CALIBRATED else label.confidence
+
     if not labels_csv.is_file():
         raise InputError(f"Labels CSV not found: {labels_csv}")
     table = read_labels(labels_csv)
@@ -78,7 +92,7 @@ def evaluate(labels_csv: Path, truth: str) -> Evaluation:
         for label in table.labels.values():
             reference = emotion_from_filename(label.filename)
             if reference is not None:
-                scored.append((reference, label.emotion, label.confidence))
+                scored.append((reference, label.emotion, number(label)))
         name = "emotions in file names"
     else:
         other = Path(truth)
@@ -88,7 +102,7 @@ def evaluate(labels_csv: Path, truth: str) -> Evaluation:
         for label in table.labels.values():
             found = store.match(label.path)
             if found is not None:
-                scored.append((found.emotion, label.emotion, label.confidence))
+                scored.append((found.emotion, label.emotion, number(label)))
         name = str(other)
     if not scored:
         raise InputError(f"No image in {labels_csv} has a reference label in {name}.")

@@ -25,7 +25,7 @@ from emotag.atomic import ENCODING, ERRORS
 from emotag.csvfiles import read_labels
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError, OutputError
-from emotag.records import Label
+from emotag.records import Label, decimal
 
 # What Keras' image_dataset_from_directory reads; torchvision's ImageFolder also takes
 # .ppm, .pgm, .tif, .tiff and .webp.
@@ -56,7 +56,6 @@ class ExportResult:
 class _Item:
     label: Label
     name: str  # the file's name in the export, unique
-    extra: dict[str, str]  # columns the Label record does not carry (`calibrated`)
 
 
 def export(
@@ -106,7 +105,6 @@ def _items(labels_csv: Path) -> tuple[list[_Item], list[str]]:
         raise InputError(
             f"{len(table.problems)} bad row(s) in {labels_csv} ({'; '.join(table.problems[:3])})."
         )
-    extra = _extra_columns(labels_csv, ("calibrated",))
     present: list[Label] = []
     missing: list[str] = []
     for label in table.labels.values():
@@ -123,21 +121,12 @@ def _items(labels_csv: Path) -> tuple[list[_Item], list[str]]:
         if stems[_stem(label.path).casefold()] > 1:
             tag = hashlib.sha256(label.path.encode(ENCODING, ERRORS)).hexdigest()[:8]
             name = f"{_stem(label.path)}_{tag}{os.path.splitext(name)[1]}"
-        items.append(_Item(label, name, extra.get(label.path, {})))
+        items.append(_Item(label, name))
     return items, missing
 
 
 def _stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
-
-
-def _extra_columns(labels_csv: Path, wanted: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    with open(labels_csv, encoding=ENCODING, errors=ERRORS, newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c for c in wanted if c in (reader.fieldnames or [])]
-        if not columns:
-            return {}
-        return {row["path"]: {c: row.get(c) or "" for c in columns} for row in reader}
 
 
 Place = Callable[[str, Path], None]
@@ -181,8 +170,8 @@ def _hf(items: list[_Item], folder: Path, place: Place, output: Path, root: Path
                 [
                     f"images/{item.name}",
                     item.label.emotion,
-                    _number(item.label.confidence),
-                    item.extra.get("calibrated", ""),
+                    decimal(item.label.confidence),
+                    decimal(item.label.calibrated),
                     item.label.model,
                     item.label.path,
                 ]
@@ -219,9 +208,12 @@ def _labelstudio(items: list[_Item], folder: Path, place: Place, output: Path, r
                 }
             ],
         }
-        score = item.extra.get("calibrated") or _number(item.label.confidence)
-        if score:
-            prediction["score"] = float(score)
+        # The audit's probability of being right where there is one, else the model's.
+        score = (
+            item.label.calibrated if item.label.calibrated is not None else item.label.confidence
+        )
+        if score is not None:
+            prediction["score"] = score
         image = (under_root / "images" / item.name).as_posix()
         tasks.append(
             {
@@ -251,10 +243,6 @@ def _fiftyone(items: list[_Item], folder: Path, place: Place, output: Path, root
         labels[os.path.splitext(item.name)[0]] = target
     document = {"classes": list(EMOTIONS), "labels": labels}
     (folder / "labels.json").write_text(json.dumps(document, indent=1), encoding=ENCODING)
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
 
 
 _WRITERS: dict[Format, Callable[[list[_Item], Path, Place, Path, Path], None]] = {

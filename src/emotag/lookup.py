@@ -48,11 +48,21 @@ class LabelStore:
         root: str | os.PathLike[str] | None = None,
         fallback: Literal["filename"] | None = None,
         missing: Literal["none", "raise"] = "none",
+        min_calibrated: float | None = None,
     ) -> None:
+        """`min_calibrated`: keep only labels an audit gives at least this probability of
+        being right (`emotag audit score`); the others are missing, as if unlabelled."""
         self.root = _norm(os.path.abspath(root)) if root is not None else None
         self.fallback = fallback
         self.missing = missing
         self.problems: list[str] = []
+        if min_calibrated is not None:
+            sure = [lab for lab in labels if (lab.calibrated or 0.0) >= min_calibrated]
+            self.below_calibrated = len(labels) - len(sure)
+            labels = sure
+        else:
+            self.below_calibrated = 0
+        self.calibrated = any(label.calibrated is not None for label in labels)
         self._by_path = {_norm(label.path): label for label in labels}
         by_name: dict[str, Label] = {}
         self._ambiguous: set[str] = set()
@@ -79,11 +89,18 @@ class LabelStore:
         root: str | os.PathLike[str] | None = None,
         fallback: Literal["filename"] | None = None,
         missing: Literal["none", "raise"] = "none",
+        min_calibrated: float | None = None,
     ) -> LabelStore:
         """Load a labels CSV; bad rows are skipped and listed in `problems`."""
         table = read_labels(Path(path))
         with bulk_allocation():
-            store = cls(list(table.labels.values()), root=root, fallback=fallback, missing=missing)
+            store = cls(
+                list(table.labels.values()),
+                root=root,
+                fallback=fallback,
+                missing=missing,
+                min_calibrated=min_calibrated,
+            )
         store.problems = table.problems
         return store
 

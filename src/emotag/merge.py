@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from emotag.atomic import ENCODING, ERRORS, atomic_text
 from emotag.errors import InputError
 from emotag.lookup import LabelStore
+from emotag.records import decimal
 
 if TYPE_CHECKING:
     import _csv
@@ -82,6 +83,8 @@ def merge(
     report = MergeReport()
     used: set[str] = set()
     confidence_column = f"{label_column}_confidence"
+    # The audit's probability that the label is right, where `audit score` gave one.
+    calibrated_column = f"{label_column}_calibrated" if store.calibrated else None
     try:
         source = open(landmarks, encoding=ENCODING, errors=ERRORS, newline="")
     except OSError as exc:
@@ -97,10 +100,12 @@ def merge(
         if column not in header:
             raise InputError(f"{landmarks} has no column '{column}'.")
         report.image_column = column
-        extra = [c for c in (label_column, confidence_column) if c not in header]
+        wanted = (label_column, confidence_column, calibrated_column)
+        extra = [c for c in wanted if c is not None and c not in header]
         out_header = header + extra
         image_at, label_at = out_header.index(column), out_header.index(label_column)
         confidence_at = out_header.index(confidence_column)
+        calibrated_at = out_header.index(calibrated_column) if calibrated_column else None
         writer = csv.writer(sink)
         writer.writerow(out_header)
         if unmatched is not None:
@@ -129,8 +134,10 @@ def merge(
                     )
                 if not existing or prefer is Prefer.LABELS:
                     row[label_at] = found.emotion
-                    confidence = found.label.confidence if found.label else None
-                    row[confidence_at] = "" if confidence is None else f"{confidence:.4f}"
+                    label = found.label
+                    row[confidence_at] = decimal(label.confidence if label else None)
+                    if calibrated_at is not None:
+                        row[calibrated_at] = decimal(label.calibrated if label else None)
             writer.writerow(row)
     report.unused_labels = len(store) - len(used)
     return report

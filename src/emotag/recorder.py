@@ -104,6 +104,7 @@ class Recorder:
         *,
         on_file: Iterable[str] = (),
         write: bool = True,
+        calibrate: Callable[[Label], float | None] | None = None,
     ) -> None:
         self.labels_csv, self.errors_csv, self.model = labels_csv, errors_csv, model
         self.on_event = on_event
@@ -116,6 +117,7 @@ class Recorder:
         self._errors = Appender(errors_csv, ERROR_COLUMNS) if write else None
         self._answers: Appender | None = None  # opened on the first --votes answer
         self._write = write
+        self._calibrate = calibrate  # the audit's map (see audit.py), for new rows
 
     def found(self, count: int, last: str) -> None:
         self.summary.found += count
@@ -149,6 +151,8 @@ class Recorder:
             self.failed(row)
 
     def labelled(self, label: Label, *, duplicate: bool = False) -> None:
+        if self._calibrate is not None and label.calibrated is None:
+            label.calibrated = self._calibrate(label)
         if self._labels is not None:
             self._labels.append(label.as_row())
         self._replaced = self._replaced or label.path in self._on_file

@@ -9,6 +9,12 @@ from datetime import UTC, datetime
 from typing import Final
 
 NO_FACE: Final = "no face"  # a definitive answer: the same bytes are not sent again
+HUMAN: Final = "human"  # confidence_source of a person's label; `tag` never re-labels it
+
+
+def decimal(value: float | None) -> str:
+    """A probability as the CSVs write it: four places, or empty when there is none."""
+    return "" if value is None else f"{value:.4f}"
 
 
 @dataclass(slots=True)
@@ -24,11 +30,12 @@ class Label:
     sha256: str = ""
     duplicate_of: str = ""
     votes: str = ""  # "happy:3 surprise:2" for a --votes label, most votes first
+    calibrated: float | None = None  # the audited probability that the label is right
 
     def done_for(self, model: str, aliases: frozenset[str] = frozenset()) -> bool:
         """Labelled by `model` (or under a name its server reported for it), or corrected
         by a person, which outranks any model."""
-        return self.model == model or self.model in aliases or self.confidence_source == "human"
+        return self.model == model or self.model in aliases or self.confidence_source == HUMAN
 
     @property
     def filename(self) -> str:
@@ -39,13 +46,14 @@ class Label:
             "filename": self.filename,
             "path": self.path,
             "emotion": self.emotion,
-            "confidence": "" if self.confidence is None else f"{self.confidence:.4f}",
+            "confidence": decimal(self.confidence),
             "confidence_source": self.confidence_source,
             "model": self.model,
             "faces": self.faces,
             "sha256": self.sha256,
             "duplicate_of": self.duplicate_of,
             "votes": self.votes,
+            "calibrated": decimal(self.calibrated),
         }
 
 

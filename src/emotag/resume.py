@@ -14,7 +14,7 @@ from pathlib import Path
 
 from emotag.answers import Answer
 from emotag.csvfiles import no_face_hashes, read_answers
-from emotag.records import NO_FACE, Failure, Label, LabelTable
+from emotag.records import HUMAN, NO_FACE, Failure, Label, LabelTable
 from emotag.votes import answers_in, vote_count
 
 
@@ -61,7 +61,7 @@ class ResumeIndex:
 
     def complete(self, label: Label) -> bool:
         """A row needs no more answers: a person's, or one with every vote asked for."""
-        if label.confidence_source == "human" or self.votes == 1:
+        if label.confidence_source == HUMAN or self.votes == 1:
             return True
         return vote_count(label.votes) >= self.votes
 

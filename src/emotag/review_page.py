@@ -23,6 +23,21 @@ from emotag.votes import is_split, is_tie
 
 THUMB_SIDE = 160
 TEMPLATE = Path(__file__).with_name("review_page.html")
+PAGE_CSV = Path(__file__).with_name("page_csv.js")  # the CSV export the pages share
+
+
+def fill(template: Path, title: str, data: object, **parts: str) -> str:
+    """A page template with its title (escaped), data (script-safe JSON), the shared
+    CSV script and any other `{{NAME}}` parts (HTML made by emotag)."""
+    page = template.read_text(encoding="utf-8")
+    for name, value in parts.items():
+        page = page.replace("{{" + name + "}}", value)
+    return (
+        page.replace("{{TITLE}}", html.escape(title))
+        .replace("{{PAGE_CSV}}", PAGE_CSV.read_text(encoding="utf-8"))
+        # "</" inside the JSON would end the script element early.
+        .replace("{{DATA}}", script_json(data))
+    )
 
 
 @dataclass(frozen=True)
@@ -48,7 +63,7 @@ def build_report(
     paths = [label.path for label in labels] + list(failures)
     root = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
     with ThreadPoolExecutor() as pool:
-        picture = (lambda p: _link(p, output)) if link_images else _thumbnail
+        picture = (lambda p: _link(p, output)) if link_images else thumbnail
         pictures = list(pool.map(picture, paths))
     items = [
         {
@@ -57,6 +72,7 @@ def build_report(
             "folder": os.path.relpath(os.path.dirname(label.path), root) if root else "",
             "emotion": label.emotion,
             "confidence": label.confidence,
+            "calibrated": label.calibrated,
             "source": label.confidence_source,
             "faces": label.faces,
             "votes": label.votes,
@@ -81,21 +97,21 @@ def build_report(
         "failures": failed,
         "source": str(labels_csv),
     }
-    page = (
-        TEMPLATE.read_text(encoding="utf-8")
-        .replace("{{TITLE}}", html.escape(f"emotag report — {labels_csv.name}"))
-        .replace("{{AGREEMENT}}", _agreement_html(evaluation) if evaluation else "")
-        # "</" inside the JSON would end the script element early.
-        .replace("{{DATA}}", script_json(data))
+    page = fill(
+        TEMPLATE,
+        f"emotag report — {labels_csv.name}",
+        data,
+        AGREEMENT=_agreement_html(evaluation) if evaluation else "",
     )
     with atomic_text(output) as handle:
         handle.write(page)
     return ReportStats(len(items), len(failed), sum(1 for p in pictures if p))
 
 
-def _thumbnail(path: str) -> str:
+def thumbnail(path: str, side: int = THUMB_SIDE) -> str:
+    """A JPEG data URI of the image at most `side` pixels a side ("" if unreadable)."""
     try:
-        rgb = load_rgb(Path(path).read_bytes(), THUMB_SIDE)
+        rgb = load_rgb(Path(path).read_bytes(), side)
     except (OSError, ImageError):
         return ""
     out = io.BytesIO()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from emotag import batch, images
+from emotag.audit import calibration_for
 from emotag.csvfiles import (
     answers_path_for,
     compact_failures,
@@ -180,7 +181,7 @@ def batch_fetch(labels_csv: Path, errors_csv: Path | None) -> batch.FetchResult:
     with _jobs(labels_csv) as (batches, model), run_lock(labels_csv):
         labelled = frozenset(read_labels(labels_csv).labels)
         paid = read_answers(answers_path_for(labels_csv), model)
-        recorder = Recorder(labels_csv, errors, model)
+        recorder = Recorder(labels_csv, errors, model, calibrate=calibration_for(labels_csv))
         try:
             result = batch.fetch(batches, recorder, labelled, paid)
         finally:
@@ -225,7 +226,12 @@ def _run(
     with run_lock(options.output):
         table = _load(options, tidy=True)
         recorder = Recorder(
-            options.output, options.errors_csv, options.model, on_event, on_file=table.labels
+            options.output,
+            options.errors_csv,
+            options.model,
+            on_event,
+            on_file=table.labels,
+            calibrate=calibration_for(options.output),
         )
         try:
             yield _index(options, table), recorder
