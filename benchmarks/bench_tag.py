@@ -38,8 +38,8 @@ from emotag import images  # noqa: E402
 from emotag.discovery import iter_images  # noqa: E402
 from emotag.engine import Engine  # noqa: E402
 from emotag.options import TagOptions  # noqa: E402
-from emotag.providers import GEMINI  # noqa: E402
 from emotag.providers.gemini import (  # noqa: E402
+    DEFAULT_MODEL,
     OPTIONAL_SETTINGS,
     GeminiProvider,
     estimate_input_tokens,
@@ -53,7 +53,7 @@ from emotag.settings import DEFAULT_MAX_SIDE  # noqa: E402
 from fake_gemini import COLOURS, TEST_KEY  # noqa: E402
 
 KEY = TEST_KEY
-DEFAULT_MODEL = GEMINI.default_model
+
 EMOTIONS = list(COLOURS)[:7]
 
 
@@ -286,6 +286,76 @@ def median_time(cmd: list[str], runs: int) -> float:
     return statistics.median(times)
 
 
+def small_png(i: int) -> bytes:
+    """A small distinct PNG: one emotion's colour, a corner that makes its bytes unique."""
+    img = Image.new("RGB", (128, 128), COLOURS[EMOTIONS[i % 7]])
+    img.paste((i % 251, i // 251 % 251, 7), (0, 0, 8, 8))
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+PICTURES = {"small_png_128": small_png, "photo_900x700_jpeg": KINDS["photo_900x700_jpeg"]}
+
+
+def cli_throughput(
+    fake: RemoteFake, work: Path, latency: float, levels: list[int], most: int
+) -> list[dict[str, Any]]:
+    """`emotag tag -c N` as a whole process, start-up included, at each level: images/s
+    against the ideal N/latency, CPU per image and peak RSS. Each level labels 24 rounds
+    of N images, at most `most` (1,536: 6 rounds at 256)."""
+    import resource
+
+    fake.set_latency(latency)
+    env = {
+        **os.environ,
+        "GOOGLE_GEMINI_BASE_URL": fake.url,
+        "AI_STUDIO_API_KEY": KEY,
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "EMOTAG_CACHE_DIR": str(work / "cache"),  # settings learned once, as a user's cache
+    }
+    rows = []
+    for kind, make in PICTURES.items():
+        suffix = ".png" if kind.startswith("small") else ".jpg"
+        made = [work / f"{kind}_{i:05d}{suffix}" for i in range(most)]
+        for i, path in enumerate(made):  # made once; each level links the ones it needs
+            path.write_bytes(make(i))
+        for c in levels:
+            count = min(most, 24 * c)
+            folder = work / f"cli_{kind}_{c}"
+            folder.mkdir()
+            for path in made[:count]:
+                os.link(path, folder / path.name)
+            out = work / f"cli_{kind}_{c}.csv"
+            cmd = [sys.executable, "-m", "emotag", "tag", str(folder), "-o", str(out)]
+            cmd += ["-c", str(c), "-q", "--json"]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            code, wall, peak_mb = run_measured(cmd, env)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            labelled = sum(1 for _ in out.open()) - 1 if out.exists() else 0
+            rate = labelled / wall
+            row = {
+                "pictures": kind,
+                "concurrency": c,
+                "images": count,
+                "labelled": labelled,
+                "exit_code": code,
+                "wall_s": round(wall, 3),
+                "images_per_s": round(rate, 2),
+                "of_ideal": round(rate / (c / latency), 3),
+                "cpu_ms_per_image": round(1000 * cpu / max(1, labelled), 2),
+                "peak_rss_mb": round(peak_mb, 1),
+            }
+            rows.append(row)
+            print(
+                f"  {kind} c={c:>3}: {rate:.1f} img/s ({row['of_ideal']:.0%} of ideal), "
+                f"{row['cpu_ms_per_image']} ms CPU/image, {peak_mb:.0f} MB",
+                flush=True,
+            )
+    return rows
+
+
 def large_folder(fake: RemoteFake, work: Path, count: int) -> dict[str, Any]:
     """Peak memory of a CLI run over `count` small images, then the cost of re-running it."""
     fake.set_latency(0.0)
@@ -423,6 +493,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("bench-results/bench_tag.json"))
     parser.add_argument("--plot", type=Path, default=Path("bench-results/throughput.png"))
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    parser.add_argument(
+        "--cli-levels", default="16,32,64,128,256", help="concurrency levels of the CLI runs"
+    )
+    parser.add_argument("--cli-latency", type=float, default=1.0)
+    parser.add_argument("--cli-images", type=int, default=1536, help="most images a CLI run")
+    parser.add_argument(
+        "--cli-only", action="store_true", help="only the CLI runs at each concurrency"
+    )
     args = parser.parse_args()
     if args.quick:
         args.latency, args.images, args.levels, args.baseline_images = 0.1, 64, "1,8,32", 4
@@ -441,6 +519,15 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
+            print("CLI throughput (start-up included)", flush=True)
+            cli_levels = [int(x) for x in args.cli_levels.split(",")]
+            results["cli_throughput"] = cli_throughput(
+                state, work, args.cli_latency, cli_levels, args.cli_images
+            )
+            if args.cli_only:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps(results, indent=1))
+                return
             print("throughput", flush=True)
             levels = [int(x) for x in args.levels.split(",")]
             results["throughput"] = throughput(

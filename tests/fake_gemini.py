@@ -659,7 +659,10 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 # Control channel for a fake in another process (benchmarks): request times.
                 with state._lock:
                     times = [s.time for s in state.seen if s.model]
-                self._send(200, {"count": len(times), "times": times})
+                self._send(
+                    200,
+                    {"count": len(times), "times": times, "max_in_flight": state.max_in_flight},
+                )
                 return
             if self._refused():
                 return
@@ -772,6 +775,9 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: hundreds of clients connecting at once
+    # (--concurrency 256) overflow it and wait out a 1 s SYN retry, which no server has.
+    request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that timed out and hung up is normal here; keep stderr for emotag.

@@ -64,3 +64,20 @@ def test_help_starts_without_any_sdk() -> None:
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == "[]"
+
+
+def test_every_benchmark_and_example_still_imports() -> None:
+    """They import emotag's modules by name, and no other test runs them."""
+    root = Path(__file__).resolve().parent.parent
+    scripts = sorted([*root.glob("benchmarks/*.py"), *root.glob("examples/*.py")])
+    code = (
+        "import importlib.util, sys\n"
+        "for path in sys.argv[1:]:\n"
+        "    sys.path.insert(0, path.rsplit('/', 1)[0])\n"
+        "    spec = importlib.util.spec_from_file_location('m', path)\n"
+        "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *map(str, scripts)], capture_output=True, text=True
+    )
+    assert len(scripts) >= 8 and done.returncode == 0, done.stderr

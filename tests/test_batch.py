@@ -34,15 +34,6 @@ def images(root: Path, count: int = 7) -> list[Path]:
     ]
 
 
-def camel(value: object) -> object:
-    if isinstance(value, dict):
-        return {
-            "".join(w.title() if i else w for i, w in enumerate(k.split("_"))): camel(v)
-            for k, v in value.items()
-        }
-    return value
-
-
 def rows(path: Path) -> dict[str, tuple[str, ...]]:
     return {r["path"]: tuple(r[c] for c in COMPARED) for r in read_csv(path)}
 
@@ -90,8 +81,8 @@ def test_tag_batch_wait_fetch_gives_the_interactive_csv(gemini: FakeGemini, tmp_
     (job,) = gemini.jobs.values()
     line = json.loads(gemini.files[job["_input"]].decode().splitlines()[0])
     interactive_config = gemini.labelling_requests()[-1].body["generationConfig"]
-    # The SDK itself sends thinking_level in snake case; proto JSON accepts either spelling.
-    assert camel(line["request"]["generationConfig"]) == camel(interactive_config)
+    # One builder makes both bodies: the same config, less logprobs (none asked here).
+    assert line["request"]["generationConfig"] == interactive_config
     again = invoke("batch", "fetch")
     assert "0 labelled" in again.stdout and len(read_csv(LABELS)) == 8
     # Nothing but the CSVs and a small state is left beside them.

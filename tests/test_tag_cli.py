@@ -61,7 +61,9 @@ def test_tag_sends_a_schema_constrained_request_with_the_key_in_a_header(
     assert config["responseMimeType"] == "application/json"
     assert config["responseJsonSchema"]["properties"]["emotion"]["enum"] == list(EMOTIONS)
     assert "temperature" not in config  # Gemini 3: Google advises the default 1.0
-    assert config["thinkingConfig"] == {"thinking_level": "MINIMAL"}
+    # The documented REST spelling, the same as in a batch line (the SDK's converters sent
+    # thinking_level; proto JSON takes either).
+    assert config["thinkingConfig"] == {"thinkingLevel": "MINIMAL"}
     assert config["maxOutputTokens"] == 512
     assert config["mediaResolution"] == "MEDIA_RESOLUTION_LOW"
     sizes = {x.image_size for x in gemini.seen}

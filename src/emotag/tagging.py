@@ -291,6 +291,7 @@ def _setup(options: TagOptions, warn: Callable[[str], None]) -> Setup:
         votes=options.votes,
         logprobs=options.logprobs,
         on_warning=warn,
+        connections=options.concurrency,
     )
 
 

@@ -45,6 +45,7 @@ ENDPOINT: Final = "generativelanguage.googleapis.com"
 DEFAULT_MODEL: Final = "gemini-3.5-flash-lite"
 PRICING: Final = "https://ai.google.dev/gemini-api/docs/pricing"
 MAX_JOB_BYTES: Final = 1_500_000_000  # under the Files API's 2 GB per file
+POOL_CONNECTIONS: Final = 32  # connections per client pool (see `_build`)
 # The Batch API's job states in emotag's words.
 JOB_STATES: Final[dict[str, JobState]] = {
     "JOB_STATE_PENDING": "pending",
@@ -113,26 +114,32 @@ class GeminiProvider:
     service: str = "Gemini"
     reports_model: bool = False
     votes: int = 1  # > 1: independent answers at the model's default temperature
-    _configs: dict[tuple[frozenset[str], int], types.GenerateContentConfig] = field(
-        default_factory=dict
-    )
+    # More clients of the same key, each with its own connection pool (see `_build`).
+    more: list[genai.Client] = field(default_factory=list)
+    _configs: dict[tuple[frozenset[str], int], dict[str, Any]] = field(default_factory=dict)
+    _busy: list[int] = field(default_factory=list)  # requests in flight, per client
 
     async def label(self, image: Prepared, n: int = 1) -> list[Answer]:
         """Up to `n` answers: several in one request where the model takes a candidate
-        count, else one."""
-        from google.genai import errors, types
+        count, else one.
 
-        contents = types.Content(
-            role="user",
-            parts=[
-                types.Part.from_bytes(data=image.data, mime_type=image.mime_type),
-                types.Part.from_text(text=self.prompt),
-            ],
-        )
+        The request is the REST body `request_json` builds, sent by the SDK's own HTTP
+        client (its key, base URL, timeout, headers and error classes). Its config is
+        turned into the wire form once per combination of settings rather than by the
+        SDK's converters on every call, which were most of emotag's CPU per image
+        (docs/performance.md)."""
+        from google.genai import errors
+
+        path = f"{_model_path(self.model)}:generateContent"
+        clients = [self.client, *self.more]
+        if len(self._busy) != len(clients):
+            self._busy = [0] * len(clients)
         while True:
+            chosen = min(range(len(clients)), key=self._busy.__getitem__)  # the least busy
+            self._busy[chosen] += 1
             try:
-                response = await self.client.aio.models.generate_content(
-                    model=self.model, contents=contents, config=self._config(n)
+                response = await clients[chosen].aio._api_client.async_request(
+                    "post", path, self._body(image, n)
                 )
             except errors.APIError as exc:
                 refused = _refused_setting(exc, self._sent(n))
@@ -145,31 +152,42 @@ class GeminiProvider:
                     # An answer that never came is a slow server, not an unreachable one.
                     raise TransientAPIError(_network_reason(exc)) from exc
                 raise NetworkError(_network_reason(exc)) from exc
+            finally:
+                self._busy[chosen] -= 1
             self.settings.accept()
-            return read_candidates(response)
+            return read_candidates(_response(response.body))
 
     async def aclose(self) -> None:
-        await self.client.aio.aclose()
+        for client in (self.client, *self.more):
+            await client.aio.aclose()
 
     def request_json(self, image: Prepared) -> dict[str, Any]:
         """The REST body of the same request, for a Batch API input file (no logprobs:
         batch answers are not worth a per-line refusal on keys that cannot have them)."""
-        generation = self._config(1).model_dump(mode="json", by_alias=True, exclude_none=True)
-        generation.pop("responseLogprobs", None)
+        body = self._body(image, 1)
+        body["generationConfig"] = {
+            k: v for k, v in body["generationConfig"].items() if k != "responseLogprobs"
+        }
+        return body
+
+    def _body(self, image: Prepared, n: int) -> dict[str, Any]:
+        """`generateContent`'s REST body: the image, the prompt, the settings in use."""
         data = base64.b64encode(image.data).decode()
         parts = [{"inlineData": {"mimeType": image.mime_type, "data": data}}, {"text": self.prompt}]
-        return {"contents": [{"role": "user", "parts": parts}], "generationConfig": generation}
+        return {"contents": [{"role": "user", "parts": parts}], "generationConfig": self._config(n)}
 
     def _sent(self, n: int) -> set[str]:
         """The optional settings a request for `n` answers carries."""
         return self.settings.active if n > 1 else self.settings.active - {CANDIDATES}
 
-    def _config(self, n: int) -> types.GenerateContentConfig:
-        """The request config for the settings still in use; built once per combination."""
+    def _config(self, n: int) -> dict[str, Any]:
+        """The wire form of the config for the settings still in use, built once per
+        combination (the SDK's types check it; they are not run again per request)."""
         sent = self._sent(n)
         key = (frozenset(sent), min(n, MAX_CANDIDATES) if CANDIDATES in sent else 1)
         if key not in self._configs:
-            self._configs[key] = self._build_config(*key)
+            config = self._build_config(*key)
+            self._configs[key] = config.model_dump(mode="json", by_alias=True, exclude_none=True)
         return self._configs[key]
 
     def _build_config(self, active: frozenset[str], count: int) -> types.GenerateContentConfig:
@@ -194,16 +212,36 @@ class GeminiProvider:
 
 
 def make_client(
-    api_key: str, *, base_url: str | None = None, timeout: float = 60.0
+    api_key: str,
+    *,
+    base_url: str | None = None,
+    timeout: float = 60.0,
+    connections: int = 100,
+    like: genai.Client | None = None,
 ) -> genai.Client:
-    """The SDK client; its own retries stay off because emotag's engine owns retrying."""
+    """The SDK client; its own retries stay off because emotag's engine owns retrying.
+    Its pool holds `connections` (the SDK's default of 100 would hold back
+    --concurrency 256: measured, exactly 100 requests in flight). `like`: a client
+    whose TLS context this one shares (each new context reads the CA bundle again,
+    45 ms of CPU)."""
     from google import genai
     from google.genai import types
 
-    options = types.HttpOptions(timeout=int(timeout * 1000))
+    pool: dict[str, Any] = {"limits": _pool(connections)}
+    if like is not None and (context := like._api_client._async_httpx_client_args.get("verify")):
+        pool["verify"] = context
+    options = types.HttpOptions(timeout=int(timeout * 1000), async_client_args=pool)
     if base_url:
         options.base_url = base_url
     return genai.Client(api_key=api_key, http_options=options)
+
+
+def _pool(connections: int) -> Any:
+    """Pool limits of the HTTP stack the SDK runs on (httpx or its fork httpx2)."""
+    from google.genai import _api_client
+
+    stack = importlib.import_module(_api_client._get_http_client_backend(None))
+    return stack.Limits(max_connections=connections, max_keepalive_connections=connections)
 
 
 def read_response(response: types.GenerateContentResponse) -> Answer:
@@ -244,6 +282,18 @@ def answer_from_json(response: dict[str, Any]) -> Answer:
     from google.genai import types
 
     return read_response(types.GenerateContentResponse.model_validate(response))
+
+
+def _response(body: str | None) -> types.GenerateContentResponse:
+    """An interactive reply's JSON, validated by the SDK's own response type."""
+    from google.genai import types
+
+    return types.GenerateContentResponse.model_validate(json.loads(body) if body else {})
+
+
+def _model_path(model: str) -> str:
+    """`models/NAME` as the REST path wants it (a tuned model's `tunedModels/...` as is)."""
+    return model if "/" in model else f"models/{model}"
 
 
 def map_api_error(exc: Any, subject: Subject, name: str) -> EmotagError:
@@ -496,8 +546,24 @@ def _status(job: types.BatchJob) -> JobStatus:
 
 
 def _build(setup: Setup) -> GeminiProvider:
-    client = make_client(setup.key, base_url=setup.base_url, timeout=setup.timeout)
-    return GeminiProvider(client, **setup.provider_fields(OPTIONAL_SETTINGS, CANDIDATES))
+    """One client per `POOL_CONNECTIONS` requests in flight: the HTTP stack's pool looks
+    at every connection it holds for each request it places, so one pool of 256 spent
+    more CPU placing requests than sending them (docs/performance.md)."""
+    pools = -(-setup.connections // POOL_CONNECTIONS)
+    per_pool = -(-setup.connections // pools)
+
+    def client(like: genai.Client | None = None) -> genai.Client:
+        return make_client(
+            setup.key,
+            base_url=setup.base_url,
+            timeout=setup.timeout,
+            connections=per_pool,
+            like=like,
+        )
+
+    first = client()
+    more = [client(like=first) for _ in range(pools - 1)]
+    return GeminiProvider(first, **setup.provider_fields(OPTIONAL_SETTINGS, CANDIDATES), more=more)
 
 
 def _batches(setup: Setup, provider: Provider | None) -> GeminiBatches:
