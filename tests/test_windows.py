@@ -84,6 +84,16 @@ def test_everyday_workflow_under_windows_rules(
     assert corrected.exit_code == 0, corrected.output
     assert next(r for r in read_csv(LABELS) if r["path"] == wrong)["emotion"] == "disgust"
 
+    # An audit: the sample, a person's answers, the score rewriting the labels CSV.
+    assert invoke("audit", "sample", str(LABELS), "--size", "5", "-o", "audit").exit_code == 0
+    sampled = read_csv(Path("audit/sample.csv"))
+    Path("audit/truth.csv").write_text(
+        "path,truth\r\n" + "".join(f"{r['path']},{r['emotion']}\r\n" for r in sampled)
+    )
+    scored = invoke("audit", "score", str(LABELS), "--truth", "audit/truth.csv")
+    assert scored.exit_code == 0, scored.output
+    assert all(r["calibrated"] for r in read_csv(LABELS))
+
     report = invoke("report", "-l", str(LABELS), "-o", "review.html")
     assert report.exit_code == 0, report.output
     assert "m_y_a_3.png" in Path("review.html").read_text(encoding="utf-8")

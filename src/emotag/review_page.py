@@ -24,6 +24,11 @@ from emotag.votes import is_split, is_tie
 THUMB_SIDE = 160
 TEMPLATE = Path(__file__).with_name("review_page.html")
 PAGE_CSV = Path(__file__).with_name("page_csv.js")  # the CSV export the pages share
+# Both pages: their own inline script and style, embedded or linked pictures, no network.
+CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: file: 'self'"
+)
 
 
 def fill(template: Path, title: str, data: object, **parts: str) -> str:
@@ -34,6 +39,7 @@ def fill(template: Path, title: str, data: object, **parts: str) -> str:
         page = page.replace("{{" + name + "}}", value)
     return (
         page.replace("{{TITLE}}", html.escape(title))
+        .replace("{{CSP}}", CSP)
         .replace("{{PAGE_CSV}}", PAGE_CSV.read_text(encoding="utf-8"))
         # "</" inside the JSON would end the script element early.
         .replace("{{DATA}}", script_json(data))
