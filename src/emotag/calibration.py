@@ -171,27 +171,28 @@ def ece(
     if total <= 0:
         return None
     keys = groups if groups is not None else [bin_of(p, bins) for p, _, _ in predicted]
-    sums: dict[object, list[float]] = {}  # group -> [weighted probability, right, weight]
-    for (probability, right, weight), key in zip(predicted, keys, strict=True):
-        acc = sums.setdefault(key, [0.0, 0.0, 0.0])
-        acc[0] += probability * weight
-        acc[1] += weight if right else 0.0
-        acc[2] += weight
-    return sum(abs(p - r) / total for p, r, w in sums.values() if w)
+    return sum(w / total * abs(p - r) for p, r, w in _by_group(predicted, keys).values())
 
 
 def reliability(
     predicted: Sequence[tuple[float, bool, float]], bins: int = BINS
 ) -> list[tuple[float, float, float]]:
     """(mean probability, share right, weight) per non-empty bin, for the diagram."""
-    rows = []
-    for index in range(bins):
-        inside = [row for row in predicted if bin_of(row[0], bins) == index]
-        weight = sum(w for _, _, w in inside)
-        if weight:
-            mean = sum(p * w for p, _, w in inside) / weight
-            rows.append((mean, sum(w for _, right, w in inside if right) / weight, weight))
-    return rows
+    found = _by_group(predicted, [bin_of(p, bins) for p, _, _ in predicted])
+    return sorted(found.values())  # a bin's mean lies inside it: bin order
+
+
+def _by_group(
+    predicted: Sequence[tuple[float, bool, float]], keys: Sequence[object]
+) -> dict[object, tuple[float, float, float]]:
+    """(mean probability, share right, weight) of each group's rows, weighted."""
+    sums: dict[object, list[float]] = {}  # group -> [weighted probability, right, weight]
+    for (probability, right, weight), key in zip(predicted, keys, strict=True):
+        acc = sums.setdefault(key, [0.0, 0.0, 0.0])
+        acc[0] += probability * weight
+        acc[1] += weight if right else 0.0
+        acc[2] += weight
+    return {key: (p / w, r / w, w) for key, (p, r, w) in sums.items() if w}
 
 
 def cross_validated(
