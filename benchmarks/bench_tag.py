@@ -31,7 +31,7 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from measure import run_measured  # noqa: E402
+from measure import measure, run_measured  # noqa: E402
 from pictures import KINDS  # noqa: E402
 
 from emotag import images  # noqa: E402
@@ -50,6 +50,7 @@ from emotag.providers.question import DEFAULT_PROMPT  # noqa: E402
 from emotag.recorder import Recorder  # noqa: E402
 from emotag.resume import ResumeIndex  # noqa: E402
 from emotag.settings import DEFAULT_MAX_SIDE  # noqa: E402
+from emotag.workers import automatic  # noqa: E402
 from fake_gemini import COLOURS, TEST_KEY  # noqa: E402
 
 KEY = TEST_KEY
@@ -299,11 +300,15 @@ PICTURES = {"small_png_128": small_png, "photo_900x700_jpeg": KINDS["photo_900x7
 
 
 def cli_throughput(
-    fake: RemoteFake, work: Path, latency: float, levels: list[int], most: int
+    fake: RemoteFake, work: Path, latency: float, levels: list[int], most: int, repeats: int
 ) -> list[dict[str, Any]]:
     """`emotag tag -c N` as a whole process, start-up included, at each level: images/s
-    against the ideal N/latency, CPU per image and peak RSS. Each level labels 24 rounds
-    of N images, at most `most` (1,536: 6 rounds at 256)."""
+    against the ideal N/latency, CPU per image and peak RSS (with its workers). Each
+    level labels 24 rounds of N images, at most `most` (1,536: 6 rounds at 256).
+
+    Where `--workers` would start any, the run without them (`--workers 0`, the engine
+    as it was) goes in turn with it, `repeats` times each, so a machine whose speed
+    drifts moves both alike; the medians are reported."""
     import resource
 
     fake.set_latency(latency)
@@ -318,41 +323,59 @@ def cli_throughput(
     for kind, make in PICTURES.items():
         suffix = ".png" if kind.startswith("small") else ".jpg"
         made = [work / f"{kind}_{i:05d}{suffix}" for i in range(most)]
-        for i, path in enumerate(made):  # made once; each level links the ones it needs
+        for i, path in enumerate(made):  # made once; each run links the ones it needs
             path.write_bytes(make(i))
         for c in levels:
             count = min(most, 24 * c)
-            folder = work / f"cli_{kind}_{c}"
-            folder.mkdir()
-            for path in made[:count]:
-                os.link(path, folder / path.name)
-            out = work / f"cli_{kind}_{c}.csv"
-            cmd = [sys.executable, "-m", "emotag", "tag", str(folder), "-o", str(out)]
-            cmd += ["-c", str(c), "-q", "--json"]
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            code, wall, peak_mb = run_measured(cmd, env)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-            labelled = sum(1 for _ in out.open()) - 1 if out.exists() else 0
-            rate = labelled / wall
-            row = {
-                "pictures": kind,
-                "concurrency": c,
-                "images": count,
-                "labelled": labelled,
-                "exit_code": code,
-                "wall_s": round(wall, 3),
-                "images_per_s": round(rate, 2),
-                "of_ideal": round(rate / (c / latency), 3),
-                "cpu_ms_per_image": round(1000 * cpu / max(1, labelled), 2),
-                "peak_rss_mb": round(peak_mb, 1),
-            }
-            rows.append(row)
-            print(
-                f"  {kind} c={c:>3}: {rate:.1f} img/s ({row['of_ideal']:.0%} of ideal), "
-                f"{row['cpu_ms_per_image']} ms CPU/image, {peak_mb:.0f} MB",
-                flush=True,
-            )
+            chosen = automatic(c)
+            settings = [0, chosen] if chosen else [0]
+            runs: dict[int, list[dict[str, float]]] = {w: [] for w in settings}
+            for r in range(repeats):
+                for w in settings:
+                    folder = work / f"cli_{kind}_{c}_{w}_{r}"
+                    folder.mkdir()
+                    for path in made[:count]:
+                        os.link(path, folder / path.name)
+                    out = folder.with_suffix(".csv")
+                    cmd = [sys.executable, "-m", "emotag", "tag", str(folder), "-o", str(out)]
+                    cmd += ["-c", str(c), "--workers", str(w), "-q", "--json"]
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    run = measure(cmd, env)
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+                    labelled = sum(1 for _ in out.open()) - 1 if out.exists() else 0
+                    assert run.code == 0 and labelled == count, f"{cmd}: {run.code}, {labelled}"
+                    runs[w].append(
+                        {"wall": run.wall, "cpu": cpu, "peak": run.peak_mb, "own": run.own_cpu}
+                    )
+            for w, measured in runs.items():
+                rate = statistics.median(count / m["wall"] for m in measured)
+                row = {
+                    "pictures": kind,
+                    "concurrency": c,
+                    "workers": w,
+                    "images": count,
+                    "runs": len(measured),
+                    "images_per_s": round(rate, 2),
+                    "of_ideal": round(rate / (c / latency), 3),
+                    "of_ideal_each": [round(count * latency / m["wall"] / c, 3) for m in measured],
+                    "cpu_ms_per_image": round(
+                        1000 * statistics.median(m["cpu"] for m in measured) / count, 2
+                    ),
+                    # The run's own process: what a machine with more cores cannot spread.
+                    "own_cpu_ms_per_image": round(
+                        1000 * statistics.median(m["own"] for m in measured) / count, 2
+                    ),
+                    "peak_rss_mb": round(max(m["peak"] for m in measured), 1),
+                }
+                rows.append(row)
+                print(
+                    f"  {kind} c={c:>3} workers={w}: {rate:.1f} img/s ({row['of_ideal']:.0%} "
+                    f"of ideal; each {row['of_ideal_each']}), {row['cpu_ms_per_image']} ms "
+                    f"CPU/image ({row['own_cpu_ms_per_image']} in the run's process), "
+                    f"{row['peak_rss_mb']:.0f} MB",
+                    flush=True,
+                )
     return rows
 
 
@@ -499,6 +522,9 @@ def main() -> None:
     parser.add_argument("--cli-latency", type=float, default=1.0)
     parser.add_argument("--cli-images", type=int, default=1536, help="most images a CLI run")
     parser.add_argument(
+        "--cli-repeats", type=int, default=3, help="runs of each CLI setting, taken in turn"
+    )
+    parser.add_argument(
         "--cli-only", action="store_true", help="only the CLI runs at each concurrency"
     )
     args = parser.parse_args()
@@ -506,6 +532,7 @@ def main() -> None:
         args.latency, args.images, args.levels, args.baseline_images = 0.1, 64, "1,8,32", 4
         args.concurrency = 8  # 32 at 0.1 s would ask for 320/s, past one process's CPU
         args.rpm, args.rpm_images, args.large, args.flat, args.startup_runs = 1200, 60, 500, 2000, 2
+        args.cli_levels, args.cli_images, args.cli_repeats = "16,128", 256, 1
 
     state = RemoteFake()
     results: dict[str, Any] = {
@@ -522,7 +549,7 @@ def main() -> None:
             print("CLI throughput (start-up included)", flush=True)
             cli_levels = [int(x) for x in args.cli_levels.split(",")]
             results["cli_throughput"] = cli_throughput(
-                state, work, args.cli_latency, cli_levels, args.cli_images
+                state, work, args.cli_latency, cli_levels, args.cli_images, args.cli_repeats
             )
             if args.cli_only:
                 args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "EMOTAG_DEBUG",
         "EMOTAG_VOTES",
         "EMOTAG_PRICES",
+        "EMOTAG_WORKERS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")

@@ -12,6 +12,7 @@ import io
 import json
 import random
 import re
+import select
 import socket
 import threading
 import time
@@ -208,6 +209,7 @@ class FakeGemini:
     max_in_flight: int = 0  # the most labelling requests the fake was answering at once
     # Cleared: every labelling request waits, unanswered, until it is set again.
     hold: threading.Event = field(default_factory=threading.Event)
+    abandoned: int = 0  # held requests whose client hung up before the answer
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _rng: random.Random = field(init=False, repr=False)
@@ -631,6 +633,10 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             while not state.hold.wait(0.05):
                 if state._stopping.is_set():
                     return
+                if self._hung_up():
+                    with state._lock:
+                        state.abandoned += 1
+                    return
             reply = state.choose(seen)
             if state.latency:
                 state.wait(state.latency)
@@ -652,6 +658,12 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 with state._lock:
                     state.answered += 1
             self._send(reply.status, answer)
+
+        def _hung_up(self) -> bool:
+            """The client closed the connection while its request was held: an HTTP/1.1
+            client sends nothing more on it before the answer, so readable means closed."""
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
 
         def do_GET(self) -> None:
             route = self.path.split("?", 1)[0]

@@ -21,13 +21,16 @@ C256 = ("--concurrency", "256")
 
 
 def test_all_labelled_and_a_rerun_pays_nothing(gemini: FakeGemini, tmp_path: Path) -> None:
-    truth = folder(tmp_path / "in", 600)
-    gemini.latency = 0.5  # answers take a while: the requests pile up in flight
+    truth = folder(tmp_path / "in", 1000)
+    gemini.latency = 1.0  # answers take a while: the requests pile up in flight
     code, summary, _ = tag(str(tmp_path / "in"), *C256)
-    assert code == 0 and labels() == truth and summary["requests"] == gemini.count == 600
+    assert code == 0 and labels() == truth and summary["requests"] == gemini.count == 1000
     assert gemini.max_in_flight > 100  # the pool no longer caps it at the SDK's 100
+    # At 256 in flight a worker process sends, once started (the first wave goes out
+    # from this one meanwhile).
+    assert 0 < summary["sent_by_workers"] < 1000
     again, summary, _ = tag(str(tmp_path / "in"), *C256)
-    assert again == 0 and summary["requests"] == 0 and gemini.count == 600
+    assert again == 0 and summary["requests"] == 0 and gemini.count == 1000
 
 
 def test_a_spent_daily_quota_keeps_every_answer_and_the_rerun_pays_only_the_rest(
@@ -123,3 +126,22 @@ def test_a_second_run_is_refused_while_the_first_holds_the_lock(
         gemini.hold.set()
         first.join(60)
     assert len(labels()) == 302 and blamed() == []
+
+
+def test_256_in_flight_are_spread_over_small_pools_that_share_one_tls_context() -> None:
+    from emotag.providers import Setup, spec
+    from emotag.providers.gemini import POOL_CONNECTIONS
+
+    setup = Setup(model="m", key="k", base_url=None, endpoint="e", connections=256)
+    provider = spec("gemini").build(setup)
+    clients = [provider.client, *provider.more]  # type: ignore[attr-defined]
+    assert len(clients) == 256 // POOL_CONNECTIONS
+    first = clients[0]._api_client
+    context = first._async_httpx_client_args["verify"]
+    for client in clients:
+        api = client._api_client
+        assert api._async_httpx_client_args["limits"].max_connections == POOL_CONNECTIONS
+        # One CA bundle read for all: each new context cost 45 ms of CPU.
+        assert api._async_httpx_client_args["verify"] is context
+        if client is not clients[0]:
+            assert api._websocket_ssl_ctx["ssl"] is context

@@ -37,6 +37,7 @@ from emotag.settings import (
     DEFAULT_MAX_WAIT,
     DEFAULT_OUTPUT,
     DEFAULT_TIMEOUT,
+    IN_FLIGHT_PER_WORKER,
 )
 
 C = TypeVar("C", bound=Callable[..., Any])
@@ -285,6 +286,16 @@ def tag(
             rich_help_panel=LIMITS,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="Processes that send the requests; 0: this one. Env: EMOTAG_WORKERS. "
+            f"[default: one per {IN_FLIGHT_PER_WORKER} in flight, a core left free]",
+            rich_help_panel=LIMITS,
+        ),
+    ] = None,
     rpm: Annotated[
         float | None,
         typer.Option(
@@ -387,6 +398,7 @@ def tag(
         logprobs=logprobs,
         votes=votes or 0,
         concurrency=concurrency or 0,
+        workers=workers,
         rpm=rpm,
         timeout=timeout,
         attempts=attempts,

@@ -26,6 +26,7 @@ from emotag.settings import (
     setting,
 )
 from emotag.votes import MAX_VOTES
+from emotag.workers import automatic
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class TagOptions:
     logprobs: bool | None = None  # None: ask where the model gives them, silently
     votes: int = 0  # EMOTAG_VOTES, else 1
     concurrency: int = 0  # EMOTAG_CONCURRENCY, else 16
+    workers: int | None = None  # processes that send; None: EMOTAG_WORKERS, else automatic
     rpm: float | None = None  # EMOTAG_RPM, else no limit
     timeout: float = DEFAULT_TIMEOUT
     attempts: int = DEFAULT_ATTEMPTS
@@ -66,6 +68,7 @@ class TagOptions:
         if not self.folder.is_dir():
             raise InputError(f"Folder not found: {self.folder}")
         provider = spec(self.provider or setting("EMOTAG_PROVIDER") or DEFAULT_PROVIDER)
+        concurrency = self.concurrency or _int_setting("EMOTAG_CONCURRENCY") or DEFAULT_CONCURRENCY
         return dataclasses.replace(
             self,
             folder=Path(os.path.abspath(self.folder)),
@@ -76,11 +79,18 @@ class TagOptions:
             base_url=self.base_url or setting(provider.base_url_var),
             prompt=self._prompt(),
             votes=_votes(self.votes),
-            concurrency=self.concurrency
-            or _int_setting("EMOTAG_CONCURRENCY")
-            or DEFAULT_CONCURRENCY,
+            concurrency=concurrency,
+            workers=self._workers(concurrency),
             rpm=self.rpm or _number_setting("EMOTAG_RPM"),
         )
+
+    def _workers(self, concurrency: int) -> int:
+        chosen = self.workers if self.workers is not None else _int_setting("EMOTAG_WORKERS")
+        if chosen is None:
+            return automatic(concurrency)
+        if chosen < 0:
+            raise ConfigError(f"--workers (or EMOTAG_WORKERS) must be 0 or more, got {chosen}.")
+        return min(chosen, concurrency)
 
     def _prompt(self) -> str:
         if self.prompt_file is None:

@@ -55,6 +55,7 @@ class Summary:
     answers: int = 0  # answers paid for (K per image with --votes)
     split_votes: int = 0  # images whose votes were not unanimous
     refused_settings: int = 0
+    sent_by_workers: int = 0  # requests sent from worker processes (--workers)
     input_tokens: int = 0
     output_tokens: int = 0
     elapsed: float = 0.0
@@ -84,6 +85,7 @@ class Summary:
             "answers": self.answers,
             "split_votes": self.split_votes,
             "refused_settings": self.refused_settings,
+            "sent_by_workers": self.sent_by_workers,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "elapsed_s": round(self.elapsed, 3),
@@ -197,6 +199,9 @@ class Recorder:
         self.summary.refused_settings = refused_settings
         self.summary.requests += refused_settings
         self.summary.elapsed = elapsed
+
+    def from_workers(self, sent: int) -> None:
+        self.summary.sent_by_workers = sent
 
     def paid(self, digest: str, answer: Answer, *, vote: bool, request: str = "") -> None:
         """One answer paid for; a vote (with --votes) is kept before its image's row

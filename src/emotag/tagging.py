@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from emotag import batch, images
+from emotag import batch, images, workers
 from emotag.audit import calibration_for
 from emotag.csvfiles import (
     answers_path_for,
@@ -53,14 +53,8 @@ def tag(
     collector may be tuned (a library caller's process is left alone).
     """
     with _run(options, on_event) as (index, recorder):
-        provider = options.spec.build(_setup(options, recorder.warn))
-        if own_process:
-            # What is imported now lives as long as the process: keep it out of the
-            # collector's scans, which would rescan the SDK's many objects all run long
-            # (with lazy imports, -16% CPU on 200 small images, docs/performance.md).
-            gc.freeze()
-        engine = Engine(provider, recorder, index, options)
-        asyncio.run(_run_and_close(engine, provider, _source(options)))
+        setup = _setup(options, recorder.warn)
+        asyncio.run(_live(options, setup, recorder, index, own_process=own_process))
         recorder.tidy()
         return recorder.summary
 
@@ -77,11 +71,31 @@ def summary_dict(options: TagOptions, summary: Summary) -> dict[str, Any]:
     }
 
 
-async def _run_and_close(engine: Engine, provider: Provider, source: Source) -> None:
+async def _live(
+    options: TagOptions, setup: Setup, recorder: Recorder, index: ResumeIndex, *, own_process: bool
+) -> None:
+    """Build the provider (behind worker processes with `--workers`, which start first
+    and import while this process sends the first requests), run, and close it."""
+    processes = await workers.spawn(options.workers or 0)
     try:
-        await engine.run(source)
+        provider = options.spec.build(setup)
+    except BaseException:
+        for process in processes:
+            process.kill()
+        raise
+    if processes:
+        provider = workers.WorkerPool(provider, options.spec.name, setup, processes)
+    if own_process:
+        # What is imported now lives as long as the process: keep it out of the
+        # collector's scans, which would rescan the SDK's many objects all run long
+        # (with lazy imports, -16% CPU on 200 small images, docs/performance.md).
+        gc.freeze()
+    try:
+        await Engine(provider, recorder, index, options).run(_source(options))
     finally:
         await provider.aclose()
+        if isinstance(provider, workers.WorkerPool):
+            recorder.from_workers(provider.sent)
 
 
 def tag_batch(options: TagOptions, per_job: int) -> batch.Submission:
