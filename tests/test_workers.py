@@ -190,8 +190,8 @@ async def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
 
 def test_workers_are_chosen_from_the_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
     assert workers.automatic(16, cores=2) == 0  # one process keeps up: no workers
-    assert workers.automatic(127, cores=16) == 0
-    assert workers.automatic(128, cores=2) == 1
+    assert workers.automatic(128, cores=16) == 0  # measured: no gain at 128 on 2 cores
+    assert workers.automatic(129, cores=2) == 1
     assert workers.automatic(256, cores=2) == 1  # a core left to this process
     assert workers.automatic(256, cores=16) == 2
     assert workers.automatic(1024, cores=16) == 8

@@ -292,7 +292,8 @@ def tag(
             min=0,
             metavar="N",
             help="Processes that send the requests; 0: this one. Env: EMOTAG_WORKERS. "
-            f"[default: one per {IN_FLIGHT_PER_WORKER} in flight, a core left free]",
+            f"[default: none up to {IN_FLIGHT_PER_WORKER} in flight, then one per "
+            f"{IN_FLIGHT_PER_WORKER}, a core left free]",
             rich_help_panel=LIMITS,
         ),
     ] = None,

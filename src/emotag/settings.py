@@ -17,7 +17,7 @@ DEFAULT_OUTPUT: Final = Path("dataset/llm_labels.csv")
 
 # Run defaults, here so the CLI's help can show them without importing the engine.
 DEFAULT_CONCURRENCY: Final = 16
-# Requests in flight per worker process; below it one process keeps up (docs/performance.md).
+# Requests in flight per worker process; up to it one process keeps up (docs/performance.md).
 IN_FLIGHT_PER_WORKER: Final = 128
 DEFAULT_TIMEOUT: Final = 60.0
 DEFAULT_ATTEMPTS: Final = 6

@@ -48,9 +48,9 @@ _LEARNED: Final = frozenset({"refuse", "accept", "note_reported"})
 
 
 def automatic(concurrency: int, cores: int | None = None) -> int:
-    """Worker processes for `concurrency` requests in flight: none below
+    """Worker processes for `concurrency` requests in flight: none up to
     `IN_FLIGHT_PER_WORKER`, else one per that many, leaving a core to the parent."""
-    if concurrency < IN_FLIGHT_PER_WORKER:
+    if concurrency <= IN_FLIGHT_PER_WORKER:
         return 0
     spare = max(1, (cores or _cores()) - 1)
     return min(spare, -(-concurrency // IN_FLIGHT_PER_WORKER))

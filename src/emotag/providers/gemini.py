@@ -222,15 +222,16 @@ def make_client(
     """The SDK client; its own retries stay off because emotag's engine owns retrying.
     Its pool holds `connections` (the SDK's default of 100 would hold back
     --concurrency 256: measured, exactly 100 requests in flight). `like`: a client
-    whose TLS context this one shares, for HTTP and websockets (each new context reads
-    the CA bundle again, 45 ms of CPU)."""
+    whose TLS context this one shares (each new context reads the CA bundle again,
+    45 ms of CPU)."""
     from google import genai
     from google.genai import types
 
-    pool: dict[str, Any] = {"limits": _pool(connections)}
+    # "ssl" is the Live API's websocket context, which emotag never opens: True (verify
+    # with the defaults, when connecting) spares the SDK reading the CA bundle for it.
+    pool: dict[str, Any] = {"limits": _pool(connections), "ssl": True}
     if like is not None and (context := like._api_client._async_httpx_client_args.get("verify")):
         pool["verify"] = context
-        pool["ssl"] = context  # its websocket context too (the HTTP client is not given it)
     options = types.HttpOptions(timeout=int(timeout * 1000), async_client_args=pool)
     if base_url:
         options.base_url = base_url
