@@ -37,6 +37,7 @@ from emotag.options import TagOptions
 from emotag.providers import Setup, spec
 from emotag.providers.negotiation import SettingsMemory
 from fake_gemini import EMOTION_COLOURS, TEST_KEY, FakeGemini, Reply
+from fake_openai import OPENAI_TEST_KEY, FakeOpenAI
 from test_real_api import folder
 
 LABELS = Path("dataset/llm_labels.csv")
@@ -320,3 +321,37 @@ def test_a_worker_that_cannot_start_leaves_the_sending_to_this_process(
         "a worker process could not start (it ended with exit code 3); "
         "sending from this process instead"
     ]
+
+
+def test_an_openai_compatible_server_through_workers(server: FakeOpenAI, tmp_path: Path) -> None:
+    """The pool names no provider: OpenAI's refusals and reported model names reach the
+    parent from a worker just as Gemini's do."""
+    server.logprobs = False  # a server without them answers 400 to the field
+    server.unsupported = {"logprobs"}
+    server.reported_model = "qwen2.5vl:7b-q4_K_M"
+    pictures = [_image(tmp_path, i) for i in range(40)]
+    chosen = spec("openai")
+    setup = Setup(
+        model="qwen2.5vl:7b",
+        key=OPENAI_TEST_KEY,
+        base_url=server.url,
+        endpoint=chosen.endpoint(server.url),
+        connections=64,
+    )
+
+    async def run() -> tuple[workers.WorkerPool, list[str]]:
+        pool = workers.WorkerPool(chosen.build(setup), "openai", setup, await workers.spawn(1))
+        try:
+            await pool.started()
+            first = await pool.label(pictures[0][0])
+            rest = await asyncio.gather(*(pool.label(image) for image, _ in pictures[1:]))
+        finally:
+            await pool.aclose()
+        return pool, [got[0].emotion for got in [first, *rest]]
+
+    pool, answers = asyncio.run(run())
+    assert answers == [emotion for _, emotion in pictures] and pool.sent == 40
+    assert pool.settings.refusals == 1 and "logprobs" in pool.settings.refused
+    memory = SettingsMemory()
+    assert "logprobs" in memory.recall(pool.endpoint, pool.model)[1]
+    assert memory.reported(pool.endpoint, pool.model) == {"qwen2.5vl:7b-q4_K_M"}
