@@ -266,6 +266,10 @@ def test_a_killed_run_leaves_no_worker_behind(fake: FakeGemini, tmp_path: Path) 
     try:
         _wait(lambda: len(_workers_of(run.pid)) == 2 and fake.in_flight > 0)
         left = _workers_of(run.pid)
+        # Started: a worker reads its stdin in a second thread once its provider is built
+        # and its first word written, so from now on only stdin closing can end it.
+        _wait(lambda: all(len(list(Path(f"/proc/{pid}/task").iterdir())) >= 2 for pid in left))
+        time.sleep(0.5)
         run.kill()
         run.communicate(timeout=30)
         _wait(lambda: all(_gone(pid) for pid in left), seconds=10)  # stdin closed: exit
