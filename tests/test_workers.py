@@ -359,3 +359,13 @@ def test_an_openai_compatible_server_through_workers(server: FakeOpenAI, tmp_pat
     memory = SettingsMemory()
     assert "logprobs" in memory.recall(pool.endpoint, pool.model)[1]
     assert memory.reported(pool.endpoint, pool.model) == {"qwen2.5vl:7b-q4_K_M"}
+
+
+def test_no_interpreter_to_start_a_worker_is_said_once_and_the_run_goes_on(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    warnings: list[str] = []
+    assert asyncio.run(workers.spawn(2, warnings.append)) == []
+    assert len(warnings) == 1 and warnings[0].startswith("a worker process could not start (")
+    assert warnings[0].endswith("); sending from this process instead")

@@ -76,7 +76,7 @@ async def _live(
 ) -> None:
     """Build the provider (behind worker processes with `--workers`, which start first
     and import while this process sends the first requests), run, and close it."""
-    processes = await workers.spawn(options.workers or 0)
+    processes = await workers.spawn(options.workers or 0, setup.on_warning)
     try:
         provider = options.spec.build(setup)
     except BaseException:

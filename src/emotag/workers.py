@@ -96,20 +96,32 @@ class _Worker:
         self.waiting.clear()
 
 
-async def spawn(workers: int) -> list[asyncio.subprocess.Process]:
+def _ignore(message: str) -> None:
+    return None
+
+
+async def spawn(
+    workers: int, warn: Callable[[str], None] = _ignore
+) -> list[asyncio.subprocess.Process]:
     """Start `workers` worker processes, which import while this process builds its own
-    provider; `WorkerPool` gives them their setup."""
-    return [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "emotag.workers",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=_child_environment(),
-        )
-        for _ in range(workers)
-    ]
+    provider; `WorkerPool` gives them their setup. One that cannot be started (no
+    interpreter to run) is reported, and the run sends with those that could."""
+    started: list[asyncio.subprocess.Process] = []
+    for _ in range(workers):
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "emotag.workers",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                env=_child_environment(),
+            )
+        except OSError as exc:
+            warn(_cannot_start(str(exc), "the others" if started else "this process"))
+            break
+        started.append(process)
+    return started
 
 
 class WorkerPool:
@@ -229,17 +241,16 @@ class WorkerPool:
         takes no requests; the run goes on without it, from this process if need be."""
         self._running.remove(worker)
         worker.up.set()
-        left = "the others" if self._running else "this process"
-        self._warn(f"a worker process could not start ({why}); sending from {left} instead")
+        self._warn(_cannot_start(why, "the others" if self._running else "this process"))
+
+
+def _cannot_start(why: str, left: str) -> str:
+    return f"a worker process could not start ({why}); sending from {left} instead"
 
 
 def _load(worker: _Worker) -> tuple[bool, int]:
     """Working workers first, then the least busy."""
     return worker.failed is not None, len(worker.waiting)
-
-
-def _ignore(message: str) -> None:
-    return None
 
 
 def _child_environment() -> dict[str, str]:
