@@ -18,7 +18,6 @@ Pure of CLI and rendering: progress goes out through the recorder's events.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import threading
 import time
@@ -49,6 +48,7 @@ from emotag.ratelimit import RateGate
 from emotag.recorder import Recorder, Summary
 from emotag.records import Failure, Label
 from emotag.resume import ResumeIndex
+from emotag.settings import usable_cores
 
 OUTAGE_AFTER: Final = 30.0  # seconds of nothing but network errors before the run stops
 
@@ -364,8 +364,7 @@ def _planners() -> int:
     """As many planners as the default thread pool has threads (cores + 4): reads in
     flight for a slow network share, without a backlog of decodes in the pool. Measured
     at -c 32 on 2 cores: 2 to 6 planners reach 95-96% of ideal, one per slot 81-90%."""
-    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return min(32, (len(usable) if usable else (os.cpu_count() or 1)) + 4)
+    return min(32, usable_cores() + 4)
 
 
 async def _end_after(planners: list[asyncio.Task[None]], ready: asyncio.Queue[object]) -> None:

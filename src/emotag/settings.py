@@ -19,6 +19,15 @@ DEFAULT_OUTPUT: Final = Path("dataset/llm_labels.csv")
 DEFAULT_CONCURRENCY: Final = 16
 # Requests in flight per worker process; up to it one process keeps up (docs/performance.md).
 IN_FLIGHT_PER_WORKER: Final = 128
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 DEFAULT_TIMEOUT: Final = 60.0
 DEFAULT_ATTEMPTS: Final = 6
 DEFAULT_MAX_WAIT: Final = 600.0  # seconds of nothing but 429s before a run stops

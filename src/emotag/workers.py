@@ -36,7 +36,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 from emotag.errors import RunStalled
 from emotag.providers import Provider, Setup, spec
 from emotag.providers.negotiation import Negotiator
-from emotag.settings import IN_FLIGHT_PER_WORKER
+from emotag.settings import IN_FLIGHT_PER_WORKER, usable_cores
 
 if TYPE_CHECKING:
     from emotag.answers import Answer
@@ -52,14 +52,8 @@ def automatic(concurrency: int, cores: int | None = None) -> int:
     `IN_FLIGHT_PER_WORKER`, else one per that many, leaving a core to the parent."""
     if concurrency <= IN_FLIGHT_PER_WORKER:
         return 0
-    spare = max(1, (cores or _cores()) - 1)
+    spare = max(1, (cores or usable_cores()) - 1)
     return min(spare, -(-concurrency // IN_FLIGHT_PER_WORKER))
-
-
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _frame(message: object) -> bytes:
