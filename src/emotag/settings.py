@@ -19,6 +19,11 @@ DEFAULT_OUTPUT: Final = Path("dataset/llm_labels.csv")
 DEFAULT_CONCURRENCY: Final = 16
 # Requests in flight per worker process; up to it one process keeps up (docs/performance.md).
 IN_FLIGHT_PER_WORKER: Final = 128
+DEFAULT_TIMEOUT: Final = 60.0
+DEFAULT_ATTEMPTS: Final = 6
+DEFAULT_MAX_WAIT: Final = 600.0  # seconds of nothing but 429s before a run stops
+DEFAULT_BATCH_SIZE: Final = 10_000
+DEFAULT_MAX_SIDE: Final = 384  # Gemini 2.x's flat 258-token tier; a face is clear at this size
 
 
 def usable_cores() -> int:
@@ -26,13 +31,6 @@ def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-DEFAULT_TIMEOUT: Final = 60.0
-DEFAULT_ATTEMPTS: Final = 6
-DEFAULT_MAX_WAIT: Final = 600.0  # seconds of nothing but 429s before a run stops
-DEFAULT_BATCH_SIZE: Final = 10_000
-DEFAULT_MAX_SIDE: Final = 384  # Gemini 2.x's flat 258-token tier; a face is clear at this size
 
 
 @dataclass(frozen=True, slots=True)

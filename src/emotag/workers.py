@@ -28,13 +28,13 @@ import signal
 import struct
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from emotag.errors import RunStalled
-from emotag.providers import Provider, Setup, spec
+from emotag.providers import Provider, Setup, ignore_warning, spec
 from emotag.providers.negotiation import Negotiator
 from emotag.settings import IN_FLIGHT_PER_WORKER, usable_cores
 
@@ -90,12 +90,8 @@ class _Worker:
         self.waiting.clear()
 
 
-def _ignore(message: str) -> None:
-    return None
-
-
 async def spawn(
-    workers: int, warn: Callable[[str], None] = _ignore
+    workers: int, warn: Callable[[str], None] = ignore_warning
 ) -> list[asyncio.subprocess.Process]:
     """Start `workers` worker processes, which import while this process builds its own
     provider; `WorkerPool` gives them their setup. One that cannot be started (no
@@ -120,8 +116,8 @@ async def spawn(
 
 class WorkerPool:
     """A `Provider` whose requests go out from worker processes (from `spawn`), each
-    building the `name` provider from `setup`; `local` (built here, never sent through)
-    gives the names and the settings the run reads."""
+    building the `name` provider from `setup`; `local`, built here, gives the names and
+    the settings the run reads, and sends while no worker has started."""
 
     def __init__(
         self,
@@ -138,7 +134,7 @@ class WorkerPool:
         self.settings: Negotiator = local.settings
         self._ids = itertools.count(1)
         mine = dataclasses.replace(
-            setup, connections=-(-setup.connections // len(processes)), on_warning=_ignore
+            setup, connections=-(-setup.connections // len(processes)), on_warning=ignore_warning
         )
         self._warn = setup.on_warning
         self._all = [_Worker(process) for process in processes]
@@ -277,7 +273,9 @@ class _Relay(Negotiator):
             self.learned.append(("accept",))
 
     def note_reported(self, name: str) -> None:
-        if name and name != self.model:
+        """Sent on once per name, not with every answer (the run keeps them)."""
+        if name and name != self.model and name not in self._reported:
+            self._reported.add(name)
             self.learned.append(("note_reported", name))
 
     def drain(self) -> list[tuple[str, ...]]:
@@ -337,9 +335,9 @@ def _portable(exc: Exception) -> Exception:
     return exc
 
 
-def _read_frames(fd: int, deliver: Callable[[list[Any]], None]) -> None:
-    """Blocking reads in a thread (a pipe cannot be awaited on every platform), with
-    `os.read` rather than a buffered file, whose lock a daemon thread would hold at exit."""
+def _frames(fd: int) -> Iterator[list[Any]]:
+    """The messages on `fd`, as many as each read completes, until it closes. Plain
+    `os.read`, not a buffered file, whose lock a daemon thread would hold at exit."""
     pending = bytearray()
     while chunk := os.read(fd, 1 << 16):
         pending += chunk
@@ -351,18 +349,15 @@ def _read_frames(fd: int, deliver: Callable[[list[Any]], None]) -> None:
             messages.append(pickle.loads(pending[_HEADER.size : _HEADER.size + size]))
             del pending[: _HEADER.size + size]
         if messages:
-            deliver(messages)
-
-
-def _read_exactly(fd: int, size: int) -> bytes:
-    data = b""
-    while len(data) < size and (chunk := os.read(fd, size - len(data))):
-        data += chunk
-    return data
+            yield messages
 
 
 async def _serve(fd: int, out: IO[bytes]) -> None:
-    name, setup, path = pickle.loads(_read_exactly(fd, _HEADER.unpack(_read_exactly(fd, 4))[0]))
+    frames = _frames(fd)
+    first = next(frames, None)
+    if first is None:
+        return  # the run ended before it gave this worker its setup
+    (name, setup, path), *early = first  # nothing is sent before the worker's first word
     sys.path[:] = path
     try:
         provider = spec(name).build(setup)
@@ -379,16 +374,16 @@ async def _serve(fd: int, out: IO[bytes]) -> None:
         for message in messages:
             serving.arrived(message)
 
-    def deliver(messages: list[Any]) -> None:
-        loop.call_soon_threadsafe(arrive, messages)
-
     def read() -> None:
+        """Blocking reads in a thread: a pipe cannot be awaited on every platform."""
         with suppress(RuntimeError):  # the loop may have closed first
             try:
-                _read_frames(fd, deliver)
+                for messages in frames:
+                    loop.call_soon_threadsafe(arrive, messages)
             finally:
                 loop.call_soon_threadsafe(serving.ended.set)  # stdin closed: the run is over
 
+    arrive(early)
     threading.Thread(target=read, daemon=True).start()
     await serving.ended.wait()
     for task in list(serving.tasks.values()):

@@ -89,7 +89,8 @@ class Batches(Protocol):
     def close(self) -> None: ...
 
 
-def _ignore(message: str) -> None:
+def ignore_warning(message: str) -> None:
+    """A `Setup.on_warning` that drops the message (and, unlike a lambda, pickles)."""
     return None
 
 
@@ -105,7 +106,7 @@ class Setup:
     prompt: str = DEFAULT_PROMPT
     votes: int = 1
     logprobs: bool | None = None  # None: ask where the model gives them, silently
-    on_warning: Callable[[str], None] = _ignore
+    on_warning: Callable[[str], None] = ignore_warning
     connections: int = 16  # requests in flight at most (--concurrency)
 
     def negotiator(self, optional: Iterable[str], several: str | None = None) -> Negotiator:
