@@ -107,6 +107,7 @@ class Reply:
     faces: str = "one"  # the face count in a JSON answer: none, one or several
     emotion: str | None = None  # a JSON answer with this label instead of the colour's
     drop: bool = False  # close the connection without an answer (a network blip)
+    cut: bool = False  # the answer's headers and half its body, then the connection resets
 
     @staticmethod
     def error(code: int, status: str, message: str = "", retry_delay: str | None = None) -> Reply:
@@ -654,10 +655,10 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 state.misuse.append(str(exc))
                 self._send(500, {"error": {"code": 500, "status": "INTERNAL", "message": str(exc)}})
                 return
-            if reply.status == 200:
+            if reply.status == 200 and not reply.cut:
                 with state._lock:
                     state.answered += 1
-            self._send(reply.status, answer)
+            self._send(reply.status, answer, cut=reply.cut)
 
         def _hung_up(self) -> bool:
             """The client closed the connection while its request was held: an HTTP/1.1
@@ -765,7 +766,12 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _send(
-            self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+            self,
+            status: int,
+            payload: dict[str, Any],
+            headers: dict[str, str] | None = None,
+            *,
+            cut: bool = False,
         ) -> None:
             data = json.dumps(payload).encode()
             try:
@@ -775,7 +781,11 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", "application/json; charset=UTF-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                self.wfile.write(data[: len(data) // 2] if cut else data)
+                if cut:
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout); nothing to answer
 

@@ -114,6 +114,23 @@ def test_a_network_blip_mid_run_just_keeps_going(gemini: FakeGemini, tmp_path: P
     assert sum(1 for s in gemini.labelling_requests() if s.colour == "cyan") == 4
 
 
+def test_an_answer_cut_off_mid_body_costs_an_attempt_and_is_asked_again(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    truth = folder(tmp_path / "in", 40)
+    # Headers and half a body, then a reset: the model answered (and billed), so unlike
+    # a refused connection it costs an attempt, and it is asked again, never a crash.
+    once = make_image(tmp_path / "in" / "zz_once.png", "cyan")
+    twice = make_image(tmp_path / "in" / "zz_twice.png", "black")
+    gemini.by_colour["cyan"] = [Reply(cut=True)]
+    gemini.by_colour["black"] = [Reply(cut=True)] * 2
+    code, summary, _ = tag(str(tmp_path / "in"), "--attempts", "2")
+    assert code == 1 and labels() == truth | {str(once): "neutral"}
+    assert [row["path"] for row in blamed()] == [str(twice)]
+    assert blamed()[0]["reason"].startswith("gave up after 2 attempts: ClientPayloadError")
+    assert summary["retries"] == 2
+
+
 def test_throttling_never_uses_up_an_images_attempts(gemini: FakeGemini, tmp_path: Path) -> None:
     truth = folder(tmp_path / "in", 40)
     gemini.fault_rates = {"429": 0.6}

@@ -46,13 +46,12 @@ linux_only = pytest.mark.skipif(
 )
 
 
-def _setup(fake: FakeGemini, connections: int = 64) -> Setup:
+def _setup(fake: FakeGemini) -> Setup:
     return Setup(
         model="gemini-2.5-flash",
         key=TEST_KEY,
         base_url=fake.url,
         endpoint=spec("gemini").endpoint(fake.url),
-        connections=connections,
     )
 
 
@@ -65,7 +64,7 @@ def _image(tmp_path: Path, i: int) -> tuple[images.Prepared, str]:
 async def _pool(fake: FakeGemini, count: int) -> workers.WorkerPool:
     setup = _setup(fake)
     pool = workers.WorkerPool(
-        spec("gemini").build(setup), "gemini", setup, await workers.spawn(count)
+        spec("gemini").build(setup), await workers.spawn(count, "gemini", setup)
     )
     await pool.started()
     return pool
@@ -312,7 +311,7 @@ def test_a_worker_that_cannot_start_leaves_the_sending_to_this_process(
         broken = await asyncio.create_subprocess_exec(
             sys.executable, "-c", "raise SystemExit(3)", stdin=PIPE, stdout=PIPE
         )
-        pool = workers.WorkerPool(spec("gemini").build(setup), "gemini", setup, [broken])
+        pool = workers.WorkerPool(spec("gemini").build(setup), [broken], warnings.append)
         try:
             await pool.started()
             answers = await asyncio.gather(*(pool.label(image) for _ in range(3)))
@@ -340,11 +339,10 @@ def test_an_openai_compatible_server_through_workers(server: FakeOpenAI, tmp_pat
         key=OPENAI_TEST_KEY,
         base_url=server.url,
         endpoint=chosen.endpoint(server.url),
-        connections=64,
     )
 
     async def run() -> tuple[workers.WorkerPool, list[str]]:
-        pool = workers.WorkerPool(chosen.build(setup), "openai", setup, await workers.spawn(1))
+        pool = workers.WorkerPool(chosen.build(setup), await workers.spawn(1, "openai", setup))
         try:
             await pool.started()
             first = await pool.label(pictures[0][0])
@@ -366,6 +364,7 @@ def test_no_interpreter_to_start_a_worker_is_said_once_and_the_run_goes_on(
 ) -> None:
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
     warnings: list[str] = []
-    assert asyncio.run(workers.spawn(2, warnings.append)) == []
+    setup = dataclasses.replace(_setup(gemini), on_warning=warnings.append)
+    assert asyncio.run(workers.spawn(2, "gemini", setup)) == []
     assert len(warnings) == 1 and warnings[0].startswith("a worker process could not start (")
     assert warnings[0].endswith("); sending from this process instead")

@@ -75,8 +75,9 @@ async def _live(
     options: TagOptions, setup: Setup, recorder: Recorder, index: ResumeIndex, *, own_process: bool
 ) -> None:
     """Build the provider (behind worker processes with `--workers`, which start first
-    and import while this process sends the first requests), run, and close it."""
-    processes = await workers.spawn(options.workers or 0, setup.on_warning)
+    and build theirs while this one builds its own and sends the first requests), run,
+    and close it."""
+    processes = await workers.spawn(options.workers or 0, options.spec.name, setup)
     try:
         provider = options.spec.build(setup)
     except BaseException:
@@ -84,7 +85,7 @@ async def _live(
             process.kill()
         raise
     if processes:
-        provider = workers.WorkerPool(provider, options.spec.name, setup, processes)
+        provider = workers.WorkerPool(provider, processes, setup.on_warning)
     if own_process:
         # What is imported now lives as long as the process: keep it out of the
         # collector's scans, which would rescan the SDK's many objects all run long
@@ -305,7 +306,6 @@ def _setup(options: TagOptions, warn: Callable[[str], None]) -> Setup:
         votes=options.votes,
         logprobs=options.logprobs,
         on_warning=warn,
-        connections=options.concurrency,
     )
 
 

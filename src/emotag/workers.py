@@ -90,12 +90,12 @@ class _Worker:
         self.waiting.clear()
 
 
-async def spawn(
-    workers: int, warn: Callable[[str], None] = ignore_warning
-) -> list[asyncio.subprocess.Process]:
-    """Start `workers` worker processes, which import while this process builds its own
-    provider; `WorkerPool` gives them their setup. One that cannot be started (no
-    interpreter to run) is reported, and the run sends with those that could."""
+async def spawn(workers: int, name: str, setup: Setup) -> list[asyncio.subprocess.Process]:
+    """Start `workers` worker processes and give each its setup at once, so they import
+    and build their `name` providers while this process builds its own. One that cannot
+    be started (no interpreter to run) is reported to `setup.on_warning`, and the run
+    sends with those that could."""
+    first = _frame((name, dataclasses.replace(setup, on_warning=ignore_warning), sys.path))
     started: list[asyncio.subprocess.Process] = []
     for _ in range(workers):
         try:
@@ -108,23 +108,24 @@ async def spawn(
                 env=_child_environment(),
             )
         except OSError as exc:
-            warn(_cannot_start(str(exc), "the others" if started else "this process"))
+            setup.on_warning(_cannot_start(str(exc), "the others" if started else "this process"))
             break
+        assert process.stdin is not None
+        process.stdin.write(first)
         started.append(process)
     return started
 
 
 class WorkerPool:
-    """A `Provider` whose requests go out from worker processes (from `spawn`), each
-    building the `name` provider from `setup`; `local`, built here, gives the names and
-    the settings the run reads, and sends while no worker has started."""
+    """A `Provider` whose requests go out from worker processes (from `spawn`); `local`,
+    the same provider built here, gives the names and the settings the run reads, and
+    sends while no worker has started. `warn` says a worker could not start."""
 
     def __init__(
         self,
         local: Provider,
-        name: str,
-        setup: Setup,
         processes: list[asyncio.subprocess.Process],
+        warn: Callable[[str], None] = ignore_warning,
     ) -> None:
         self.local = local
         self.service = local.service
@@ -133,14 +134,10 @@ class WorkerPool:
         self.endpoint = local.endpoint
         self.settings: Negotiator = local.settings
         self._ids = itertools.count(1)
-        mine = dataclasses.replace(
-            setup, connections=-(-setup.connections // len(processes)), on_warning=ignore_warning
-        )
-        self._warn = setup.on_warning
+        self._warn = warn
         self._all = [_Worker(process) for process in processes]
         self._running = list(self._all)  # less any that could not start
         for worker in self._all:
-            worker.send((name, mine, sys.path))
             worker.reading = asyncio.create_task(self._read(worker))
 
     async def label(self, image: Prepared, n: int = 1) -> list[Answer]:

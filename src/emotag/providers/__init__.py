@@ -107,7 +107,6 @@ class Setup:
     votes: int = 1
     logprobs: bool | None = None  # None: ask where the model gives them, silently
     on_warning: Callable[[str], None] = ignore_warning
-    connections: int = 16  # requests in flight at most (--concurrency)
 
     def negotiator(self, optional: Iterable[str], several: str | None = None) -> Negotiator:
         """The provider's optional settings, less "logprobs" with --no-logprobs; the

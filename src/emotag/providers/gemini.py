@@ -45,7 +45,6 @@ ENDPOINT: Final = "generativelanguage.googleapis.com"
 DEFAULT_MODEL: Final = "gemini-3.5-flash-lite"
 PRICING: Final = "https://ai.google.dev/gemini-api/docs/pricing"
 MAX_JOB_BYTES: Final = 1_500_000_000  # under the Files API's 2 GB per file
-POOL_CONNECTIONS: Final = 32  # connections per client pool (see `_build`)
 # The Batch API's job states in emotag's words.
 JOB_STATES: Final[dict[str, JobState]] = {
     "JOB_STATE_PENDING": "pending",
@@ -114,10 +113,7 @@ class GeminiProvider:
     service: str = "Gemini"
     reports_model: bool = False
     votes: int = 1  # > 1: independent answers at the model's default temperature
-    # More clients of the same key, each with its own connection pool (see `_build`).
-    more: list[genai.Client] = field(default_factory=list)
     _configs: dict[tuple[frozenset[str], int], dict[str, Any]] = field(default_factory=dict)
-    _busy: list[int] = field(default_factory=list)  # requests in flight, per client
 
     async def label(self, image: Prepared, n: int = 1) -> list[Answer]:
         """Up to `n` answers: several in one request where the model takes a candidate
@@ -131,14 +127,9 @@ class GeminiProvider:
         from google.genai import errors
 
         path = f"{_model_path(self.model)}:generateContent"
-        clients = [self.client, *self.more]
-        if len(self._busy) != len(clients):
-            self._busy = [0] * len(clients)
         while True:
-            chosen = min(range(len(clients)), key=self._busy.__getitem__)  # the least busy
-            self._busy[chosen] += 1
             try:
-                response = await clients[chosen].aio._api_client.async_request(
+                response = await self.client.aio._api_client.async_request(
                     "post", path, self._body(image, n)
                 )
             except errors.APIError as exc:
@@ -148,18 +139,14 @@ class GeminiProvider:
                 self.settings.refuse(refused)
                 continue
             except transport_errors() as exc:
-                if "Timeout" in type(exc).__name__:
-                    # An answer that never came is a slow server, not an unreachable one.
+                if _reached_the_model(exc):
                     raise TransientAPIError(_network_reason(exc)) from exc
                 raise NetworkError(_network_reason(exc)) from exc
-            finally:
-                self._busy[chosen] -= 1
             self.settings.accept()
             return read_candidates(_response(response.body))
 
     async def aclose(self) -> None:
-        for client in (self.client, *self.more):
-            await client.aio.aclose()
+        await self.client.aio.aclose()
 
     def request_json(self, image: Prepared) -> dict[str, Any]:
         """The REST body of the same request, for a Batch API input file (no logprobs:
@@ -212,38 +199,23 @@ class GeminiProvider:
 
 
 def make_client(
-    api_key: str,
-    *,
-    base_url: str | None = None,
-    timeout: float = 60.0,
-    connections: int = 100,
-    like: genai.Client | None = None,
+    api_key: str, *, base_url: str | None = None, timeout: float = 60.0
 ) -> genai.Client:
-    """The SDK client; its own retries stay off because emotag's engine owns retrying.
-    Its pool holds `connections` (the SDK's default of 100 would hold back
-    --concurrency 256: measured, exactly 100 requests in flight). `like`: a client
-    whose TLS context this one shares (each new context reads the CA bundle again,
-    45 ms of CPU)."""
+    """The SDK client, on aiohttp (google-genai[aiohttp], the SDK's faster stack: a
+    third less CPU per request than httpx2 at --concurrency 256, docs/performance.md).
+
+    One attempt per call: emotag's engine owns retrying. That also turns off the SDK's
+    own retry of a dropped aiohttp connection, which slept 1-10 s and was never counted.
+    """
     from google import genai
     from google.genai import types
 
-    # "ssl" is the Live API's websocket context, which emotag never opens: True (verify
-    # with the defaults, when connecting) spares the SDK reading the CA bundle for it.
-    pool: dict[str, Any] = {"limits": _pool(connections), "ssl": True}
-    if like is not None and (context := like._api_client._async_httpx_client_args.get("verify")):
-        pool["verify"] = context
-    options = types.HttpOptions(timeout=int(timeout * 1000), async_client_args=pool)
+    options = types.HttpOptions(
+        timeout=int(timeout * 1000), retry_options=types.HttpRetryOptions(attempts=1)
+    )
     if base_url:
         options.base_url = base_url
     return genai.Client(api_key=api_key, http_options=options)
-
-
-def _pool(connections: int) -> Any:
-    """Pool limits of the HTTP stack the SDK runs on (httpx or its fork httpx2)."""
-    from google.genai import _api_client
-
-    stack = importlib.import_module(_api_client._get_http_client_backend(None))
-    return stack.Limits(max_connections=connections, max_keepalive_connections=connections)
 
 
 def read_response(response: types.GenerateContentResponse) -> Answer:
@@ -424,14 +396,23 @@ def _network_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
+def _reached_the_model(exc: BaseException) -> bool:
+    """A timeout or an answer cut off mid-body: the server had the request, and may bill
+    it, so it costs an attempt, unlike a refused or reset connection."""
+    name = type(exc).__name__
+    return "Timeout" in name or name == "ClientPayloadError"
+
+
 def transport_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean no HTTP answer came back, for whichever HTTP stack the SDK runs
-    on: httpx, its fork httpx2, or aiohttp."""
+    """Errors that mean no whole HTTP answer came back, for the HTTP stacks the SDK runs
+    on: aiohttp for labelling, httpx2 (or httpx) for batch calls. An answer cut off
+    mid-body is aiohttp's ClientPayloadError, which is no connection error."""
     found: list[type[BaseException]] = []
     for module, name in (
         ("httpx", "TransportError"),
         ("httpx2", "TransportError"),
         ("aiohttp", "ClientConnectionError"),
+        ("aiohttp", "ClientPayloadError"),
     ):
         try:
             found.append(getattr(importlib.import_module(module), name))
@@ -548,24 +529,8 @@ def _status(job: types.BatchJob) -> JobStatus:
 
 
 def _build(setup: Setup) -> GeminiProvider:
-    """One client per `POOL_CONNECTIONS` requests in flight: the HTTP stack's pool looks
-    at every connection it holds for each request it places, so one pool of 256 spent
-    more CPU placing requests than sending them (docs/performance.md)."""
-    pools = -(-setup.connections // POOL_CONNECTIONS)
-    per_pool = -(-setup.connections // pools)
-
-    def client(like: genai.Client | None = None) -> genai.Client:
-        return make_client(
-            setup.key,
-            base_url=setup.base_url,
-            timeout=setup.timeout,
-            connections=per_pool,
-            like=like,
-        )
-
-    first = client()
-    more = [client(like=first) for _ in range(pools - 1)]
-    return GeminiProvider(first, **setup.provider_fields(OPTIONAL_SETTINGS, CANDIDATES), more=more)
+    client = make_client(setup.key, base_url=setup.base_url, timeout=setup.timeout)
+    return GeminiProvider(client, **setup.provider_fields(OPTIONAL_SETTINGS, CANDIDATES))
 
 
 def _batches(setup: Setup, provider: Provider | None) -> GeminiBatches:
