@@ -308,9 +308,14 @@ def cli_throughput(
 
     Where `--workers` would start any, the run without them (`--workers 0`, the engine
     as it was) goes in turn with it, `repeats` times each, so a machine whose speed
-    drifts moves both alike; the medians are reported."""
+    drifts moves both alike; the medians are reported.
+
+    emotag's modules are compiled first, as an installed copy's are: an editable checkout
+    under PYTHONDONTWRITEBYTECODE compiles them again in every process it starts."""
+    import compileall
     import resource
 
+    compileall.compile_dir(Path(images.__file__).parent, quiet=1)
     fake.set_latency(latency)
     env = {
         **os.environ,
