@@ -204,6 +204,8 @@ class FakeGemini:
     key_refusals: int = 0  # requests refused for their key (not in `seen`)
     daily_quota_after: int | None = None  # answers before the per-day quota is spent
     ambiguous_happy: float = 0.6  # chance an "ambiguous" image is answered happy
+    # Fields a newer API adds to every answer and candidate, unknown to the installed SDK.
+    newer_fields: dict[str, Any] = field(default_factory=dict)
     answered: int = 0
     granted: int = 0  # requests let through under daily_quota_after
     in_flight: int = 0
@@ -430,8 +432,16 @@ def _answer(state: FakeGemini, seen: Seen, reply: Reply) -> dict[str, Any]:
         return reply.body
     config = seen.body.get("generationConfig", {})
     count = int(config.get("candidateCount", 1))
-    candidates = [_candidate(state, seen, reply, config) for _ in range(count)]
-    return {"candidates": candidates, "usageMetadata": _usage(280), "modelVersion": seen.model}
+    candidates = [
+        {**_candidate(state, seen, reply, config), **state.newer_fields} for _ in range(count)
+    ]
+    usage = {**_usage(280), **state.newer_fields}
+    return {
+        "candidates": candidates,
+        "usageMetadata": usage,
+        "modelVersion": seen.model,
+        **state.newer_fields,
+    }
 
 
 def _candidate(

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from google.genai import errors, types
 
+from emotag.answers import Answer
 from emotag.errors import AnswerError, FatalAPIError, QuotaSpent, Throttled, TransientAPIError
 from emotag.providers.gemini import (
     estimate_input_tokens,
     family,
     map_api_error,
-    read_response,
+    read_reply,
     retry_delay,
 )
 
 
-def reply(payload: dict) -> types.GenerateContentResponse:
-    return types.GenerateContentResponse.model_validate(payload)
+def read_response(payload: Any) -> Answer:
+    return read_reply(payload)[0]
 
 
 def candidate(text: str, **extra: object) -> dict:
@@ -39,16 +41,14 @@ def test_read_response_label_tokens_and_confidence() -> None:
         ]
     }
     answer = read_response(
-        reply(
-            {
-                "candidates": [candidate('{"emotion": "surprise"}', logprobsResult=logprobs)],
-                "usageMetadata": {
-                    "promptTokenCount": 300,
-                    "candidatesTokenCount": 7,
-                    "thoughtsTokenCount": 2,
-                },
-            }
-        )
+        {
+            "candidates": [candidate('{"emotion": "surprise"}', logprobsResult=logprobs)],
+            "usageMetadata": {
+                "promptTokenCount": 300,
+                "candidatesTokenCount": 7,
+                "thoughtsTokenCount": 2,
+            },
+        }
     )
     assert answer.emotion == "surprise"
     assert answer.confidence == pytest.approx(math.exp(-0.3))
@@ -57,21 +57,33 @@ def test_read_response_label_tokens_and_confidence() -> None:
 
 
 def test_read_response_without_logprobs_has_no_confidence() -> None:
-    answer = read_response(reply({"candidates": [candidate("neutral", avgLogprobs=-0.5)]}))
+    answer = read_response({"candidates": [candidate("neutral", avgLogprobs=-0.5)]})
     assert answer.confidence is None and answer.confidence_source == ""
 
 
 def test_read_response_ignores_thought_parts() -> None:
     parts = [{"text": "maybe sad? no", "thought": True}, {"text": "happy"}]
-    answer = read_response(
-        reply({"candidates": [{"content": {"parts": parts}, "finishReason": "STOP"}]})
-    )
+    answer = read_response({"candidates": [{"content": {"parts": parts}, "finishReason": "STOP"}]})
     assert answer.emotion == "happy"
+
+
+def test_read_response_reads_past_fields_newer_than_the_sdk() -> None:
+    """The SDK's own response type refuses a field it does not know (extra="forbid"); the
+    API adds fields when it likes, and every answer must still be read."""
+    newer = {"candidates": [candidate("sad", groundingScore=0.4)], "serviceTier": "standard"}
+    with pytest.raises(ValueError, match="Extra inputs are not permitted"):
+        types.GenerateContentResponse.model_validate(newer)
+    assert read_response(newer).emotion == "sad"
 
 
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
+        ({"candidates": "none"}, "unreadable answer: AttributeError"),
+        (
+            {"candidates": [candidate("happy")], "usageMetadata": {"promptTokenCount": "x"}},
+            "unreadable answer: ValueError",
+        ),
         ({"promptFeedback": {"blockReason": "SAFETY"}}, "blocked by the API: SAFETY"),
         ({}, "blocked by the API: no answer"),
         ({"candidates": [{"finishReason": "SAFETY"}]}, "answer blocked by the API: SAFETY"),
@@ -83,9 +95,9 @@ def test_read_response_ignores_thought_parts() -> None:
         ),
     ],
 )
-def test_read_response_failures(payload: dict, message: str) -> None:
+def test_read_response_failures(payload: Any, message: str) -> None:
     with pytest.raises(AnswerError, match=message):
-        read_response(reply(payload))
+        read_response(payload)
 
 
 def api_error(

@@ -14,6 +14,7 @@ from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from fake_gemini import FakeGemini, Reply
+from fake_proxy import forward_proxy
 
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")
@@ -255,3 +256,36 @@ def test_after_the_first_answer_a_new_model_fans_out_at_once(
     code, summary, _ = tag(str(tmp_path / "in"))
     assert code == 0 and summary["requests"] == 48
     assert gemini.max_in_flight >= 12  # of 16 workers
+
+
+def test_answers_with_fields_newer_than_the_sdk_are_read_interactively_and_in_batch(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    """The SDK's response type refuses fields it does not know; the API adds them."""
+    gemini.newer_fields = {"trafficTier": "STANDARD_2027"}
+    truth = folder(tmp_path / "in", 20)
+    assert tag(str(tmp_path / "in"))[0] == 0 and labels() == truth and blamed() == []
+    more = folder(tmp_path / "more", 7, offset=20)
+    assert tag(str(tmp_path / "more"), "--batch")[0] == 0
+    for step in (["wait", "--poll", "0.01"], ["fetch"]):
+        assert runner.invoke(app, ["batch", *step]).exit_code == 0
+    assert labels() == {**truth, **more} and blamed() == []
+
+
+def test_the_environments_proxy_carries_every_request_and_no_proxy_exempts_the_host(
+    gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """emotag's session does not let aiohttp read the environment per request, so it
+    reads the proxy itself: HTTP_PROXY still carries every request, NO_PROXY still wins."""
+    monkeypatch.delenv("NO_PROXY")
+    truth = folder(tmp_path / "in", 40)
+    with forward_proxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        code, summary, _ = tag(str(tmp_path / "in"))
+        assert code == 0 and labels() == truth
+        assert proxy.forwarded == gemini.count == summary["requests"] == 40
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        more = folder(tmp_path / "more", 10, offset=40)
+        code, _, _ = tag(str(tmp_path / "more"))
+        assert code == 0 and more.items() <= labels().items()
+        assert proxy.forwarded == 40 and gemini.count == 50

@@ -29,8 +29,10 @@ from emotag.prices import Price
 from emotag.providers import JobState, JobStatus, Provider, ProviderSpec, Setup
 from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, RESPONSE_SCHEMA
+from emotag.providers.sessions import environment_proxy, own_session
 
 if TYPE_CHECKING:
+    import aiohttp
     from google import genai
     from google.genai import types
 
@@ -113,6 +115,7 @@ class GeminiProvider:
     service: str = "Gemini"
     reports_model: bool = False
     votes: int = 1  # > 1: independent answers at the model's default temperature
+    session: aiohttp.ClientSession | None = None  # emotag's, closed with the client
     _configs: dict[tuple[frozenset[str], int], dict[str, Any]] = field(default_factory=dict)
 
     async def label(self, image: Prepared, n: int = 1) -> list[Answer]:
@@ -143,10 +146,12 @@ class GeminiProvider:
                     raise TransientAPIError(_network_reason(exc)) from exc
                 raise NetworkError(_network_reason(exc)) from exc
             self.settings.accept()
-            return read_candidates(_response(response.body))
+            return read_reply(json.loads(response.body) if response.body else {})
 
     async def aclose(self) -> None:
         await self.client.aio.aclose()
+        if self.session is not None:
+            await self.session.close()  # the SDK leaves a caller's session open
 
     def request_json(self, image: Prepared) -> dict[str, Any]:
         """The REST body of the same request, for a Batch API input file (no logprobs:
@@ -199,10 +204,15 @@ class GeminiProvider:
 
 
 def make_client(
-    api_key: str, *, base_url: str | None = None, timeout: float = 60.0
+    api_key: str,
+    *,
+    base_url: str | None = None,
+    timeout: float = 60.0,
+    session: aiohttp.ClientSession | None = None,
 ) -> genai.Client:
     """The SDK client, on aiohttp (google-genai[aiohttp], the SDK's faster stack: a
-    third less CPU per request than httpx2 at --concurrency 256, docs/performance.md).
+    third less CPU per request than httpx2 at --concurrency 256, docs/performance.md),
+    through `session` where given (`sessions.own_session`), with the environment's proxy.
 
     One attempt per call: emotag's engine owns retrying. That also turns off the SDK's
     own retry of a dropped aiohttp connection, which slept 1-10 s and was never counted.
@@ -211,58 +221,67 @@ def make_client(
     from google.genai import types
 
     options = types.HttpOptions(
-        timeout=int(timeout * 1000), retry_options=types.HttpRetryOptions(attempts=1)
+        timeout=int(timeout * 1000),
+        retry_options=types.HttpRetryOptions(attempts=1),
+        aiohttp_client=session,
     )
     if base_url:
         options.base_url = base_url
+    if proxy := environment_proxy(base_url or f"https://{ENDPOINT}"):
+        options.async_client_args = {"proxy": proxy}
     return genai.Client(api_key=api_key, http_options=options)
 
 
-def read_response(response: types.GenerateContentResponse) -> Answer:
-    """Turn a reply into an Answer, or raise AnswerError for blocked, cut-off or off-list
-    replies."""
-    return read_candidates(response)[0]
+def read_reply(reply: Any) -> list[Answer]:
+    """Every usable candidate of a generateContent reply's JSON (the usage is the first
+    one's); AnswerError for blocked, cut-off, off-list or unreadable replies.
+
+    Read from the JSON, not through the SDK's response type: that type refuses any field
+    newer than the installed SDK (`extra="forbid"`; the SDK's own calls strip such fields
+    first, privately), and the API adds fields when it likes. Validating it was also a
+    tenth of a request's CPU."""
+    try:
+        usage = reply.get("usageMetadata") or {}
+        tokens_in = int(usage.get("promptTokenCount") or 0)
+        tokens_out = int(usage.get("candidatesTokenCount") or 0) + int(
+            usage.get("thoughtsTokenCount") or 0
+        )
+        candidates = list(reply.get("candidates") or [])
+        if not candidates:
+            reason = (reply.get("promptFeedback") or {}).get("blockReason")
+            raise AnswerError(f"blocked by the API: {reason or 'no answer'}")
+        version = str(reply.get("modelVersion") or "")
+        return usable(candidates, lambda c: _read_candidate(c, version), tokens_in, tokens_out)
+    except (AttributeError, TypeError, ValueError) as exc:  # a shape no API version sends
+        raise AnswerError(f"unreadable answer: {type(exc).__name__}: {exc}") from None
 
 
-def read_candidates(response: types.GenerateContentResponse) -> list[Answer]:
-    """Every usable candidate of a reply (the usage is the first one's); AnswerError when
-    none is usable."""
-    usage = response.usage_metadata
-    tokens_in = (usage.prompt_token_count or 0) if usage else 0
-    tokens_out = (
-        ((usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)) if usage else 0
-    )
-    if not response.candidates:
-        feedback = response.prompt_feedback
-        reason = feedback.block_reason if feedback and feedback.block_reason else None
-        raise AnswerError(f"blocked by the API: {_enum_name(reason) if reason else 'no answer'}")
-    version = response.model_version or ""
-    return usable(response.candidates, lambda c: _read_candidate(c, version), tokens_in, tokens_out)
-
-
-def _read_candidate(candidate: types.Candidate, model_version: str) -> Answer:
-    finish = _enum_name(candidate.finish_reason) if candidate.finish_reason else ""
+def _read_candidate(candidate: dict[str, Any], model_version: str) -> Answer:
+    finish = str(candidate.get("finishReason") or "")
     if finish in BLOCKING_FINISH_REASONS:
         raise AnswerError(f"answer blocked by the API: {finish}")
     if finish == "MAX_TOKENS":
         raise AnswerError("answer cut off (MAX_TOKENS)")
-    parts = candidate.content.parts if candidate.content and candidate.content.parts else []
-    text = "".join(p.text for p in parts if p.text and not p.thought)
+    parts = (candidate.get("content") or {}).get("parts") or []
+    text = "".join(p["text"] for p in parts if p.get("text") and not p.get("thought"))
     return read_text(text, list(_tokens(candidate)), model_version)
 
 
-def answer_from_json(response: dict[str, Any]) -> Answer:
-    """A batch result line's response, read exactly as an interactive reply."""
-    from google.genai import types
-
-    return read_response(types.GenerateContentResponse.model_validate(response))
-
-
-def _response(body: str | None) -> types.GenerateContentResponse:
-    """An interactive reply's JSON, validated by the SDK's own response type."""
-    from google.genai import types
-
-    return types.GenerateContentResponse.model_validate(json.loads(body) if body else {})
+def _tokens(candidate: dict[str, Any]) -> Iterator[Token]:
+    result = candidate.get("logprobsResult") or {}
+    top = result.get("topCandidates") or []
+    for index, chosen in enumerate(result.get("chosenCandidates") or []):
+        alternatives: tuple[tuple[str, float], ...] = ()
+        if index < len(top):
+            alternatives = tuple(
+                (c.get("token") or "", float(c["logProbability"]))
+                for c in top[index].get("candidates") or []
+                if c.get("logProbability") is not None
+            )
+        logprob = chosen.get("logProbability")
+        yield Token(
+            chosen.get("token") or "", None if logprob is None else float(logprob), alternatives
+        )
 
 
 def _model_path(model: str) -> str:
@@ -359,22 +378,6 @@ def estimate_input_tokens(model: str, prompt: str, width: int, height: int) -> i
     return image + text_tokens
 
 
-def _tokens(candidate: types.Candidate) -> Iterator[Token]:
-    result = candidate.logprobs_result
-    if not result or not result.chosen_candidates:
-        return
-    top = result.top_candidates or []
-    for index, chosen in enumerate(result.chosen_candidates):
-        alternatives: tuple[tuple[str, float], ...] = ()
-        if index < len(top) and top[index].candidates:
-            alternatives = tuple(
-                (c.token or "", c.log_probability)
-                for c in top[index].candidates or []
-                if c.log_probability is not None
-            )
-        yield Token(chosen.token or "", chosen.log_probability, alternatives)
-
-
 def _refused_setting(exc: Any, active: set[str]) -> str | None:
     if getattr(exc, "code", None) != 400:
         return None
@@ -384,10 +387,6 @@ def _refused_setting(exc: Any, active: set[str]) -> str | None:
 def _is_key_problem(message: str, details: Any) -> bool:
     text = f"{message} {details}".lower()
     return "api key" in text or "api_key" in text
-
-
-def _enum_name(value: Any) -> str:
-    return str(getattr(value, "value", value))
 
 
 def _network_reason(exc: BaseException) -> str:
@@ -495,7 +494,7 @@ class GeminiBatches:
                 )
                 continue
             try:
-                answers[key] = answer_from_json(item.get("response") or {})
+                answers[key] = read_reply(item.get("response") or {})[0]
             except AnswerError as exc:
                 answers[key] = str(exc)
         return answers
@@ -529,8 +528,11 @@ def _status(job: types.BatchJob) -> JobStatus:
 
 
 def _build(setup: Setup) -> GeminiProvider:
-    client = make_client(setup.key, base_url=setup.base_url, timeout=setup.timeout)
-    return GeminiProvider(client, **setup.provider_fields(OPTIONAL_SETTINGS, CANDIDATES))
+    session = own_session()
+    client = make_client(setup.key, base_url=setup.base_url, timeout=setup.timeout, session=session)
+    return GeminiProvider(
+        client, session=session, **setup.provider_fields(OPTIONAL_SETTINGS, CANDIDATES)
+    )
 
 
 def _batches(setup: Setup, provider: Provider | None) -> GeminiBatches:
