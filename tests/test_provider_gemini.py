@@ -79,6 +79,7 @@ def test_read_response_reads_past_fields_newer_than_the_sdk() -> None:
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
+        ('{"candidates": [{"content', "unreadable answer: JSONDecodeError"),
         ({"candidates": "none"}, "unreadable answer: AttributeError"),
         (
             {"candidates": [candidate("happy")], "usageMetadata": {"promptTokenCount": "x"}},

@@ -146,7 +146,7 @@ class GeminiProvider:
                     raise TransientAPIError(_network_reason(exc)) from exc
                 raise NetworkError(_network_reason(exc)) from exc
             self.settings.accept()
-            return read_reply(json.loads(response.body) if response.body else {})
+            return read_reply(response.body or "{}")
 
     async def aclose(self) -> None:
         await self.client.aio.aclose()
@@ -232,25 +232,27 @@ def make_client(
     return genai.Client(api_key=api_key, http_options=options)
 
 
-def read_reply(reply: Any) -> list[Answer]:
-    """Every usable candidate of a generateContent reply's JSON (the usage is the first
-    one's); AnswerError for blocked, cut-off, off-list or unreadable replies.
+def read_reply(reply: str | dict[str, Any]) -> list[Answer]:
+    """Every usable candidate of a generateContent reply, its JSON text or that parsed
+    (the usage is the first one's); AnswerError for blocked, cut-off, off-list or
+    unreadable replies.
 
     Read from the JSON, not through the SDK's response type: that type refuses any field
     newer than the installed SDK (`extra="forbid"`; the SDK's own calls strip such fields
     first, privately), and the API adds fields when it likes. Validating it was also a
     tenth of a request's CPU."""
     try:
-        usage = reply.get("usageMetadata") or {}
+        data: dict[str, Any] = json.loads(reply) if isinstance(reply, str) else reply
+        usage = data.get("usageMetadata") or {}
         tokens_in = int(usage.get("promptTokenCount") or 0)
         tokens_out = int(usage.get("candidatesTokenCount") or 0) + int(
             usage.get("thoughtsTokenCount") or 0
         )
-        candidates = list(reply.get("candidates") or [])
+        candidates = list(data.get("candidates") or [])
         if not candidates:
-            reason = (reply.get("promptFeedback") or {}).get("blockReason")
+            reason = (data.get("promptFeedback") or {}).get("blockReason")
             raise AnswerError(f"blocked by the API: {reason or 'no answer'}")
-        version = str(reply.get("modelVersion") or "")
+        version = str(data.get("modelVersion") or "")
         return usable(candidates, lambda c: _read_candidate(c, version), tokens_in, tokens_out)
     except (AttributeError, TypeError, ValueError) as exc:  # a shape no API version sends
         raise AnswerError(f"unreadable answer: {type(exc).__name__}: {exc}") from None
