@@ -204,7 +204,7 @@ class FakeGemini:
     key_refusals: int = 0  # requests refused for their key (not in `seen`)
     daily_quota_after: int | None = None  # answers before the per-day quota is spent
     ambiguous_happy: float = 0.6  # chance an "ambiguous" image is answered happy
-    # Fields a newer API adds to every answer and candidate, unknown to the installed SDK.
+    # Fields a newer API adds to every answer, candidate and usage, unknown to this SDK.
     newer_fields: dict[str, Any] = field(default_factory=dict)
     answered: int = 0
     granted: int = 0  # requests let through under daily_quota_after
