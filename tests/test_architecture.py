@@ -40,6 +40,7 @@ def test_the_words_found_are_the_providers_own() -> None:
     words = provider_words()
     assert {"GeminiProvider", "GeminiBatches", "OpenAIProvider", "OpenAIBatches"} <= words
     assert {"JOB_STATE_SUCCEEDED", "in_progress", "validating", "openai_compat"} <= words
+    assert {"LocalProvider", "local_model"} <= words
 
 
 def test_no_line_outside_the_providers_names_one() -> None:
@@ -56,10 +57,11 @@ def test_no_line_outside_the_providers_names_one() -> None:
     assert offending == []
 
 
-def test_help_starts_without_any_sdk() -> None:
+def test_help_starts_without_any_sdk_or_the_offline_model() -> None:
     code = (
         "import sys; from emotag.cli import app; "
-        "print(sorted(m for m in sys.modules if m.startswith(('google.genai', 'openai'))))"
+        "print(sorted(m for m in sys.modules if m.startswith(('google.genai', 'openai', "
+        "'onnxruntime', 'numpy', 'emotag.offline.faces', 'emotag.offline.expressions'))))"
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert found.returncode == 0, found.stderr

@@ -60,7 +60,7 @@ def test_without_the_plugin_the_name_is_unknown_and_the_choices_listed(tmp_path:
     result = emotag(tmp_path / "empty", "tag", str(tmp_path / "in"), "--provider", "palette")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "Error: Unknown provider 'palette'; choose one of: gemini, openai."
+        "Error: Unknown provider 'palette'; choose one of: gemini, openai, local."
     )
 
 

@@ -86,8 +86,11 @@ def test_votes_are_priced_by_every_answer_paid(gemini: FakeGemini, tmp_path: Pat
     assert data["cost_usd"] == pytest.approx(expected)
 
 
-def test_the_dry_run_estimates_the_cost_interactive_and_batch(tmp_path: Path) -> None:
+def test_the_dry_run_estimates_the_cost_interactive_and_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = faces(tmp_path / "in")
+    monkeypatch.setenv("EMOTAG_PROVIDER", "gemini")  # with no key the offline model is priced
     live = json.loads(runner.invoke(app, ["tag", str(root), "--dry-run", "--json"]).stdout)
     assert live["output_tokens"] == 8 * OUTPUT_TOKENS_PER_ANSWER
     expected = dollars("gemini-3.5-flash-lite", live["input_tokens"], live["output_tokens"])

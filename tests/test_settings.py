@@ -74,7 +74,7 @@ def test_key_set_refuses_empty(memory_keyring: MemoryKeyring) -> None:
 def test_a_blank_key_is_no_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     make_image(tmp_path / "in" / "a.png")
     monkeypatch.setenv("AI_STUDIO_API_KEY", "   ")
-    result = CliRunner().invoke(app, ["tag", str(tmp_path / "in")])
+    result = CliRunner().invoke(app, ["tag", str(tmp_path / "in"), "--provider", "gemini"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.stderr.startswith("Error: No API key found")
 

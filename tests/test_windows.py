@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv
+from conftest import TEST_KEY, make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from fake_gemini import FakeGemini, Reply
@@ -134,3 +134,27 @@ def test_batch_fetch_under_windows_rules(
     assert again.exit_code == 0, again.output
     assert len(read_csv(LABELS)) == 7
     assert windows_rules.seen == []
+
+
+def test_the_offline_model_then_gemini_under_windows_rules(
+    windows_rules: Refusals, fake: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No key: the offline model labels (and a re-run resumes); with a key, Gemini's rows
+    replace its rows, which rewrites the labels CSV."""
+    examples = Path(__file__).resolve().parent.parent / "examples" / "faces"
+    root = tmp_path / "faces"
+    root.mkdir()
+    for picture in examples.glob("*.[pj][np]g"):
+        (root / picture.name).write_bytes(picture.read_bytes())
+    make_image(root / "flat.png", size=(120, 90))  # no face
+    assert invoke("tag", str(root)).exit_code == 1
+    assert invoke("tag", str(root)).exit_code == 1  # resumes; "no face" is remembered
+    assert len(read_csv(LABELS)) == 3
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+    monkeypatch.setenv("AI_STUDIO_API_KEY", TEST_KEY)
+    assert invoke("tag", str(root)).exit_code == 0
+    assert invoke("tag", str(root)).exit_code == 0  # compacts the replaced rows
+    rows = read_csv(LABELS)
+    assert len(rows) == 4 and {row["model"] for row in rows} == {"gemini-3.5-flash-lite"}
+    assert not read_csv(ERRORS)
+    assert not windows_rules.seen

@@ -24,6 +24,7 @@ from emotag.errors import ConfigError, EmotagError, InputError
 if TYPE_CHECKING:
     from emotag.batch import BatchState
     from emotag.options import TagOptions
+    from emotag.providers import ProviderSpec
 from emotag.evaluation import Score
 from emotag.export import Format as ExportFormat
 from emotag.merge import Prefer
@@ -170,15 +171,21 @@ def _flag(*flags: str, help: str, panel: str) -> Any:
     return typer.Option(*flags, help=help, rich_help_panel=panel)
 
 
-def _each_provider(describe: Callable[[str], str], sep: str = ", ") -> str:
-    """One phrase per built-in provider (read from the registry), then any plugin's name."""
+def _each_provider(describe: Callable[[str], str], sep: str = ", ", *, keyed: bool = False) -> str:
+    """One phrase per built-in provider (read from the registry), then any plugin's name;
+    `keyed`: only those that take a key and a base URL."""
     plugins = [name for name in names() if name not in BUILTIN]
-    return sep.join([*(describe(name) for name in BUILTIN), *plugins])
+    builtin = [name for name in BUILTIN if spec(name).keyed or not keyed]
+    return sep.join([*(describe(name) for name in builtin), *plugins])
 
 
 PROVIDER_HELP = (
     _each_provider(lambda name: f"{name} ({spec(name).about})")
-    + f". Env: EMOTAG_PROVIDER. [default: {DEFAULT_PROVIDER}]"
+    + ". Env: EMOTAG_PROVIDER. [default: the first with a key or base URL of "
+    + _each_provider(lambda name: name, keyed=True)
+    + ", else "
+    + ", ".join(name for name in BUILTIN if not spec(name).keyed)
+    + "]"
 )
 MODEL_HELP = (
     "Env: EMOTAG_MODEL. [default: "
@@ -187,7 +194,7 @@ MODEL_HELP = (
 )
 BASE_URL_HELP = (
     "Where the provider's API is, e.g. http://localhost:11434/v1 (Ollama). Env: "
-    + _each_provider(lambda name: spec(name).base_url_var)
+    + _each_provider(lambda name: spec(name).base_url_var, keyed=True)
     + "."
 )
 
@@ -410,6 +417,8 @@ def tag(
         retry_failed=retry_failed,
         follow_symlinks=follow_symlinks,
     ).resolved()
+    for note in config.notes:
+        err.print(Text.assemble(("Note:", "cyan"), f" {note}"), highlight=False, soft_wrap=True)
     if dry_run:
         _tag_dry_run(config, batch_size if use_batch else None, as_json=as_json)
     elif use_batch:
@@ -1043,7 +1052,9 @@ def batch_cancel(
 ProviderOption = Annotated[
     str,
     typer.Option(
-        help="Whose key: " + _each_provider(lambda name: f"{name} ({spec(name).key_var})") + "."
+        help="Whose key: "
+        + _each_provider(lambda name: f"{name} ({spec(name).key_var})", keyed=True)
+        + "."
     ),
 ]
 KeyBaseUrl = Annotated[
@@ -1056,13 +1067,20 @@ KeyBaseUrl = Annotated[
 ]
 
 
+def _keyed(provider: str) -> ProviderSpec:
+    chosen = spec(provider)
+    if not chosen.keyed:
+        raise ConfigError(f"The {chosen.name} provider needs no key.")
+    return chosen
+
+
 @key_app.command("set")
 @reports_errors
 def key_set(provider: ProviderOption = DEFAULT_PROVIDER, base_url: KeyBaseUrl = None) -> None:
     """Store the provider's key in the system keyring (prompted, hidden; or read from stdin)."""
     from emotag.settings import store_key
 
-    chosen = spec(provider)
+    chosen = _keyed(provider)
     endpoint = chosen.endpoint(base_url) if base_url else None
     interactive = sys.stdin.isatty()
     value = typer.prompt(chosen.key_var, hide_input=True) if interactive else sys.stdin.readline()
@@ -1080,7 +1098,7 @@ def key_status(provider: ProviderOption = DEFAULT_PROVIDER, base_url: KeyBaseUrl
     names, and --base-url; each key masked, with the source that wins."""
     from emotag.settings import key_routes, mask
 
-    chosen = spec(provider)
+    chosen = _keyed(provider)
     routes = key_routes(chosen, base_url)
     if all(route.key is None for route in routes):
         raise ConfigError(
@@ -1101,7 +1119,7 @@ def key_delete(provider: ProviderOption = DEFAULT_PROVIDER, base_url: KeyBaseUrl
     """Remove the provider's key (or the one for --base-url) from the system keyring."""
     from emotag.settings import delete_key
 
-    chosen = spec(provider)
+    chosen = _keyed(provider)
     if delete_key(chosen.key_var, chosen.endpoint(base_url) if base_url else None):
         err.print("Key removed from the system keyring.")
     else:

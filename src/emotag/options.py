@@ -14,7 +14,7 @@ from pathlib import Path
 
 from emotag.csvfiles import errors_path_for
 from emotag.errors import ConfigError, InputError
-from emotag.providers import DEFAULT_PROVIDER, ProviderSpec, spec
+from emotag.providers import BUILTIN, DEFAULT_PROVIDER, ProviderSpec, spec
 from emotag.providers.question import DEFAULT_PROMPT
 from emotag.settings import (
     DEFAULT_ATTEMPTS,
@@ -23,6 +23,7 @@ from emotag.settings import (
     DEFAULT_MAX_WAIT,
     DEFAULT_OUTPUT,
     DEFAULT_TIMEOUT,
+    key_for,
     setting,
 )
 from emotag.votes import MAX_VOTES
@@ -54,6 +55,8 @@ class TagOptions:
     skip_multi_face: bool = False
     retry_failed: bool = False
     follow_symlinks: bool = False
+    # What `resolved()` chose that the user should hear of (one line each, on stderr).
+    notes: tuple[str, ...] = ()
 
     @property
     def errors_csv(self) -> Path:
@@ -67,22 +70,56 @@ class TagOptions:
         """Fill defaults from the environment and `.env`; fail early on bad input."""
         if not self.folder.is_dir():
             raise InputError(f"Folder not found: {self.folder}")
-        provider = spec(self.provider or setting("EMOTAG_PROVIDER") or DEFAULT_PROVIDER)
+        provider, notes = self._provider()
+        votes = _votes(self.votes)
+        if votes > 1 and provider.deterministic:
+            notes += (
+                f"the {provider.name} model gives the same answer every time: --votes {votes} "
+                "asks it once",
+            )
+            votes = 1
         concurrency = self.concurrency or _int_setting("EMOTAG_CONCURRENCY") or DEFAULT_CONCURRENCY
+        model = self.model or setting("EMOTAG_MODEL") or provider.default_model
+        base_url = self.base_url or _base_url(provider)
+        provider.check(model, base_url)
         return dataclasses.replace(
             self,
             folder=Path(os.path.abspath(self.folder)),
             output=Path(os.path.abspath(self.output)),
             errors=Path(os.path.abspath(self.errors)) if self.errors else None,
             provider=provider.name,
-            model=self.model or setting("EMOTAG_MODEL") or provider.default_model,
-            base_url=self.base_url or setting(provider.base_url_var),
+            model=model,
+            base_url=base_url,
             prompt=self._prompt(),
-            votes=_votes(self.votes),
+            votes=votes,
             concurrency=concurrency,
             workers=self._workers(concurrency),
             rpm=self.rpm or _number_setting("EMOTAG_RPM"),
+            notes=notes,
         )
+
+    def _provider(self) -> tuple[ProviderSpec, tuple[str, ...]]:
+        """The provider named (`--provider`, EMOTAG_PROVIDER); else the first built-in one
+        the user has set up (its key found, or its base URL given), else the one that
+        needs no key, which is said in a note (unless a model was named for another)."""
+        if named := self.provider or setting("EMOTAG_PROVIDER"):
+            return spec(named), ()
+        wanted = spec(DEFAULT_PROVIDER)
+        model = self.model or setting("EMOTAG_MODEL")
+        for name in BUILTIN:
+            candidate = spec(name)
+            if not candidate.keyed:
+                if model and model != candidate.default_model:
+                    return wanted, ()  # a model named for a paid provider: its key is missing
+                return candidate, (
+                    f"no {wanted.key_var} found: labelling with {candidate.about} "
+                    f"({candidate.default_model}); to use {wanted.name}, set {wanted.key_var} "
+                    f"(or 'emotag key set') or pass --provider {wanted.name}",
+                )
+            base_url = self.base_url or _base_url(candidate)
+            if base_url or key_for(candidate, candidate.endpoint(base_url)):
+                return candidate, ()
+        return wanted, ()
 
     def _workers(self, concurrency: int) -> int:
         chosen = self.workers if self.workers is not None else _int_setting("EMOTAG_WORKERS")
@@ -102,6 +139,10 @@ class TagOptions:
         if not prompt:
             raise InputError(f"The prompt file {self.prompt_file} is empty.")
         return prompt
+
+
+def _base_url(provider: ProviderSpec) -> str | None:
+    return setting(provider.base_url_var) if provider.base_url_var else None
 
 
 def _votes(option: int) -> int:

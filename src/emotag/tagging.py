@@ -312,6 +312,8 @@ def _setup(options: TagOptions, warn: Callable[[str], None]) -> Setup:
 def _key(chosen: ProviderSpec, base_url: str | None) -> str:
     """The key that may go where this run sends (see `settings.key_for`); a base URL the
     provider says needs none (a server on this machine) gets a placeholder."""
+    if not chosen.keyed:
+        return ""
     endpoint = chosen.endpoint(base_url)
     if not chosen.needs_key(base_url):
         found = key_for(chosen, endpoint)

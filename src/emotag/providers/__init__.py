@@ -32,6 +32,7 @@ ENTRY_POINTS: Final = "emotag.providers"
 BUILTIN: Final = {
     "gemini": "emotag.providers.gemini:SPEC",
     "openai": "emotag.providers.openai_compat:SPEC",
+    "local": "emotag.providers.local_model:SPEC",
 }
 DEFAULT_PROVIDER: Final = "gemini"
 
@@ -136,6 +137,10 @@ def _always(base_url: str | None) -> bool:
     return True
 
 
+def _any(model: str, base_url: str | None) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
     """A provider as the rest of emotag sees it, importable without its SDK."""
@@ -154,6 +159,15 @@ class ProviderSpec:
     features: frozenset[Capability] = frozenset()
     batches: Callable[[Setup, Provider | None], Batches] | None = None
     needs_key: Callable[[str | None], bool] = _always  # False: this base URL takes any key
+    # The same image always gets the same answer, so --votes K would only repeat it.
+    deterministic: bool = False
+    # Raises ConfigError for a model or base URL it cannot use, before any work is done.
+    check: Callable[[str, str | None], None] = _any
+
+    @property
+    def keyed(self) -> bool:
+        """It sends to a service that takes a key (the offline model does not)."""
+        return bool(self.key_var)
 
     def can(self, capability: Capability) -> bool:
         return self.batches is not None if capability == "batch" else capability in self.features
