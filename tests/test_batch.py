@@ -52,6 +52,7 @@ def test_tag_batch_wait_fetch_gives_the_interactive_csv(gemini: FakeGemini, tmp_
         "duplicates": 1,
         "skipped": 0,
         "failed": 0,
+        "settled_locally": 0,
         "warnings": [],
     }
     # One tiny probe learns which settings the model accepts; no image is sent live.

@@ -50,6 +50,7 @@ def test_every_image_through_one_job_then_fetch_twice(server: FakeOpenAI, tmp_pa
         "duplicates": 1,
         "skipped": 0,
         "failed": 0,
+        "settled_locally": 0,
         "warnings": [],
     }
     # One tiny live probe (grey) learns the model's settings; every image goes in the job.

@@ -45,10 +45,13 @@ def band(confidence: float | None) -> str:
 
 
 def stratum(label: Label) -> str:
-    """label by confidence band; a person's correction is its own stratum (always right)."""
+    """label by confidence band; a person's correction is its own stratum (always right).
+    Where the offline model of a cascade disagreed with the final label, the row is in a
+    stratum of its own, so those doubtful rows get their own floor in the sample."""
     if label.confidence_source == HUMAN:
         return f"{label.emotion}|{HUMAN}"
-    return f"{label.emotion}|{band(label.confidence)}"
+    disagree = "|disagree" if label.local_emotion not in ("", label.emotion) else ""
+    return f"{label.emotion}|{band(label.confidence)}{disagree}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,10 +229,15 @@ class Calibrator:
     curve: stats.CalibrationMap | None
     precision: dict[str, float]  # by label: for rows without a confidence
     offsets: dict[str, float] = field(default_factory=dict)  # by label, on the logit scale
+    # One map per model where the audited rows came from several (a cascade's offline
+    # model and its paid one): their confidences mean different things.
+    parts: dict[str, Calibrator] = field(default_factory=dict)
 
     def __call__(self, label: Label) -> float | None:
         if label.confidence_source == HUMAN:
             return 1.0
+        if (part := self.parts.get(label.model)) is not None:
+            return part(label)
         if label.confidence is not None and self.curve is not None:
             return self.probability(label.confidence, label.emotion)
         return self.precision.get(label.emotion)
@@ -253,6 +261,7 @@ class Calibrator:
             "curve": curve,
             "precision": self.precision,
             "offsets": self.offsets,
+            "parts": {model: part.as_dict() for model, part in self.parts.items()},
         }
 
     @classmethod
@@ -270,6 +279,7 @@ class Calibrator:
             curve,
             {k: float(v) for k, v in data["precision"].items()},
             {k: float(v) for k, v in data.get("offsets", {}).items()},
+            {model: cls.from_dict(part) for model, part in data.get("parts", {}).items()},
         )
 
 
@@ -455,8 +465,15 @@ def score(
     skipped = sum(1 for row in drawn if truth.get(row.path) == SKIP)
     if not checked:
         raise InputError(f"{truth_csv} answers none of the rows of {sample_csv}.")
-    models = sorted({label.model for label in labels if label.path in {r.path for r in drawn}})
+    model_of = {label.path: label.model for label in labels}
+    models = sorted({model_of[r.path] for r in drawn if r.path in model_of})
     calibrator = fit_calibrator(checked, models)
+    if len(models) > 1:
+        calibrator.parts = {
+            model: fit_calibrator(mine, [model])
+            for model in models
+            if (mine := [c for c in checked if model_of.get(c.path) == model])
+        }
     raw = [(c.confidence, c.right, c.weight) for c in checked if c.confidence is not None]
     # Cross-validated, and measured on the same groups as the raw confidence (its bins;
     # by label where there is none): binning by a prediction that differs between folds

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from emotag.answers import Answer
 from emotag.atomic import atomic_text
@@ -37,6 +37,9 @@ from emotag.recorder import Recorder
 from emotag.records import Failure, Label
 from emotag.resume import ResumeIndex
 from emotag.settings import DEFAULT_BATCH_SIZE, DEFAULT_MAX_SIDE
+
+if TYPE_CHECKING:
+    from emotag.cascade import Cascade
 
 
 @dataclass
@@ -107,6 +110,7 @@ class Submission:
     duplicates: int = 0
     skipped: int = 0
     failed: int = 0
+    settled_locally: int = 0  # --cascade: labelled by the offline model, not submitted
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -160,6 +164,7 @@ def submit(
     *,
     max_side: int = DEFAULT_MAX_SIDE,
     per_job: int = DEFAULT_BATCH_SIZE,
+    cascade: Cascade | None = None,
 ) -> Submission:
     """Plan every image as `tag` does and submit the jobs one by one as each fills;
     `fresh` is the state of a new submission (model, prompt, provider, votes).
@@ -188,7 +193,7 @@ def submit(
         lambda job: _start(batches, labels_csv, job, state),
     )
     submitted = len(state.jobs)
-    for step in walk(paths, index, max_side):
+    for step in walk(paths, index, max_side, cascade=cascade):
         if step.digest in writer.job_of:
             writer.copy(step.digest, step.path)  # its bytes are in a job already
         elif step.kind == "send" and step.image is not None:
@@ -214,6 +219,7 @@ def submit(
     result.skipped = recorder.summary.skipped
     result.duplicates += recorder.summary.duplicates
     result.failed = recorder.summary.failed
+    result.settled_locally = recorder.summary.settled_locally
     result.jobs = len(state.jobs) - submitted
     result.requests = sum(job.requests for job in state.jobs[submitted:])
     return result

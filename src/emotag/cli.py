@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from emotag.batch import BatchState
     from emotag.options import TagOptions
     from emotag.providers import ProviderSpec
-from emotag.evaluation import Score
+from emotag.evaluation import Score, Stage
 from emotag.export import Format as ExportFormat
 from emotag.merge import Prefer
 from emotag.providers import BUILTIN, DEFAULT_PROVIDER, names, spec
@@ -181,9 +181,7 @@ def _each_provider(describe: Callable[[str], str], sep: str = ", ", *, keyed: bo
 
 PROVIDER_HELP = (
     _each_provider(lambda name: f"{name} ({spec(name).about})")
-    + ". Env: EMOTAG_PROVIDER. [default: the first with a key or base URL of "
-    + _each_provider(lambda name: name, keyed=True)
-    + ", else "
+    + ". Env: EMOTAG_PROVIDER. [default: the first with its key or base URL set, else "
     + ", ".join(name for name in BUILTIN if not spec(name).keyed)
     + "]"
 )
@@ -384,6 +382,14 @@ def tag(
             rich_help_panel=BATCH,
         ),
     ] = DEFAULT_BATCH_SIZE,
+    cascade: Annotated[
+        float | None,
+        typer.Option(
+            metavar="P",
+            help="Offline model first; sent only where under P sure.",
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
 ) -> None:
     """Label every image under FOLDER and append the results to the labels CSV.
 
@@ -416,6 +422,7 @@ def tag(
         skip_multi_face=multi_face is MultiFace.SKIP,
         retry_failed=retry_failed,
         follow_symlinks=follow_symlinks,
+        cascade=cascade,
     ).resolved()
     for note in config.notes:
         err.print(Text.assemble(("Note:", "cyan"), f" {note}"), highlight=False, soft_wrap=True)
@@ -432,6 +439,8 @@ def _tag_dry_run(config: TagOptions, batch_size: int | None, *, as_json: bool) -
     from emotag.console import estimate_table
 
     result = tagging.dry_run(config)
+    for warning in result.warnings:
+        err.print(Text.assemble(("Warning:", "yellow"), f" {warning}"), highlight=False)
     if as_json:
         out.print_json(data=result.as_dict(batch_size))
     else:
@@ -455,8 +464,13 @@ def _tag_batch(config: TagOptions, batch_size: int, *, as_json: bool) -> None:
     else:
         out.print(
             f"Submitted {submitted.requests} request(s) in {submitted.jobs} batch job(s) "
-            f"({submitted.duplicates} duplicates and {submitted.skipped} already labelled "
-            "not sent). Next: emotag batch wait, then emotag batch fetch.",
+            f"({submitted.duplicates} duplicates, {submitted.skipped} already labelled"
+            + (
+                f", {submitted.settled_locally} settled by the offline model"
+                if config.cascade is not None
+                else ""
+            )
+            + " not sent). Next: emotag batch wait, then emotag batch fetch.",
             highlight=False,
         )
 
@@ -473,7 +487,15 @@ def _tag_live(config: TagOptions, *, as_json: bool, quiet: bool) -> None:
     if as_json:
         out.print_json(data=data)
     elif not quiet:
-        out.print(summary_table(summary, config.model, data["cost_usd"], config.votes))
+        table = summary_table(
+            summary,
+            config.model,
+            data["cost_usd"],
+            config.votes,
+            cascade=config.cascade is not None,
+            all_paid=data.get("cost_all_paid_usd"),
+        )
+        out.print(table)
         for line in files_written(summary, config.output, config.errors_csv):
             out.print(line, soft_wrap=True)
     if not view.enabled:  # a live progress view has shown them already
@@ -786,6 +808,13 @@ def evaluate_labels(
         Score,
         typer.Option(help="Which number --min-confidence and the coverage curve use."),
     ] = Score.CONFIDENCE,
+    stage: Annotated[
+        Stage,
+        typer.Option(
+            help="Score the final labels, or the offline model's opinions a 'tag --cascade' "
+            "kept (with '--truth final': against the paid model's labels of the same CSV)."
+        ),
+    ] = Stage.FINAL,
     as_json: JsonFlag = False,
 ) -> None:
     """Compare labels with a reference: accuracy, per-class precision/recall/F1, macro-F1,
@@ -799,7 +828,7 @@ def evaluate_labels(
 
     if (other is None) == (truth is None):
         raise typer.BadParameter("give either --truth or a second labels CSV", param_hint="--truth")
-    result = evaluate(labels, truth if truth is not None else str(other), by=by)
+    result = evaluate(labels, truth if truth is not None else str(other), by=by, stage=stage)
     point = result.at(min_confidence) if min_confidence is not None else None
     if as_json:
         extra = {"min_confidence": point.as_dict()} if point else {}

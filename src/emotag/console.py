@@ -102,7 +102,17 @@ class ProgressView:
         return self._progress.tasks[0].total
 
 
-def summary_table(summary: Summary, model: str, cost: float | None, votes: int = 1) -> Table:
+def summary_table(
+    summary: Summary,
+    model: str,
+    cost: float | None,
+    votes: int = 1,
+    *,
+    cascade: bool = False,
+    all_paid: float | None = None,
+) -> Table:
+    """The run's table; with --cascade, what the offline model settled and what paying
+    for every image would have cost (`all_paid`, None: price unknown)."""
     table = Table(title=f"emotag tag — {model}", show_header=True, header_style="bold")
     table.add_column("", style="bold")
     table.add_column("images", justify="right")
@@ -114,6 +124,8 @@ def summary_table(summary: Summary, model: str, cost: float | None, votes: int =
         table.add_row(Text(f"failed: {reason}"), str(count), style="red")  # not markup
     table.add_row("already labelled (skipped)", str(summary.skipped))
     table.add_row("exact duplicates (not sent)", str(summary.duplicates))
+    if cascade:
+        table.add_row("settled by the offline model (not sent)", str(summary.settled_locally))
     table.add_row("requests sent", str(summary.requests))
     if votes > 1:
         table.add_row(f"answers paid ({votes} votes an image)", str(summary.answers))
@@ -121,6 +133,8 @@ def summary_table(summary: Summary, model: str, cost: float | None, votes: int =
     table.add_row("retries", str(summary.retries))
     table.add_row("tokens in / out", f"{summary.input_tokens:,} / {summary.output_tokens:,}")
     table.add_row("cost (tokens the API reported)", dollars(cost, model))
+    if cascade:
+        table.add_row("cost had every image been sent (estimated)", dollars(all_paid, model))
     table.add_row("wall time", f"{summary.elapsed:.1f} s")
     return table
 
@@ -141,6 +155,8 @@ def estimate_table(result: Estimate, model: str, batch_size: int | None = None) 
     table.add_row("already labelled", str(result.already_done))
     table.add_row("exact duplicates (would not be sent)", str(result.duplicates))
     table.add_row("unreadable", str(len(result.unreadable)))
+    if result.cascade:
+        table.add_row("settled by the offline model", str(result.settled_locally))
     table.add_row("would be sent", str(result.to_send), style="green")
     table.add_row("estimated input tokens", f"{result.input_tokens:,}")
     table.add_row("estimated output tokens", f"{result.output_tokens:,}")
@@ -150,6 +166,9 @@ def estimate_table(result: Estimate, model: str, batch_size: int | None = None) 
     cost = result.cost(batch=bool(batch_size))["cost_usd"]
     kind = "batch price" if batch_size else "interactive price"
     table.add_row(f"estimated cost ({kind})", dollars(cost, model), style="green")
+    if result.cascade:
+        every = result.all_paid(batch=bool(batch_size))
+        table.add_row(f"estimated cost had every image been sent ({kind})", dollars(every, model))
     return table
 
 

@@ -28,6 +28,8 @@ LABEL_COLUMNS: Final = (
     "duplicate_of",
     "votes",
     "calibrated",
+    "local_emotion",
+    "local_confidence",
 )
 REQUIRED_LABEL_COLUMNS: Final = LABEL_COLUMNS[:4]
 ERROR_COLUMNS: Final = ("path", "reason", "model", "time", "sha256")
@@ -249,14 +251,22 @@ def _parse_label(values: list[str], columns: list[int], full: bool) -> tuple[Lab
         duplicate_of,
         votes,
         calibrated,
+        local_emotion,
+        local_confidence,
     ) = (values[i] if i >= 0 else "" for i in columns)
-    emotion = emotion.strip()
+    emotion, local_emotion = emotion.strip(), local_emotion.strip()
     if not path:
         return None, "empty path"
     if emotion not in EMOTIONS:
         return None, f"'{emotion}' is not one of the seven emotions"
+    if local_emotion and local_emotion not in EMOTIONS:
+        return None, f"local_emotion '{local_emotion}' is not one of the seven emotions"
     numbers: list[float | None] = []
-    for name, text in (("confidence", confidence_text), ("calibrated", calibrated)):
+    for name, text in (
+        ("confidence", confidence_text),
+        ("calibrated", calibrated),
+        ("local_confidence", local_confidence),
+    ):
         number: float | None = None
         if raw := text.strip():
             try:
@@ -266,8 +276,19 @@ def _parse_label(values: list[str], columns: list[int], full: bool) -> tuple[Lab
             if not 0.0 <= number <= 1.0:
                 return None, f"{name} {raw} is outside [0, 1]"
         numbers.append(number)
-    confidence, probability = numbers
+    confidence, probability, local_probability = numbers
     label = Label(
-        path, emotion, confidence, source, model, faces, sha256, duplicate_of, votes, probability
+        path,
+        emotion,
+        confidence,
+        source,
+        model,
+        faces,
+        sha256,
+        duplicate_of,
+        votes,
+        probability,
+        local_emotion,
+        local_probability,
     )
     return label, ""

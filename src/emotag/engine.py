@@ -31,6 +31,7 @@ from tenacity.wait import wait_exponential_jitter
 
 from emotag import images
 from emotag.answers import Answer
+from emotag.cascade import Cascade
 from emotag.errors import (
     AnswerError,
     EmotagError,
@@ -90,10 +91,12 @@ class Engine:
         recorder: Recorder,
         index: ResumeIndex,
         options: TagOptions | None = None,
+        cascade: Cascade | None = None,
     ) -> None:
         self.provider = provider
         self.recorder = recorder
         self.index = index
+        self.cascade = cascade
         self.options = options = options or TagOptions()
         self.summary: Summary = recorder.summary
         self._halt = asyncio.Event()  # set when the run stops: no one waits any longer
@@ -103,6 +106,9 @@ class Engine:
         self._throttling = Stall(options.max_wait)
         self._outcomes: dict[str, asyncio.Future[Label | Failure]] = {}
         self._stopped: FatalAPIError | None = None
+        # With a cascade, a stopped run still records what the offline model settles (it
+        # costs nothing); only what needs the paid provider waits for the next run.
+        self._settling = cascade is not None
         self._stop_feeding = threading.Event()
 
     async def run(self, source: Source) -> Summary:
@@ -175,26 +181,31 @@ class Engine:
             queue.put_nowait(path)
 
     async def _planner(self, paths: asyncio.Queue[object], ready: asyncio.Queue[object]) -> None:
-        while self._stopped is None:
+        while self._stopped is None or self._settling:
             item = await paths.get()
             if item is _DONE:
                 paths.put_nowait(_DONE)  # let the other planners see the end too
                 return
             await ready.put(
-                await asyncio.to_thread(plan, str(item), self.index, self.options.max_side)
+                await asyncio.to_thread(
+                    plan, str(item), self.index, self.options.max_side, self.cascade
+                )
             )
 
     async def _sender(self, ready: asyncio.Queue[object]) -> None:
-        while self._stopped is None:
+        while self._stopped is None or self._settling:
             step = await ready.get()
             if not isinstance(step, Step):
                 ready.put_nowait(_DONE)  # let the other senders see the end too
                 return
+            if self._stopped is not None and step.kind in ("send", "pending"):
+                continue  # stopped: what needs the paid provider waits for the next run
             try:
                 # Claimed only now, in the loop, so a copy's future exists before it waits.
                 await self._process(claimed(step, self.index))
             except _Stopping:
-                return
+                if not self._settling:
+                    return
 
     async def _process(self, step: Step) -> None:
         if step.kind == "pending":
@@ -207,6 +218,9 @@ class Engine:
             except BaseException:
                 future.cancel()  # its copies follow the run's stop instead
                 raise
+            if isinstance(row, Label) and step.local is not None:
+                row.local_emotion = step.local.local_emotion
+                row.local_confidence = step.local.local_confidence
             future.set_result(row)
             self.index.settled(step.digest, row)
             self.recorder.result(row)
@@ -298,7 +312,8 @@ class Engine:
         except FatalAPIError as exc:
             if self._stopped is None:
                 self._stopped = exc
-                self._stop_feeding.set()
+                if not self._settling:
+                    self._stop_feeding.set()
                 self._halt.set()
                 self._gate.open_all()
             raise _Stopping from exc

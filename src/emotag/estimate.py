@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emotag.planner import walk
 from emotag.prices import OUTPUT_TOKENS_PER_ANSWER, priced
 from emotag.recorder import Recorder
 from emotag.records import NO_FACE
 from emotag.resume import ResumeIndex
+
+if TYPE_CHECKING:
+    from emotag.cascade import Cascade
 
 
 @dataclass
@@ -25,6 +28,11 @@ class Estimate:
     input_tokens: int = 0
     output_tokens: int = 0  # prices.OUTPUT_TOKENS_PER_ANSWER an answer: a dry run sees none
     model: str = ""
+    votes: int = 1
+    cascade: bool = False
+    settled_locally: int = 0  # --cascade: the offline model's label would be final
+    saved_input_tokens: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def batch_jobs(self, per_job: int) -> int:
         return -(-self.to_send // per_job)
@@ -50,7 +58,22 @@ class Estimate:
             data["batch_billed_input_tokens"] = self.input_tokens // 2
         cost = self.cost(batch=batch_size is not None)
         data["estimated_cost_usd"], data["price"] = cost["cost_usd"], cost["price"]
+        if self.cascade:
+            data["settled_locally"] = self.settled_locally
+            data["estimated_cost_all_paid_usd"] = self.all_paid(batch=batch_size is not None)
+        data["warnings"] = self.warnings
         return data
+
+    def all_paid(self, *, batch: bool) -> float | None:
+        """The cost had the images the offline model settles been sent too."""
+        cost = priced(
+            self.model,
+            self.input_tokens + self.votes * self.saved_input_tokens,
+            self.output_tokens + self.votes * self.settled_locally * OUTPUT_TOKENS_PER_ANSWER,
+            batch=batch,
+        )
+        result: float | None = cost["cost_usd"]
+        return result
 
 
 def estimate(
@@ -60,13 +83,14 @@ def estimate(
     *,
     max_side: int,
     tokens: Callable[[int, int], int],
+    cascade: Cascade | None = None,
 ) -> Estimate:
     """Walk every image exactly as `tag` would and count what would be paid for.
 
     `recorder` should not write (`write=False`); it counts skips, copies and failures.
     """
-    result = Estimate(model=recorder.model)
-    for step in walk(recorder.discovered(source), index, max_side):
+    result = Estimate(model=recorder.model, votes=index.votes, cascade=cascade is not None)
+    for step in walk(recorder.discovered(source), index, max_side, cascade=cascade):
         if step.kind == "send" and step.image is not None:
             need = index.missing(step.digest)  # K answers with --votes, fewer on a top-up
             result.to_send += need
@@ -80,6 +104,8 @@ def estimate(
     result.found = summary.found
     result.already_done = summary.skipped
     result.duplicates += summary.duplicates
+    result.settled_locally = summary.settled_locally
+    result.saved_input_tokens = summary.saved_input_tokens
     result.unreadable = [(f.path, f.reason) for f in recorder.failures if f.reason != NO_FACE]
     result.remembered_no_face = sum(1 for f in recorder.failures if f.reason == NO_FACE)
     return result

@@ -11,6 +11,7 @@ from emotag.emotions import emotion_from_filename
 from emotag.errors import InputError
 from emotag.lookup import LabelStore
 from emotag.metrics import Agreement, agreement
+from emotag.offline.weights import MODEL_NAME
 from emotag.records import Label
 
 
@@ -19,6 +20,19 @@ class Score(StrEnum):
 
     CONFIDENCE = "confidence"
     CALIBRATED = "calibrated"
+
+
+class Stage(StrEnum):
+    """Which opinion of a row is scored: the final label, or the offline model's (the
+    `local_*` columns a `tag --cascade` keeps)."""
+
+    FINAL = "final"
+    LOCAL = "local"
+
+
+# `--truth final`: the final labels of the same CSV, where another model than the offline
+# one gave them: how often the two stages of a cascade agree.
+FINAL_LABELS = "final"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +90,22 @@ def coverage_curve(scored: list[tuple[str, str, float | None]]) -> list[Coverage
     return [coverage_at(scored, t) for t in thresholds]
 
 
-def evaluate(labels_csv: Path, truth: str, *, by: Score = Score.CONFIDENCE) -> Evaluation:
+def evaluate(
+    labels_csv: Path, truth: str, *, by: Score = Score.CONFIDENCE, stage: Stage = Stage.FINAL
+) -> Evaluation:
     """`truth` is "filenames" (emotion parsed from sex_age_ethnicity_emotion names, aliases
-    applied) or the path of another labels CSV, matched by path, then unique file name.
-    `by`: the coverage keeps labels by their confidence, or by their calibrated value."""
+    applied), "final" (with `stage` local: the same CSV's labels that another model gave)
+    or the path of another labels CSV, matched by path, then unique file name.
+    `by`: the coverage keeps labels by their confidence, or by their calibrated value.
+    `stage`: the final labels, or the offline model's opinions (rows without one left out)."""
 
     def number(label: Label) -> float | None:
+        if stage is Stage.LOCAL:
+            return label.local_confidence
         return label.calibrated if by is Score.CALIBRATED else label.confidence
+
+    def judged(label: Label) -> str | None:
+        return (label.local_emotion or None) if stage is Stage.LOCAL else label.emotion
 
     if not labels_csv.is_file():
         raise InputError(f"Labels CSV not found: {labels_csv}")
@@ -91,9 +114,14 @@ def evaluate(labels_csv: Path, truth: str, *, by: Score = Score.CONFIDENCE) -> E
     if truth == "filenames":
         for label in table.labels.values():
             reference = emotion_from_filename(label.filename)
-            if reference is not None:
-                scored.append((reference, label.emotion, number(label)))
+            if reference is not None and (emotion := judged(label)) is not None:
+                scored.append((reference, emotion, number(label)))
         name = "emotions in file names"
+    elif truth == FINAL_LABELS and stage is Stage.LOCAL:
+        for label in table.labels.values():
+            if label.model != MODEL_NAME and (emotion := judged(label)) is not None:
+                scored.append((label.emotion, emotion, number(label)))
+        name = "the final labels another model gave"
     else:
         other = Path(truth)
         if not other.is_file():
@@ -101,8 +129,8 @@ def evaluate(labels_csv: Path, truth: str, *, by: Score = Score.CONFIDENCE) -> E
         store = LabelStore.from_csv(other)
         for label in table.labels.values():
             found = store.match(label.path)
-            if found is not None:
-                scored.append((found.emotion, label.emotion, number(label)))
+            if found is not None and (emotion := judged(label)) is not None:
+                scored.append((found.emotion, emotion, number(label)))
         name = str(other)
     if not scored:
         raise InputError(f"No image in {labels_csv} has a reference label in {name}.")

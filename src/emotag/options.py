@@ -55,6 +55,7 @@ class TagOptions:
     skip_multi_face: bool = False
     retry_failed: bool = False
     follow_symlinks: bool = False
+    cascade: float | None = None  # --cascade P: the offline model first, final from P on
     # What `resolved()` chose that the user should hear of (one line each, on stderr).
     notes: tuple[str, ...] = ()
 
@@ -82,6 +83,8 @@ class TagOptions:
         model = self.model or setting("EMOTAG_MODEL") or provider.default_model
         base_url = self.base_url or _base_url(provider)
         provider.check(model, base_url)
+        if self.cascade is not None:
+            _check_cascade(self.cascade, provider)
         return dataclasses.replace(
             self,
             folder=Path(os.path.abspath(self.folder)),
@@ -139,6 +142,18 @@ class TagOptions:
         if not prompt:
             raise InputError(f"The prompt file {self.prompt_file} is empty.")
         return prompt
+
+
+def _check_cascade(threshold: float, provider: ProviderSpec) -> None:
+    if not 0.0 < threshold <= 1.0:
+        raise ConfigError(
+            f"--cascade takes a probability above 0 and at most 1, got {threshold:g}."
+        )
+    if not provider.keyed:
+        raise ConfigError(
+            f"--cascade sends the offline model's doubtful images to a paid provider; the "
+            f"{provider.name} provider is not one. Choose one with --provider (and its key)."
+        )
 
 
 def _base_url(provider: ProviderSpec) -> str | None:

@@ -12,20 +12,24 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from emotag import images
 from emotag.errors import ImageError
 from emotag.records import NO_FACE, Label
 from emotag.resume import ResumeIndex
 
-StepKind = Literal["skip", "fail", "copy", "send", "pending"]
+if TYPE_CHECKING:
+    from emotag.cascade import Cascade
+
+StepKind = Literal["skip", "fail", "copy", "send", "pending", "settle"]
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
     """What to do with one path; `pending` means the same bytes are being sent for
-    `first` in this run."""
+    `first` in this run; `settle`, that the offline model's label (`original`) is final
+    (`tag --cascade`), saving `saved_tokens` of input."""
 
     kind: StepKind
     path: str
@@ -34,10 +38,13 @@ class Step:
     original: Label | None = None
     image: images.Prepared | None = None
     first: str = ""
+    local: Label | None = None  # the offline model's opinion of an image still sent
+    saved_tokens: int = 0
 
 
-def plan(path: str, index: ResumeIndex, max_side: int) -> Step:
-    """Decide one path without claiming it (safe in a worker thread)."""
+def plan(path: str, index: ResumeIndex, max_side: int, cascade: Cascade | None = None) -> Step:
+    """Decide one path without claiming it (safe in a worker thread); with a cascade, the
+    offline model judges the prepared image first."""
     if path in index.done_paths:
         return Step("skip", path)
     try:
@@ -59,7 +66,13 @@ def plan(path: str, index: ResumeIndex, max_side: int) -> Step:
         return Step("fail", path, digest, reason=f"{exc} ({suffix}): install it, then re-run")
     except ImageError as exc:
         return Step("fail", path, digest, reason=f"unreadable image: {exc}")
-    return Step("send", path, digest, image=prepared)
+    if cascade is None:
+        return Step("send", path, digest, image=prepared)
+    local = cascade.opinion(path, digest, prepared.data)
+    if local is not None and cascade.settles(local):
+        saved = cascade.tokens(prepared.width, prepared.height)
+        return Step("settle", path, digest, original=local, saved_tokens=saved)
+    return Step("send", path, digest, image=prepared, local=local)
 
 
 def claimed(step: Step, index: ResumeIndex) -> Step:
@@ -71,7 +84,12 @@ def claimed(step: Step, index: ResumeIndex) -> Step:
 
 
 def walk(
-    paths: Iterable[Path | str], index: ResumeIndex, max_side: int, *, slice_size: int = 256
+    paths: Iterable[Path | str],
+    index: ResumeIndex,
+    max_side: int,
+    *,
+    cascade: Cascade | None = None,
+    slice_size: int = 256,
 ) -> Iterator[Step]:
     """Plan paths in threads, a slice at a time (flat memory for 100k+ images), and claim
     them in order."""
@@ -80,13 +98,17 @@ def walk(
         for path in paths:
             chunk.append(str(path))
             if len(chunk) >= slice_size:
-                yield from _planned(pool, chunk, index, max_side)
+                yield from _planned(pool, chunk, index, max_side, cascade)
                 chunk = []
-        yield from _planned(pool, chunk, index, max_side)
+        yield from _planned(pool, chunk, index, max_side, cascade)
 
 
 def _planned(
-    pool: ThreadPoolExecutor, chunk: list[str], index: ResumeIndex, max_side: int
+    pool: ThreadPoolExecutor,
+    chunk: list[str],
+    index: ResumeIndex,
+    max_side: int,
+    cascade: Cascade | None,
 ) -> Iterator[Step]:
-    for step in pool.map(lambda p: plan(p, index, max_side), chunk):
+    for step in pool.map(lambda p: plan(p, index, max_side, cascade), chunk):
         yield claimed(step, index)

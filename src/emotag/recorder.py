@@ -53,6 +53,8 @@ class Summary:
     retries: int = 0
     throttled: int = 0
     answers: int = 0  # answers paid for (K per image with --votes)
+    settled_locally: int = 0  # --cascade: images whose offline label was final
+    saved_input_tokens: int = 0  # what they would have cost the paid provider
     split_votes: int = 0  # images whose votes were not unanimous
     refused_settings: int = 0
     sent_by_workers: int = 0  # requests sent from worker processes (--workers)
@@ -83,6 +85,7 @@ class Summary:
             "retries": self.retries,
             "throttled": self.throttled,
             "answers": self.answers,
+            "settled_locally": self.settled_locally,
             "split_votes": self.split_votes,
             "refused_settings": self.refused_settings,
             "sent_by_workers": self.sent_by_workers,
@@ -135,7 +138,8 @@ class Recorder:
             yield path
 
     def step(self, step: Step) -> None:
-        """Record a step that needs no request: skipped, failed, or a copy of a label."""
+        """Record a step that needs no request: skipped, failed, a copy of a label, or
+        the offline model's final label."""
         if step.kind == "skip":
             self.summary.skipped += 1
             self.on_event(Event("skipped", step.path))
@@ -143,6 +147,10 @@ class Recorder:
             self.failed(Failure(step.path, step.reason, self.model, step.digest))
         elif step.kind == "copy" and step.original is not None:
             self.copy(step.original, step.path)
+        elif step.kind == "settle" and step.original is not None:
+            self.summary.settled_locally += 1
+            self.summary.saved_input_tokens += step.saved_tokens
+            self.labelled(step.original)
         else:
             raise ValueError(f"a {step.kind} step needs a request, not a record")
 

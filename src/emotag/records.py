@@ -31,6 +31,9 @@ class Label:
     duplicate_of: str = ""
     votes: str = ""  # "happy:3 surprise:2" for a --votes label, most votes first
     calibrated: float | None = None  # the audited probability that the label is right
+    # The offline model's opinion of the same image, where it saw it (`tag --cascade`).
+    local_emotion: str = ""
+    local_confidence: float | None = None
 
     def done_for(self, model: str, aliases: frozenset[str] = frozenset()) -> bool:
         """Labelled by `model` (or under a name its server reported for it), or corrected
@@ -54,6 +57,8 @@ class Label:
             "duplicate_of": self.duplicate_of,
             "votes": self.votes,
             "calibrated": decimal(self.calibrated),
+            "local_emotion": self.local_emotion,
+            "local_confidence": decimal(self.local_confidence),
         }
 
 

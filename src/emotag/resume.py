@@ -9,6 +9,7 @@ missing ones: the answers already paid for are kept in the answers ledger.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,10 @@ class ResumeIndex:
         votes: int = 1,
         answers_csv: Path | None = None,
         aliases: frozenset[str] = frozenset(),
+        settled: Callable[[Label], bool] | None = None,
     ) -> ResumeIndex:
+        """`settled`: rows of another model that count as done too (`tag --cascade`: the
+        offline model's, where they clear the bar)."""
         index = cls(votes=votes)
         if force:
             return index
@@ -47,17 +51,22 @@ class ResumeIndex:
             index.paid = read_answers(answers_csv, model)
         for label in table.labels.values():
             if not label.done_for(model, aliases):
+                if settled is not None and settled(label):
+                    index._done(label)
                 continue
             if index.complete(label):
-                index.done_paths.add(label.path)
-                if label.sha256:
-                    index.by_hash.setdefault(label.sha256, label)
+                index._done(label)
             elif label.sha256 and label.sha256 not in index.paid:
                 # An earlier run with fewer votes: its answers count towards this one.
                 index.paid[label.sha256] = answers_in(label.votes, label.faces) or [
                     (label.emotion, label.faces)
                 ]
         return index
+
+    def _done(self, label: Label) -> None:
+        self.done_paths.add(label.path)
+        if label.sha256:
+            self.by_hash.setdefault(label.sha256, label)
 
     def complete(self, label: Label) -> bool:
         """A row needs no more answers: a person's, or one with every vote asked for."""

@@ -12,10 +12,11 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from emotag import batch, images, workers
 from emotag.audit import calibration_for
+from emotag.cascade import Cascade
 from emotag.csvfiles import (
     answers_path_for,
     compact_failures,
@@ -31,7 +32,7 @@ from emotag.errors import AnswerError, ConfigError, InputError, QuotaSpent, Tran
 from emotag.estimate import Estimate, estimate
 from emotag.lock import run_lock
 from emotag.options import TagOptions
-from emotag.prices import priced
+from emotag.prices import OUTPUT_TOKENS_PER_ANSWER, priced
 from emotag.providers import Batches, Provider, ProviderSpec, Setup, spec
 from emotag.providers.negotiation import SettingsMemory
 from emotag.recorder import Event, Recorder, Summary
@@ -52,16 +53,17 @@ def tag(
     `own_process`: the caller is emotag's own command, so the process-wide garbage
     collector may be tuned (a library caller's process is left alone).
     """
-    with _run(options, on_event) as (index, recorder):
+    with _run(options, on_event) as (index, recorder, cascade):
         setup = _setup(options, recorder.warn)
-        asyncio.run(_live(options, setup, recorder, index, own_process=own_process))
+        asyncio.run(_live(options, setup, recorder, index, cascade, own_process=own_process))
         recorder.tidy()
         return recorder.summary
 
 
 def summary_dict(options: TagOptions, summary: Summary) -> dict[str, Any]:
-    """`tag --json`: the run's settings, then the summary's keys and the cost."""
-    return {
+    """`tag --json`: the run's settings, then the summary's keys and the cost; with
+    --cascade, also what the images settled locally would have cost."""
+    data = {
         "model": options.model,
         "labels_csv": str(options.output),
         "errors_csv": str(options.errors_csv),
@@ -69,10 +71,33 @@ def summary_dict(options: TagOptions, summary: Summary) -> dict[str, Any]:
         **summary.as_dict(),
         **priced(options.model, summary.input_tokens, summary.output_tokens, batch=False),
     }
+    if options.cascade is not None:
+        data["cost_all_paid_usd"] = all_paid(options, summary)
+    return data
+
+
+def all_paid(options: TagOptions, summary: Summary) -> float | None:
+    """What the run would have cost had the images the offline model settled been paid for
+    too (their tokens estimated as a dry run does)."""
+    settled_output = summary.settled_locally * options.votes * OUTPUT_TOKENS_PER_ANSWER
+    cost = priced(
+        options.model,
+        summary.input_tokens + summary.saved_input_tokens * options.votes,
+        summary.output_tokens + settled_output,
+        batch=False,
+    )
+    result: float | None = cost["cost_usd"]
+    return result
 
 
 async def _live(
-    options: TagOptions, setup: Setup, recorder: Recorder, index: ResumeIndex, *, own_process: bool
+    options: TagOptions,
+    setup: Setup,
+    recorder: Recorder,
+    index: ResumeIndex,
+    cascade: Cascade | None,
+    *,
+    own_process: bool,
 ) -> None:
     """Build the provider (behind worker processes with `--workers`, which start first
     and build theirs while this one builds its own and sends the first requests), run,
@@ -92,7 +117,7 @@ async def _live(
         # (with lazy imports, -16% CPU on 200 small images, docs/performance.md).
         gc.freeze()
     try:
-        await Engine(provider, recorder, index, options).run(_source(options))
+        await Engine(provider, recorder, index, options, cascade).run(_source(options))
     finally:
         await provider.aclose()
         if isinstance(provider, workers.WorkerPool):
@@ -112,7 +137,7 @@ def tag_batch(options: TagOptions, per_job: int) -> batch.Submission:
             f"The {chosen.name} provider has no batch API; label interactively (leave out --batch)."
         )
     _same_jobs(options)
-    with _run(options) as (index, recorder):
+    with _run(options) as (index, recorder, cascade):
         setup = _setup(options, recorder.warn)
         provider = chosen.build(setup)
         if not provider.settings.settled:
@@ -137,6 +162,7 @@ def tag_batch(options: TagOptions, per_job: int) -> batch.Submission:
                 fresh,
                 max_side=options.max_side,
                 per_job=per_job,
+                cascade=cascade,
             )
             submission.warnings = recorder.summary.warnings
             return submission
@@ -158,17 +184,23 @@ def _same_jobs(options: TagOptions) -> None:
 
 
 def dry_run(options: TagOptions) -> Estimate:
-    """The same plan as `tag`, with nothing sent, nothing written and no key needed."""
-    index = _index(options, _load(options, tidy=False))
+    """The same plan as `tag`, with nothing sent, nothing written and no key needed; with
+    --cascade the offline model (free) judges every image, so the split is the run's."""
+    cascade = _cascade(options)
+    index = _index(options, _load(options, tidy=False), cascade)
     recorder = Recorder(options.output, options.errors_csv, options.model, write=False)
     input_tokens = options.spec.input_tokens
-    return estimate(
+    result = estimate(
         _source(options),
         index,
         recorder,
         max_side=options.max_side,
         tokens=lambda width, height: input_tokens(options.model, options.prompt, width, height),
+        cascade=cascade,
     )
+    if cascade is not None and not cascade.calibrated:
+        result.warnings.append(UNCALIBRATED.format(threshold=cascade.threshold))
+    return result
 
 
 def batch_status(labels_csv: Path) -> batch.BatchState:
@@ -235,9 +267,10 @@ def _absolute(path: Path) -> Path:
 @contextmanager
 def _run(
     options: TagOptions, on_event: Callable[[Event], None] = lambda e: None
-) -> Iterator[tuple[ResumeIndex, Recorder]]:
+) -> Iterator[tuple[ResumeIndex, Recorder, Cascade | None]]:
     """Lock the labels CSV, load what is done, and open the recorder."""
     _key(options.spec, options.base_url)  # before any work
+    cascade = _cascade(options)
     with run_lock(options.output):
         table = _load(options, tidy=True)
         recorder = Recorder(
@@ -249,12 +282,36 @@ def _run(
             calibrate=calibration_for(options.output),
         )
         try:
-            yield _index(options, table), recorder
+            if cascade is not None and not cascade.calibrated:
+                recorder.warn(UNCALIBRATED.format(threshold=cascade.threshold))
+            yield _index(options, table, cascade), recorder, cascade
         finally:
             recorder.close()
 
 
-def _index(options: TagOptions, table: LabelTable) -> ResumeIndex:
+UNCALIBRATED: Final = (
+    "--cascade {threshold:g} compares with the offline model's raw probability, which no "
+    "audit has calibrated yet (docs/audit.md shows how)"
+)
+
+
+def _cascade(options: TagOptions) -> Cascade | None:
+    """The offline first stage of `--cascade`, loaded now so a broken install fails before
+    any work."""
+    if options.cascade is None:
+        return None
+    from emotag import offline
+
+    offline.load()
+    tokens = options.spec.input_tokens
+    return Cascade(
+        options.cascade,
+        calibration_for(options.output),
+        lambda width, height: tokens(options.model, options.prompt, width, height),
+    )
+
+
+def _index(options: TagOptions, table: LabelTable, cascade: Cascade | None) -> ResumeIndex:
     endpoint = options.spec.endpoint(options.base_url)
     return ResumeIndex.load(
         table,
@@ -264,6 +321,7 @@ def _index(options: TagOptions, table: LabelTable) -> ResumeIndex:
         votes=options.votes,
         answers_csv=answers_path_for(options.output),
         aliases=frozenset(SettingsMemory().reported(endpoint, options.model)),
+        settled=cascade.settles if cascade is not None else None,
     )
 
 
