@@ -25,11 +25,9 @@ if TYPE_CHECKING:
     from emotag.batch import BatchState
     from emotag.options import TagOptions
     from emotag.providers import ProviderSpec
-from emotag.evaluation import Score, Stage
-from emotag.export import Format as ExportFormat
-from emotag.merge import Prefer
+from emotag.choices import Format as ExportFormat
+from emotag.choices import OnConflict, Prefer, Score, Stage
 from emotag.providers import BUILTIN, DEFAULT_PROVIDER, names, spec
-from emotag.rename import OnConflict
 from emotag.settings import (
     DEFAULT_ATTEMPTS,
     DEFAULT_BATCH_SIZE,
@@ -44,23 +42,42 @@ from emotag.settings import (
 C = TypeVar("C", bound=Callable[..., Any])
 
 
-def _flags_take_no_value(params: list[Any]) -> list[Any]:
+def _shown(params: list[Any]) -> list[Any]:
     """Typer's rich help shows a `<bool>` value beside every flag, which a flag does not
-    take: flags get an empty metavar."""
+    take: flags get an empty metavar. Help that names the providers is written when a
+    command's help is shown, not when the module loads: reading the registry imports the
+    provider modules and scans the installed plugins, which `emotag --help` need not do."""
     for param in params:
         if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
             param.metavar = ""
+        if isinstance(param.help, _RegistryHelp):
+            param.help = param.help.written()
     return params
+
+
+class _RegistryHelp(str):
+    """A help text to be written from the provider registry when it is shown."""
+
+    __slots__ = ("write",)
+    write: Callable[[], str]
+
+    def __new__(cls, write: Callable[[], str]) -> _RegistryHelp:
+        text = super().__new__(cls, "")
+        text.write = write
+        return text
+
+    def written(self) -> str:
+        return self.write()
 
 
 class _Command(TyperCommand):
     def get_params(self, ctx: Any) -> Any:
-        return _flags_take_no_value(super().get_params(ctx))
+        return _shown(super().get_params(ctx))
 
 
 class _Group(TyperGroup):
     def get_params(self, ctx: Any) -> Any:
-        return _flags_take_no_value(super().get_params(ctx))
+        return _shown(super().get_params(ctx))
 
 
 class _App(typer.Typer):
@@ -96,11 +113,39 @@ err = Console(stderr=True)
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-# Options spelt one way everywhere: the labels CSV a command reads is --labels/-l, the one
-# `tag` writes is --output/-o, and --json prints the result's as_dict() on stdout.
-LabelsIn = Annotated[
-    Path, typer.Option("--labels", "-l", help="Labels CSV written by 'emotag tag'.")
+# One rule for the labels CSV a command reads (docs/usage.md has the table): it is the
+# first argument where the CSV is what the command works on, and -l/--labels is accepted
+# everywhere; both default to dataset/llm_labels.csv. The one `tag` writes is -o/--output,
+# and --json prints the result's as_dict() on stdout.
+LabelsArg = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="CSV",
+        help=f"Labels CSV written by 'emotag tag'. [default: {DEFAULT_OUTPUT}]",
+        show_default=False,
+    ),
 ]
+LabelsIn = Annotated[
+    Path | None,
+    typer.Option(
+        "--labels",
+        "-l",
+        metavar="CSV",
+        help=f"Labels CSV written by 'emotag tag'. [default: {DEFAULT_OUTPUT}]",
+        show_default=False,
+    ),
+]
+
+
+def _labels_csv(argument: Path | None = None, option: Path | None = None) -> Path:
+    """The labels CSV named as the argument or with -l/--labels (the same one, if both)."""
+    if argument is not None and option is not None and argument != option:
+        raise typer.BadParameter(
+            f"two labels CSVs given, {argument} and {option}; name one", param_hint="--labels"
+        )
+    return argument or option or DEFAULT_OUTPUT
+
+
 JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print the result as JSON on stdout (keys: docs/usage.md).")
 ]
@@ -179,21 +224,27 @@ def _each_provider(describe: Callable[[str], str], sep: str = ", ", *, keyed: bo
     return sep.join([*(describe(name) for name in builtin), *plugins])
 
 
-PROVIDER_HELP = (
-    _each_provider(lambda name: f"{name} ({spec(name).about})")
-    + ". Env: EMOTAG_PROVIDER. [default: the first with its key or base URL set, else "
-    + ", ".join(name for name in BUILTIN if not spec(name).keyed)
-    + "]"
+PROVIDER_HELP = _RegistryHelp(
+    lambda: (
+        _each_provider(lambda name: f"{name} ({spec(name).about})")
+        + ". Env: EMOTAG_PROVIDER. [default: the first with its key or base URL set, else "
+        + ", ".join(name for name in BUILTIN if not spec(name).keyed)
+        + "]"
+    )
 )
-MODEL_HELP = (
-    "Env: EMOTAG_MODEL. [default: "
-    + _each_provider(lambda name: f"{name}: {spec(name).default_model}", "; ")
-    + "]"
+MODEL_HELP = _RegistryHelp(
+    lambda: (
+        "Env: EMOTAG_MODEL. [default: "
+        + _each_provider(lambda name: f"{name}: {spec(name).default_model}", "; ")
+        + "]"
+    )
 )
-BASE_URL_HELP = (
-    "Where the provider's API is, e.g. http://localhost:11434/v1 (Ollama). Env: "
-    + _each_provider(lambda name: spec(name).base_url_var, keyed=True)
-    + "."
+BASE_URL_HELP = _RegistryHelp(
+    lambda: (
+        "Where the provider's API is, e.g. http://localhost:11434/v1 (Ollama). Env: "
+        + _each_provider(lambda name: spec(name).base_url_var, keyed=True)
+        + "."
+    )
 )
 
 
@@ -513,13 +564,24 @@ def _tag_live(config: TagOptions, *, as_json: bool, quiet: bool) -> None:
 @app.command()
 @reports_errors
 def rename(
-    labels: LabelsIn = DEFAULT_OUTPUT,
+    csv: LabelsArg = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-csv",
+            "--labels",
+            "-l",
+            metavar="CSV",
+            help=f"Labels CSV to rename from. [default: {DEFAULT_OUTPUT}]",
+            show_default=False,
+        ),
+    ] = None,
     template: Annotated[
         str | None,
         typer.Option(
             help="New name pattern: {stem} {emotion} {ext}; {sex} {age} {ethnicity} for "
             "three-part stems; {t0} {t1} … for any token. "
-            "Example: '{sex}_{age}_{ethnicity}_{emotion}{ext}'."
+            "Example: `{sex}_{age}_{ethnicity}_{emotion}{ext}`."
         ),
     ] = None,
     on_conflict: Annotated[
@@ -553,6 +615,7 @@ def rename(
     'emotag rename --undo JOURNAL' reverses a run. Exit codes: 0 done, 1 some files could
     not be renamed, 2 bad input.
     """
+    labels = _labels_csv(csv, labels)
     if undo is not None:
         _undo_renames(undo, labels if update_csv else None)
         return
@@ -606,7 +669,7 @@ def _undo_renames(journal: Path, labels_csv: Path | None) -> None:
 @reports_errors
 def merge(
     landmarks: Annotated[Path, typer.Argument(help="Landmarks CSV, one row per image.")],
-    labels: LabelsIn = DEFAULT_OUTPUT,
+    labels: LabelsIn = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Merged CSV. Default: <landmarks stem>_labelled.csv."),
@@ -663,6 +726,7 @@ def merge(
 
     if not landmarks.is_file():
         raise InputError(f"Landmarks CSV not found: {landmarks}")
+    labels = _labels_csv(option=labels)
     if not labels.is_file():
         raise InputError(f"Labels CSV not found: {labels}")
     if in_place and output is not None:
@@ -741,7 +805,8 @@ def dupes(
 @app.command()
 @reports_errors
 def report(
-    labels: LabelsIn = DEFAULT_OUTPUT,
+    csv: LabelsArg = None,
+    labels: LabelsIn = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path(
         "report.html"
     ),
@@ -768,6 +833,7 @@ def report(
     from emotag.evaluation import evaluate
     from emotag.review_page import build_report
 
+    labels = _labels_csv(csv, labels)
     evaluation = evaluate(labels, truth) if truth else None
     stats = build_report(
         labels,
@@ -786,7 +852,7 @@ def report(
 @app.command("eval")
 @reports_errors
 def evaluate_labels(
-    labels: Annotated[Path, typer.Argument(help="Labels CSV to score.")],
+    csv: LabelsArg = None,
     other: Annotated[
         Path | None, typer.Argument(help="A second labels CSV: how much do the two agree?")
     ] = None,
@@ -815,6 +881,7 @@ def evaluate_labels(
             "kept (with '--truth final': against the paid model's labels of the same CSV)."
         ),
     ] = Stage.FINAL,
+    labels: LabelsIn = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Compare labels with a reference: accuracy, per-class precision/recall/F1, macro-F1,
@@ -826,9 +893,12 @@ def evaluate_labels(
     from emotag.console import agreement_tables
     from emotag.evaluation import evaluate
 
+    if labels is not None and csv is not None and other is None:
+        csv, other = None, csv  # `eval -l a.csv b.csv`: the argument is the second CSV
     if (other is None) == (truth is None):
         raise typer.BadParameter("give either --truth or a second labels CSV", param_hint="--truth")
-    result = evaluate(labels, truth if truth is not None else str(other), by=by, stage=stage)
+    scored = _labels_csv(csv, labels)
+    result = evaluate(scored, truth if truth is not None else str(other), by=by, stage=stage)
     point = result.at(min_confidence) if min_confidence is not None else None
     if as_json:
         extra = {"min_confidence": point.as_dict()} if point else {}
@@ -841,7 +911,8 @@ def evaluate_labels(
 @audit_app.command("sample")
 @reports_errors
 def audit_sample(
-    labels: Annotated[Path, typer.Argument(help="Labels CSV to audit.")],
+    csv: LabelsArg = None,
+    labels: LabelsIn = None,
     size: Annotated[int, typer.Option("--size", "-n", min=1, help="Rows to check by hand.")] = 300,
     seed: Annotated[int, typer.Option(help="The same seed gives the same sample.")] = 0,
     output: Annotated[
@@ -854,6 +925,7 @@ def audit_sample(
     through the cards with the keyboard, export truth.csv."""
     from emotag.audit import sample
 
+    labels = _labels_csv(csv, labels)
     result = sample(labels, size, seed, output)
     if as_json:
         out.print_json(data=result.as_dict())
@@ -870,8 +942,9 @@ def audit_sample(
 @audit_app.command("score")
 @reports_errors
 def audit_score(
-    labels: Annotated[Path, typer.Argument(help="Labels CSV the sample was drawn from.")],
     truth: Annotated[Path, typer.Option(help="truth.csv exported from audit.html.")],
+    csv: LabelsArg = None,
+    labels: LabelsIn = None,
     sample_csv: Annotated[
         Path | None,
         typer.Option("--sample", help="sample.csv. [default: beside the truth file]"),
@@ -896,6 +969,7 @@ def audit_score(
     from emotag.audit import score
     from emotag.console import audit_lines
 
+    labels = _labels_csv(csv, labels)
     result = score(labels, truth, sample_csv, write=write)
     if report is not None:
         from emotag.audit_report import build_report
@@ -915,7 +989,7 @@ def apply_corrections(
         Path,
         typer.Argument(help="corrections.csv exported from the report, or a journal with --undo."),
     ],
-    labels: LabelsIn = DEFAULT_OUTPUT,
+    labels: LabelsIn = None,
     undo: Annotated[
         bool, typer.Option("--undo", help="CORRECTIONS is a journal: put the old labels back.")
     ] = False,
@@ -924,7 +998,10 @@ def apply_corrections(
     from emotag.corrections import apply_corrections as apply_them
     from emotag.corrections import undo_corrections
 
-    result = undo_corrections(corrections, labels) if undo else apply_them(corrections, labels)
+    labels_csv = _labels_csv(option=labels)
+    result = (
+        undo_corrections(corrections, labels_csv) if undo else apply_them(corrections, labels_csv)
+    )
     verb = "Restored" if undo else "Applied"
     message = f"{verb} {result.applied} correction(s)"
     if result.unchanged:
@@ -941,9 +1018,8 @@ def apply_corrections(
 @app.command("export")
 @reports_errors
 def export_labels(
-    labels: Annotated[
-        Path, typer.Argument(help="Labels CSV written by 'emotag tag'.")
-    ] = DEFAULT_OUTPUT,
+    csv: LabelsArg = None,
+    labels: LabelsIn = None,
     format: Annotated[
         ExportFormat,
         typer.Option(
@@ -976,7 +1052,9 @@ def export_labels(
     Keras, Label Studio or FiftyOne (copied, or linked with --link)."""
     from emotag.export import export
 
-    result = export(labels, format, output, link=link, document_root=document_root)
+    result = export(
+        _labels_csv(csv, labels), format, output, link=link, document_root=document_root
+    )
     if as_json:
         out.print_json(data=result.as_dict())
     else:
@@ -991,7 +1069,10 @@ def export_labels(
 
 
 LabelsOption = Annotated[
-    Path, typer.Option("--output", "-o", help="Labels CSV the jobs write into.")
+    Path,
+    typer.Option(
+        "--output", "-o", "--labels", "-l", help="Labels CSV the jobs write into (as tag's -o)."
+    ),
 ]
 
 
@@ -1081,9 +1162,13 @@ def batch_cancel(
 ProviderOption = Annotated[
     str,
     typer.Option(
-        help="Whose key: "
-        + _each_provider(lambda name: f"{name} ({spec(name).key_var})", keyed=True)
-        + "."
+        help=_RegistryHelp(
+            lambda: (
+                "Whose key: "
+                + _each_provider(lambda name: f"{name} ({spec(name).key_var})", keyed=True)
+                + "."
+            )
+        )
     ),
 ]
 KeyBaseUrl = Annotated[

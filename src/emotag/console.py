@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,7 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from emotag.audit import AuditScore
@@ -32,6 +33,30 @@ from emotag.recorder import Event, Summary
 from emotag.rename import RenamePlan
 
 
+class _Progress(Progress):
+    """One line a person watches (done/total, share, rate, elapsed, eta), whole at 80
+    columns: the bar takes what is left. The per-emotion counts go on a second line, as
+    many as fit; the rest are dropped until the end of the run, when the table has them."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        if self.tasks and (counts := self.tasks[0].fields.get("counts")):
+            yield _fitting(counts, self.console.width)
+
+
+def _fitting(counts: list[str], width: int) -> Text:
+    shown: list[str] = []
+    for item in counts:
+        if len("  ".join([*shown, item])) > width:
+            break
+        shown.append(item)
+    return Text("  ".join(shown), style="dim", no_wrap=True, overflow="crop")
+
+
+def _fixed() -> Column:
+    return Column(no_wrap=True)
+
+
 class ProgressView:
     """Feeds tagger events into a progress bar; does nothing off a terminal or when quiet."""
 
@@ -39,21 +64,21 @@ class ProgressView:
         self.console = console
         self.enabled = enabled and console.is_terminal
         self.counts: Counter[str] = Counter()
-        self._progress = Progress(
-            TextColumn("[bold]tagging"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[counts]}"),
+        self._progress = _Progress(
+            TextColumn("[bold]tagging", table_column=_fixed()),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5)),
+            MofNCompleteColumn(table_column=_fixed()),
+            TaskProgressColumn(table_column=_fixed()),
+            TextColumn("{task.fields[rate]}", table_column=_fixed()),
+            TimeElapsedColumn(table_column=_fixed()),
+            TextColumn("eta", table_column=_fixed()),
+            TimeRemainingColumn(table_column=_fixed()),
             console=console,
             transient=False,
+            expand=True,
             disable=not self.enabled,
         )
-        self._task = self._progress.add_task("tag", total=0, rate="", counts="")
+        self._task = self._progress.add_task("tag", total=0, rate="", counts=[])
         self._shown = 0.0
 
     def __enter__(self) -> ProgressView:
@@ -67,8 +92,7 @@ class ProgressView:
         trace: TracebackType | None,
     ) -> None:
         if self.enabled:
-            shown = " ".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
-            self._progress.update(self._task, counts=shown)
+            self._progress.update(self._task, counts=self._counted())
         self._progress.__exit__(kind, error, trace)
 
     def __call__(self, event: Event) -> None:
@@ -95,8 +119,11 @@ class ProgressView:
         self._shown = now
         task = self._progress.tasks[0]
         speed = f"{task.speed:.1f} img/s" if task.speed else ""
-        shown = " ".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
-        self._progress.update(self._task, advance=1, rate=speed, counts=shown)
+        self._progress.update(self._task, advance=1, rate=speed, counts=self._counted())
+
+    def _counted(self) -> list[str]:
+        """Each count as `label:n`, the most frequent first, so what fits is what matters."""
+        return [f"{k}:{v}" for k, v in self.counts.most_common()]
 
     def _total(self) -> float | None:
         return self._progress.tasks[0].total

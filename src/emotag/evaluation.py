@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
+from emotag.choices import Score, Stage
 from emotag.csvfiles import read_labels
 from emotag.emotions import emotion_from_filename
 from emotag.errors import InputError
@@ -13,22 +13,6 @@ from emotag.lookup import LabelStore
 from emotag.metrics import Agreement, agreement
 from emotag.offline.weights import MODEL_NAME
 from emotag.records import Label
-
-
-class Score(StrEnum):
-    """Which number of a label the coverage uses: the model's, or the audit's."""
-
-    CONFIDENCE = "confidence"
-    CALIBRATED = "calibrated"
-
-
-class Stage(StrEnum):
-    """Which opinion of a row is scored: the final label, or the offline model's (the
-    `local_*` columns a `tag --cascade` keeps)."""
-
-    FINAL = "final"
-    LOCAL = "local"
-
 
 # `--truth final`: the final labels of the same CSV, where another model than the offline
 # one gave them: how often the two stages of a cascade agree.

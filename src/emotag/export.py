@@ -16,12 +16,12 @@ import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import quoteattr
 
 from emotag.atomic import ENCODING, ERRORS
+from emotag.choices import Format
 from emotag.csvfiles import read_labels
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError, OutputError
@@ -30,13 +30,6 @@ from emotag.records import Label, decimal
 # What Keras' image_dataset_from_directory reads; torchvision's ImageFolder also takes
 # .ppm, .pgm, .tif, .tiff and .webp.
 KERAS_EXTENSIONS: Final = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif"})
-
-
-class Format(StrEnum):
-    HF = "hf"
-    FOLDERS = "folders"
-    LABELSTUDIO = "labelstudio"
-    FIFTYONE = "fiftyone"
 
 
 @dataclass

@@ -6,11 +6,11 @@ import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emotag.atomic import ENCODING, ERRORS, atomic_text
+from emotag.choices import Prefer
 from emotag.errors import InputError
 from emotag.lookup import LabelStore
 from emotag.records import decimal
@@ -31,13 +31,6 @@ IMAGE_COLUMNS = (
     "image_name",
 )
 SHOWN = 20  # examples kept in memory for the report; the rest are only counted
-
-
-class Prefer(StrEnum):
-    """Whose label wins when the table already has one that disagrees."""
-
-    LABELS = "labels"
-    EXISTING = "existing"
 
 
 @dataclass

@@ -11,25 +11,17 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from emotag.atomic import ENCODING, ERRORS
+from emotag.choices import OnConflict
 from emotag.csvfiles import LABEL_COLUMNS, read_labels, write_csv_atomic
 from emotag.emotions import normalise
 from emotag.errors import InputError, OutputError
 from emotag.records import Label
 
 Status = Literal["rename", "unchanged", "conflict", "missing"]
-
-
-class OnConflict(StrEnum):
-    """What to do when a target name exists or two files want the same one."""
-
-    SUFFIX = "suffix"
-    SKIP = "skip"
-    FAIL = "fail"
 
 
 JOURNAL_COLUMNS = ("old", "new", "size", "mtime_ns")

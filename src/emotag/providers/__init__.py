@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 from urllib.parse import urlparse
 
@@ -216,7 +217,9 @@ def loaded() -> list[ProviderSpec]:
     return list(_loaded.values())
 
 
+@cache
 def _plugins() -> dict[str, str]:
+    """The installed plugins, read once a process (a scan of every installed package)."""
     from importlib.metadata import entry_points
 
     return {point.name: point.value for point in entry_points(group=ENTRY_POINTS)}

@@ -29,7 +29,6 @@ from emotag.prices import Price
 from emotag.providers import JobState, JobStatus, Provider, ProviderSpec, Setup
 from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, RESPONSE_SCHEMA
-from emotag.providers.sessions import environment_proxy, own_session
 
 if TYPE_CHECKING:
     import aiohttp
@@ -227,6 +226,8 @@ def make_client(
     )
     if base_url:
         options.base_url = base_url
+    from emotag.providers.sessions import environment_proxy
+
     if proxy := environment_proxy(base_url or f"https://{ENDPOINT}"):
         options.async_client_args = {"proxy": proxy}
     return genai.Client(api_key=api_key, http_options=options)
@@ -530,6 +531,8 @@ def _status(job: types.BatchJob) -> JobStatus:
 
 
 def _build(setup: Setup) -> GeminiProvider:
+    from emotag.providers.sessions import own_session
+
     session = own_session()
     client = make_client(setup.key, base_url=setup.base_url, timeout=setup.timeout, session=session)
     return GeminiProvider(
