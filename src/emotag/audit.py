@@ -12,7 +12,9 @@ beside the labels CSV (`<stem>.calibration.json`, with its provenance) and write
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -232,12 +234,19 @@ class Calibrator:
     # One map per model where the audited rows came from several (a cascade's offline
     # model and its paid one): their confidences mean different things.
     parts: dict[str, Calibrator] = field(default_factory=dict)
+    # Methods "strata" and "levels": each cell's own share right (`CELLS` says how a row
+    # finds its cell), where that predicted the checked rows better than the curve.
+    cells: dict[str, float] = field(default_factory=dict)
 
     def __call__(self, label: Label) -> float | None:
         if label.confidence_source == HUMAN:
             return 1.0
         if (part := self.parts.get(label.model)) is not None:
             return part(label)
+        if self.method in CELLS and (
+            found := self.cells.get(CELLS[self.method](label.confidence, label.emotion))
+        ):
+            return found
         if label.confidence is not None and self.curve is not None:
             return self.probability(label.confidence, label.emotion)
         return self.precision.get(label.emotion)
@@ -262,6 +271,7 @@ class Calibrator:
             "precision": self.precision,
             "offsets": self.offsets,
             "parts": {model: part.as_dict() for model, part in self.parts.items()},
+            "cells": self.cells,
         }
 
     @classmethod
@@ -280,6 +290,7 @@ class Calibrator:
             {k: float(v) for k, v in data["precision"].items()},
             {k: float(v) for k, v in data.get("offsets", {}).items()},
             {model: cls.from_dict(part) for model, part in data.get("parts", {}).items()},
+            {k: float(v) for k, v in data.get("cells", {}).items()},
         )
 
 
@@ -308,6 +319,74 @@ def calibration_for(labels_csv: Path) -> Callable[[Label], float | None] | None:
 
 
 def fit_calibrator(checked: Sequence[Checked], models: list[str]) -> Calibrator:
+    """The map that best predicts held-out checked rows (cross-validated log loss): the
+    curve (`fit_curve`), each stratum's own share right (a curve through the confidence
+    cannot follow a label the model is always right or always wrong about), or each
+    confidence level's (a model that says few distinct values, as votes do, where the
+    curve's shape does not fit them). Each label's precision serves rows the map has no
+    value for."""
+    calibrator = fit_curve(checked, models)
+    if len(checked) < CHOOSE_FROM:
+        return calibrator
+    rows = _cv_rows(checked)
+    losses = {"curve": _log_loss(stats.cross_validated(rows, _curve_predictor), rows)}
+    for method, cell in CELLS.items():
+        if method == "levels" and len({c.confidence for c in checked}) > MOST_LEVELS:
+            continue
+        predicted = stats.cross_validated(rows, functools.partial(_cell_predictor, cell=cell))
+        losses[method] = _log_loss(predicted, rows)
+    best = min(losses, key=losses.__getitem__)
+    if best != "curve":
+        calibrator.method, calibrator.cells = best, _cell_shares(checked, CELLS[best])
+    return calibrator
+
+
+# Below this many checked rows, five folds are too small to choose between the maps.
+CHOOSE_FROM: Final = 50
+MOST_LEVELS: Final = 12  # more distinct confidences than this: a continuous score
+CELLS: Final[dict[str, Callable[[float | None, str], str]]] = {
+    "strata": lambda confidence, emotion: f"{emotion}|{band(confidence)}",
+    "levels": lambda confidence, emotion: decimal(confidence),
+}
+
+
+def _cell_shares(
+    checked: Sequence[Checked], cell: Callable[[float | None, str], str]
+) -> dict[str, float]:
+    """Each cell's weighted share right, drawn towards its label's share as far as a
+    couple of rows would (a cell of three rows says little on its own)."""
+    groups: dict[str, list[Checked]] = defaultdict(list)
+    by_label: dict[str, list[Checked]] = defaultdict(list)
+    for c in checked:
+        groups[cell(c.confidence, c.emotion)].append(c)
+        by_label[c.emotion].append(c)
+    label_share = {emotion: _smoothed_share(rows) for emotion, rows in by_label.items()}
+    shares = {}
+    for key, rows in groups.items():
+        prior = label_share[rows[0].emotion] if len({r.emotion for r in rows}) == 1 else None
+        shares[key] = _drawn_share(rows, prior)
+    return shares
+
+
+PRIOR_ROWS: Final = 2.0  # how many rows' worth the label's share counts in a cell
+
+
+def _drawn_share(rows: Sequence[Checked], prior: float | None) -> float:
+    if prior is None:
+        return _smoothed_share(rows)
+    share = sum(c.weight for c in rows if c.right) / sum(c.weight for c in rows)
+    return (share * len(rows) + PRIOR_ROWS * prior) / (len(rows) + PRIOR_ROWS)
+
+
+def _log_loss(predicted: Sequence[float], rows: Sequence[CvRow]) -> float:
+    loss = 0.0
+    for p, (_, right, weight, _) in zip(predicted, rows, strict=True):
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        loss -= weight * math.log(p if right else 1 - p)
+    return loss
+
+
+def fit_curve(checked: Sequence[Checked], models: list[str]) -> Calibrator:
     """One curve on the rows with a confidence, shifted per label; each label's precision
     for the rows without one.
 
@@ -542,19 +621,34 @@ def _cv_rows(checked: Sequence[Checked]) -> list[CvRow]:
     return [(c.confidence, c.right, c.weight, c.emotion) for c in checked]
 
 
-def _predictor(train: Sequence[CvRow]) -> Callable[[float | None, str], float]:
+def _predictor(
+    train: Sequence[CvRow], fit: Callable[[Sequence[Checked], list[str]], Calibrator] | None = None
+) -> Callable[[float | None, str], float]:
     """The calibrator fitted on `train`, as a function of (confidence, label)."""
-    fitted = fit_calibrator(
+    fitted = (fit or fit_calibrator)(
         [Checked("", label, c, "", w, right) for c, right, w, label in train], []
     )
 
     def predict(confidence: float | None, emotion: str) -> float:
-        if confidence is not None and fitted.curve is not None:
-            return fitted.probability(confidence, emotion)
+        found = fitted(Label("", emotion, confidence))
+        if found is not None:
+            return found
         known = list(fitted.precision.values())
-        return fitted.precision.get(emotion, sum(known) / len(known) if known else 0.5)
+        return sum(known) / len(known) if known else 0.5
 
     return predict
+
+
+def _curve_predictor(train: Sequence[CvRow]) -> Callable[[float | None, str], float]:
+    return _predictor(train, fit_curve)
+
+
+def _cell_predictor(
+    train: Sequence[CvRow], cell: Callable[[float | None, str], str]
+) -> Callable[[float | None, str], float]:
+    checked = [Checked("", label, c, "", w, right) for c, right, w, label in train]
+    shares, overall = _cell_shares(checked, cell), _smoothed_share(checked)
+    return lambda confidence, emotion: shares.get(cell(confidence, emotion), overall)
 
 
 def _coverage(checked: Sequence[Checked], calibrator: Calibrator) -> list[tuple[float, float]]:
