@@ -108,6 +108,12 @@ class Reply:
     emotion: str | None = None  # a JSON answer with this label instead of the colour's
     drop: bool = False  # close the connection without an answer (a network blip)
     cut: bool = False  # the answer's headers and half its body, then the connection resets
+    location: str = ""  # with a 3xx status: where the redirect points
+
+    @staticmethod
+    def redirect(url: str, status: int = 307) -> Reply:
+        """A redirect elsewhere, as a hostile or misconfigured endpoint might answer."""
+        return Reply(status=status, body={}, location=url)
 
     @staticmethod
     def error(code: int, status: str, message: str = "", retry_delay: str | None = None) -> Reply:
@@ -668,7 +674,8 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             if reply.status == 200 and not reply.cut:
                 with state._lock:
                     state.answered += 1
-            self._send(reply.status, answer, cut=reply.cut)
+            moved = {"Location": reply.location} if reply.location else None
+            self._send(reply.status, answer, moved, cut=reply.cut)
 
         def _hung_up(self) -> bool:
             """The client closed the connection while its request was held: an HTTP/1.1

@@ -20,7 +20,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 from urllib.parse import urlparse
 
-from emotag.errors import ConfigError
+from emotag.errors import ConfigError, FatalAPIError
 from emotag.providers.question import DEFAULT_PROMPT
 
 if TYPE_CHECKING:
@@ -176,6 +176,16 @@ class ProviderSpec:
     def endpoint(self, base_url: str | None) -> str:
         """The host (and port) requests go to: messages, settings memory, key scope."""
         return endpoint_name(base_url, self.default_endpoint)
+
+
+def redirected(code: int, where: str) -> FatalAPIError:
+    """No API request follows a redirect (a 3xx would re-send the key and the image to
+    wherever it points): the run stops, and no image is blamed."""
+    return FatalAPIError(
+        f"{where} answered with a redirect ({code}); emotag follows none, so nothing was "
+        "sent on to where it points",
+        then="Check the base URL; if the API has moved, give its new address",
+    )
 
 
 def endpoint_name(base_url: str | None, default: str) -> str:

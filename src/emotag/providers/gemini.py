@@ -26,7 +26,7 @@ from emotag.errors import (
     TransientAPIError,
 )
 from emotag.prices import Price
-from emotag.providers import JobState, JobStatus, Provider, ProviderSpec, Setup
+from emotag.providers import JobState, JobStatus, Provider, ProviderSpec, Setup, redirected
 from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, RESPONSE_SCHEMA
 
@@ -228,8 +228,11 @@ def make_client(
         options.base_url = base_url
     from emotag.providers.sessions import environment_proxy
 
+    # No request follows a redirect: aiohttp's (live) and httpx's (Files, Batch) both would.
+    options.async_client_args = {"allow_redirects": False}
+    options.client_args = {"follow_redirects": False}
     if proxy := environment_proxy(base_url or f"https://{ENDPOINT}"):
-        options.async_client_args = {"proxy": proxy}
+        options.async_client_args["proxy"] = proxy
     return genai.Client(api_key=api_key, http_options=options)
 
 
@@ -299,6 +302,8 @@ def map_api_error(exc: Any, subject: Subject, name: str) -> EmotagError:
     status = str(getattr(exc, "status", "") or "")
     message = " ".join(str(getattr(exc, "message", "") or "").split())
     details = getattr(exc, "details", None)
+    if 300 <= code < 400:
+        return redirected(code, "The Gemini API")
     if code == 429:
         if daily := _daily_quota(details):
             return QuotaSpent(f"The daily request quota of {name} is spent ({daily})")

@@ -35,6 +35,7 @@ from emotag.providers import (
     ProviderSpec,
     Setup,
     is_loopback,
+    redirected,
 )
 from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, STRICT_SCHEMA
@@ -255,6 +256,8 @@ def map_api_error(exc: Any, model: str, endpoint: str, *, answered: bool) -> Emo
     message = " ".join(str(said_by_server or getattr(exc, "message", "") or exc).split())[:200]
     kinds = {str(getattr(exc, name, "") or "").lower() for name in ("code", "type")}
     said = f"{message.lower()} {' '.join(kinds)}"
+    if 300 <= code < 400:
+        return redirected(code, endpoint)
     if any(kind in kinds for kind in _BILLING):
         return FatalAPIError(
             f"{endpoint} refused the request for the account's credit ({code} {message})",
@@ -343,16 +346,23 @@ def _refused_setting(exc: Any, sent: set[str]) -> str | None:
 
 
 def make_client(api_key: str, *, base_url: str | None, timeout: float) -> AsyncOpenAI:
-    """The SDK client; its own retries stay off because emotag's engine owns retrying."""
-    from openai import AsyncOpenAI
+    """The SDK client; its own retries stay off because emotag's engine owns retrying, and
+    it follows no redirect (the SDK's default would re-send the image elsewhere)."""
+    from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
-    return AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+    http = DefaultAsyncHttpxClient(follow_redirects=False, timeout=timeout)
+    return AsyncOpenAI(
+        api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0, http_client=http
+    )
 
 
 def make_batch_client(api_key: str, *, base_url: str | None, timeout: float) -> OpenAI:
-    from openai import OpenAI
+    from openai import DefaultHttpxClient, OpenAI
 
-    return OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+    http = DefaultHttpxClient(follow_redirects=False, timeout=timeout)
+    return OpenAI(
+        api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0, http_client=http
+    )
 
 
 @dataclass
