@@ -382,3 +382,20 @@ def test_batch_commands_take_the_output_options_of_tag(
         assert [job["state"] for job in waited["jobs"]] == ["succeeded"]
         assert status["complete"] and fetched["labelled"] == 3 and cancelled == {"cancelled": 0}
     assert len(read_csv(LABELS)) == 3
+
+
+def test_an_interactive_run_is_refused_while_batch_jobs_are_open(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    root = tmp_path / "in"
+    images(root)
+    gemini.batch_polls = 50  # the job stays open
+    assert invoke("tag", str(root), "--batch").exit_code == 0
+    probes = gemini.count
+    refused = invoke("tag", str(root))
+    assert refused.exit_code == 2
+    assert "1 batch job(s) are still open" in refused.stderr and "batch fetch" in refused.stderr
+    assert gemini.count == probes  # nothing paid twice
+    forced = invoke("tag", str(root), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "being paid for twice (--force)" in " ".join(forced.output.split())

@@ -129,7 +129,9 @@ def test_an_openai_compatible_base_url_is_chosen_before_the_local_model(
     monkeypatch.setenv("OPENAI_BASE_URL", "https://llm.example/v1")
     result = run("tag", str(faces), "--dry-run", "--json")
     assert result.exit_code == 0, result.output
-    assert "Note:" not in result.stderr
+    assert "offline model" not in result.stderr
+    # A non-default endpoint is named, once.
+    assert result.stderr.count("requests go to llm.example (from OPENAI_BASE_URL)") == 1
     assert json.loads(result.stdout)["price"]["model"] == "gpt-4.1-mini"
 
 

@@ -428,8 +428,10 @@ def test_a_remote_endpoint_without_its_own_key_is_refused_before_sending(
         ],
     )
     assert result.exit_code == 2
-    assert result.stderr.startswith("Error: No key for llm.example: OPENAI_API_KEY is sent only")
-    assert "--base-url" in result.stderr and server.requests() == []
+    note, error = result.stderr.strip().splitlines()
+    assert note == "Note: requests go to llm.example (from --base-url), not api.openai.com"
+    assert error.startswith("Error: No key for llm.example: OPENAI_API_KEY is sent only")
+    assert "--base-url" in error and server.requests() == []
 
 
 def test_a_hang_costs_an_attempt_and_a_dropped_connection_none(

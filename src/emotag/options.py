@@ -14,7 +14,7 @@ from pathlib import Path
 
 from emotag.csvfiles import errors_path_for
 from emotag.errors import ConfigError, InputError
-from emotag.providers import BUILTIN, DEFAULT_PROVIDER, ProviderSpec, spec
+from emotag.providers import BUILTIN, DEFAULT_PROVIDER, ProviderSpec, is_loopback, spec
 from emotag.providers.question import DEFAULT_PROMPT
 from emotag.settings import (
     DEFAULT_ATTEMPTS,
@@ -83,6 +83,12 @@ class TagOptions:
         model = self.model or setting("EMOTAG_MODEL") or provider.default_model
         base_url = self.base_url or _base_url(provider)
         provider.check(model, base_url)
+        if base_url and not is_loopback(base_url):
+            where = "--base-url" if self.base_url else provider.base_url_var
+            notes += (
+                f"requests go to {provider.endpoint(base_url)} (from {where}), not "
+                f"{provider.default_endpoint}",
+            )
         if self.cascade is not None:
             _check_cascade(self.cascade, provider)
         return dataclasses.replace(

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from emotag.providers import ProviderSpec
 
 KEYRING_SERVICE: Final = "emotag"
+ENVIRONMENT, DOTENV = "environment", ".env file"  # where a key or a base URL was found
+ALLOW_HTTP: Final = "EMOTAG_ALLOW_HTTP"  # =1: a key may go over plain http to another host
 DEFAULT_OUTPUT: Final = Path("dataset/llm_labels.csv")
 
 # Run defaults, here so the CLI's help can show them without importing the engine.
@@ -55,16 +57,15 @@ def mask(secret: str) -> str:
 
 def setting(name: str, env_file: Path | None = None) -> str | None:
     """A setting from the environment, else from the `.env` file (without touching os.environ)."""
-    value = os.environ.get(name)
-    if value:
-        return value
+    return os.environ.get(name) or _dotenv(name, env_file)
+
+
+def _dotenv(name: str, env_file: Path | None = None) -> str | None:
     from dotenv import dotenv_values
 
     path = env_file or Path.cwd() / ".env"
     if path.is_file():
-        found = dotenv_values(path).get(name)
-        if found:
-            return found
+        return dotenv_values(path).get(name) or None
     return None
 
 
@@ -77,19 +78,47 @@ def key_for(provider: ProviderSpec, endpoint: str, env_file: Path | None = None)
     """The key that may be sent to `endpoint`, so a key never reaches a host it is not for.
 
     The provider's variable (OPENAI_API_KEY) goes to its own host and to the endpoint its
-    base-URL variable names, as the SDKs pair the two; the keyring's plain entry is the
-    provider's own. Any other endpoint (`--base-url`) gets only a key stored for it.
+    base-URL variable names in the same place (the environment, or the .env file), as the
+    SDKs pair the two: a .env in the working folder cannot send the environment's key
+    elsewhere. The keyring's plain entry is the provider's own. Any other endpoint
+    (`--base-url`) gets only a key stored for it.
     """
     if endpoint == provider.default_endpoint:
         return find_key(provider.key_var, env_file)
-    paired = endpoint == _paired_endpoint(provider, env_file)
-    found = _variable_key(provider.key_var, env_file) if paired else None
-    return found or _stored_key(provider.key_var, endpoint)
+    found = _variable_key(provider.key_var, env_file)
+    if found is not None and endpoint == _paired_endpoint(provider, found.source, env_file):
+        return found
+    return _stored_key(provider.key_var, endpoint)
 
 
-def _paired_endpoint(provider: ProviderSpec, env_file: Path | None = None) -> str:
-    """Where the provider's base-URL variable points (its own host when unset)."""
-    return provider.endpoint(setting(provider.base_url_var, env_file))
+def _paired_endpoint(provider: ProviderSpec, source: str, env_file: Path | None) -> str:
+    """Where the provider's base-URL variable points in the key's own source (its own host
+    when unset there)."""
+    if source == ENVIRONMENT:
+        return provider.endpoint(os.environ.get(provider.base_url_var) or None)
+    return provider.endpoint(_dotenv(provider.base_url_var, env_file))
+
+
+def _named_endpoint(provider: ProviderSpec) -> str:
+    """Where the provider's base-URL variable points, from wherever it is set."""
+    return provider.endpoint(setting(provider.base_url_var))
+
+
+def cleartext_refusal(base_url: str | None, key: ApiKey) -> str | None:
+    """Why the key may not go to `base_url`: over plain http to another machine, where
+    anyone on the way can read it, unless the user opted in (EMOTAG_ALLOW_HTTP=1)."""
+    from urllib.parse import urlparse
+
+    from emotag.providers import is_loopback
+
+    if not base_url or urlparse(base_url).scheme != "http" or is_loopback(base_url):
+        return None
+    if setting(ALLOW_HTTP) == "1":
+        return None
+    return (
+        f"Refusing to send the key from the {key.source} in cleartext to {base_url}: use "
+        f"https, or set {ALLOW_HTTP}=1 if the network between here and there is yours."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +155,13 @@ def require_key(provider: ProviderSpec, endpoint: str) -> ApiKey:
 def no_key_message(provider: ProviderSpec, endpoint: str) -> str:
     var = provider.key_var
     flag = f" --provider {provider.name}"
-    if endpoint not in (provider.default_endpoint, _paired_endpoint(provider)):
+    elsewhere = _variable_key(var, None)
+    if endpoint not in (provider.default_endpoint, _named_endpoint(provider)) or elsewhere:
         return (
             f"No key for {endpoint}: {var} is sent only to {provider.default_endpoint} and to "
-            f"the endpoint {provider.base_url_var} names. Store a key for this endpoint "
-            f"with 'emotag key set{flag} --base-url URL'."
+            f"the endpoint {provider.base_url_var} names beside it (both in the environment, "
+            "or both in the .env file). Store a key for this endpoint with "
+            f"'emotag key set{flag} --base-url URL'."
         )
     return (
         f"No API key found. Set {var} in the environment, put {var}=... in a .env "
@@ -163,9 +194,9 @@ def _entry(var: str, endpoint: str | None) -> str:
 
 def _variable_key(var: str, env_file: Path | None) -> ApiKey | None:
     if value := os.environ.get(var, "").strip():
-        return ApiKey(value, "environment")
-    if value := (setting(var, env_file) or "").strip():
-        return ApiKey(value, ".env file")
+        return ApiKey(value, ENVIRONMENT)
+    if value := (_dotenv(var, env_file) or "").strip():
+        return ApiKey(value, DOTENV)
     return None
 
 

@@ -38,7 +38,7 @@ from emotag.providers.negotiation import SettingsMemory
 from emotag.recorder import Event, Recorder, Summary
 from emotag.records import LabelTable
 from emotag.resume import ResumeIndex
-from emotag.settings import key_for, require_key, setting
+from emotag.settings import cleartext_refusal, key_for, require_key, setting
 
 
 def tag(
@@ -53,7 +53,10 @@ def tag(
     `own_process`: the caller is emotag's own command, so the process-wide garbage
     collector may be tuned (a library caller's process is left alone).
     """
+    jobs = _open_jobs(options)
     with _run(options, on_event) as (index, recorder, cascade):
+        if jobs:
+            recorder.warn(jobs)
         setup = _setup(options, recorder.warn)
         asyncio.run(_live(options, setup, recorder, index, cascade, own_process=own_process))
         recorder.tidy()
@@ -168,6 +171,23 @@ def tag_batch(options: TagOptions, per_job: int) -> batch.Submission:
             return submission
         finally:
             batches.close()
+
+
+def _open_jobs(options: TagOptions) -> str:
+    """Open batch jobs hold images already paid for: an interactive run would pay for them
+    again (and their fetch would then label nothing), so it is refused; with --force it
+    goes ahead, and this says what it costs."""
+    state = batch.load_state(options.output)
+    if state is None or not state.open_jobs:
+        return ""
+    jobs = f"{len(state.open_jobs)} batch job(s) are still open for {options.output}"
+    if not options.force:
+        raise ConfigError(
+            f"{jobs}, and their images are paid for already. Run 'emotag batch wait' and "
+            "'emotag batch fetch' (or 'emotag batch cancel') first; --force labels them "
+            "interactively all the same."
+        )
+    return f"{jobs}: their images are being paid for twice (--force)"
 
 
 def _same_jobs(options: TagOptions) -> None:
@@ -375,8 +395,13 @@ def _key(chosen: ProviderSpec, base_url: str | None) -> str:
     endpoint = chosen.endpoint(base_url)
     if not chosen.needs_key(base_url):
         found = key_for(chosen, endpoint)
-        return found.value if found else "not-needed"
-    return require_key(chosen, endpoint).value
+    else:
+        found = require_key(chosen, endpoint)
+    if found is None:
+        return "not-needed"
+    if refusal := cleartext_refusal(base_url, found):
+        raise ConfigError(refusal)
+    return found.value
 
 
 async def _settle(provider: Provider, warn: Callable[[str], None]) -> None:
