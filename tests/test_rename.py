@@ -176,15 +176,22 @@ def test_rename_bad_input_is_one_line(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "not an emotag labels CSV" in bad.stderr
 
 
-def test_rename_reports_bad_rows_and_plans_the_rest(tmp_path: Path) -> None:
+def test_rename_refuses_to_rewrite_a_csv_with_bad_rows_and_drops_none(tmp_path: Path) -> None:
+    """Updating the CSV would drop the row it cannot read: refused, naming the line, before
+    any file moves; without the update, the rest is renamed and the bad row reported."""
     f = make_image(tmp_path / "a.png")
     csv_path = labels_csv([(f, "sad")])
     with open(csv_path, "a", newline="") as handle:
         handle.write(csv_line("b.png", "/x/b.png", "bored"))
-    result = runner.invoke(app, ["rename", "-l", str(csv_path), "--yes"])
+    before = csv_path.read_bytes()
+    refused = runner.invoke(app, ["rename", "-l", str(csv_path), "--yes"])
+    assert refused.exit_code == 2
+    assert ":3: 'bored' is not one of the seven" in refused.stderr
+    assert f.exists() and csv_path.read_bytes() == before
+    result = runner.invoke(app, ["rename", "-l", str(csv_path), "--yes", "--no-update-csv"])
     assert result.exit_code == 0, result.output
     assert ":3: 'bored' is not one of the seven" in result.stderr
-    assert (tmp_path / "a_sad.png").exists()
+    assert (tmp_path / "a_sad.png").exists() and csv_path.read_bytes() == before
 
 
 def test_tag_rename_then_filename_parser_reads_every_emotion(gemini, tmp_path: Path) -> None:

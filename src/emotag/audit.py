@@ -25,11 +25,12 @@ from typing import Any, Final
 
 from emotag import calibration as stats
 from emotag.atomic import ENCODING, ERRORS, atomic_text
-from emotag.csvfiles import LABEL_COLUMNS, read_labels, write_csv_atomic
+from emotag.csvfiles import LABEL_COLUMNS, read_for_rewrite, write_csv_atomic
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError
 from emotag.lock import run_lock
 from emotag.records import HUMAN, Label, decimal
+from emotag.rename import settle_interrupted
 
 SAMPLE_COLUMNS: Final = ("path", "emotion", "confidence", "stratum", "weight")
 TRUTH_COLUMNS: Final = ("path", "truth")
@@ -160,10 +161,7 @@ def sample(labels_csv: Path, size: int, seed: int, folder: Path) -> SampleResult
 def _labels(labels_csv: Path) -> list[Label]:
     if not labels_csv.is_file():
         raise InputError(f"Labels CSV not found: {labels_csv}")
-    table = read_labels(labels_csv)
-    if table.problems:
-        raise InputError(f"{len(table.problems)} bad row(s) in {labels_csv}: {table.problems[0]}")
-    return list(table.labels.values())
+    return list(read_for_rewrite(labels_csv).labels.values())
 
 
 def read_sample(path: Path) -> list[Sampled]:
@@ -675,7 +673,8 @@ def write_calibrated(labels_csv: Path, calibrator: Calibrator) -> int:
     """Keep the map beside the CSV and give every row it applies to its `calibrated`
     value (atomically, under the run lock); returns how many rows got one."""
     with run_lock(labels_csv):
-        table = read_labels(labels_csv)
+        settle_interrupted(labels_csv)
+        table = read_for_rewrite(labels_csv)
         count = 0
         for label in table.labels.values():
             if calibrator.applies_to(label):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from emotag.batch import BatchState
     from emotag.options import TagOptions
     from emotag.providers import ProviderSpec
+    from emotag.rename import RenamePlan
 from emotag.choices import Format as ExportFormat
 from emotag.choices import OnConflict, Prefer, Score, Stage
 from emotag.providers import BUILTIN, DEFAULT_PROVIDER, names, spec
@@ -622,22 +623,33 @@ def rename(
     from emotag import rename as renaming
     from emotag.console import rename_table
 
-    plan = renaming.plan_from_csv(labels, template=template, on_conflict=on_conflict)
-    out.print(rename_table(plan, limit))
-    for problem in plan.problems:
-        err.print(Text.assemble(("Skipped:", "yellow"), f" {problem}"), highlight=False)
-    if dry_run or not plan.renames:
-        out.print("Dry run: nothing renamed." if dry_run else "Nothing to rename.")
-        return
-    if not yes:
+    def go_ahead(plan: RenamePlan) -> bool:
+        out.print(rename_table(plan, limit))
+        for problem in plan.problems:
+            err.print(Text.assemble(("Skipped:", "yellow"), f" {problem}"), highlight=False)
+        if dry_run or not plan.renames:
+            out.print("Dry run: nothing renamed." if dry_run else "Nothing to rename.")
+            return False
+        if yes:
+            return True
         if not sys.stdin.isatty():
             raise ConfigError("Nothing renamed: not a terminal, so pass --yes to apply this plan.")
-        if not typer.confirm(f"Rename {len(plan.renames)} file(s)?"):
-            return
-    path = journal or renaming.default_journal(labels)
-    result = renaming.apply(plan, path, on_conflict=on_conflict)
-    if update_csv and result.done:
-        renaming.update_labels_csv(labels, {str(s.old): str(s.new) for s in result.done})
+        return typer.confirm(f"Rename {len(plan.renames)} file(s)?")
+
+    if dry_run:  # reads only: no lock, so it works beside a running tag
+        go_ahead(renaming.plan_from_csv(labels, template=template, on_conflict=on_conflict))
+        return
+    _, result = renaming.rename_from_csv(
+        labels,
+        go_ahead,
+        template=template,
+        on_conflict=on_conflict,
+        journal=journal,
+        update_csv=update_csv,
+    )
+    if result is None:
+        return
+    path = result.journal
     out.print(f"Renamed {len(result.done)} file(s); journal: {path}", highlight=False, markup=False)
     for step, reason in result.failed:
         err.print(
@@ -651,9 +663,7 @@ def rename(
 def _undo_renames(journal: Path, labels_csv: Path | None) -> None:
     from emotag import rename as renaming
 
-    result = renaming.undo(journal)
-    if labels_csv is not None and labels_csv.is_file():
-        renaming.update_labels_csv(labels_csv, result.moved)
+    result = renaming.undo_into_csv(journal, labels_csv)
     out.print(
         f"Restored {len(result.moved)} file(s); {result.not_applied} journaled step(s) "
         "had not been applied.",

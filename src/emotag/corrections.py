@@ -10,10 +10,12 @@ from datetime import datetime
 from pathlib import Path
 
 from emotag.atomic import ENCODING, ERRORS
-from emotag.csvfiles import LABEL_COLUMNS, label_from_row, read_labels, write_csv_atomic
+from emotag.csvfiles import LABEL_COLUMNS, label_from_row, read_for_rewrite, write_csv_atomic
 from emotag.emotions import is_emotion
 from emotag.errors import InputError
+from emotag.lock import run_lock
 from emotag.records import HUMAN, Label
+from emotag.rename import settle_interrupted
 
 JOURNAL_COLUMNS = ("path", "before", "after")
 
@@ -48,12 +50,21 @@ def read_corrections(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]
 
 
 def apply_corrections(corrections_csv: Path, labels_csv: Path) -> CorrectionResult:
-    """Set each corrected label (source `human`, no confidence) and journal the old rows."""
+    """Set each corrected label (source `human`, no confidence) and journal the old rows,
+    under the run lock."""
     if not labels_csv.is_file():
         raise InputError(f"Labels CSV not found: {labels_csv}")
     corrections, problems = read_corrections(corrections_csv)
-    table = read_labels(labels_csv)
-    result = CorrectionResult(problems=problems + table.problems)
+    with run_lock(labels_csv):
+        return _apply(corrections, problems, labels_csv)
+
+
+def _apply(
+    corrections: list[tuple[str, str, str]], problems: list[str], labels_csv: Path
+) -> CorrectionResult:
+    settle_interrupted(labels_csv)
+    table = read_for_rewrite(labels_csv)
+    result = CorrectionResult(problems=problems)
     journal: list[dict[str, str]] = []
     for path, old, new in corrections:
         label = table.labels.get(path)
@@ -83,8 +94,15 @@ def apply_corrections(corrections_csv: Path, labels_csv: Path) -> CorrectionResu
 
 
 def undo_corrections(journal_csv: Path, labels_csv: Path) -> CorrectionResult:
-    """Put back the rows a journal replaced, unless they changed again since."""
-    table = read_labels(labels_csv)
+    """Put back the rows a journal replaced, unless they changed again since (under the
+    run lock)."""
+    with run_lock(labels_csv):
+        return _undo(journal_csv, labels_csv)
+
+
+def _undo(journal_csv: Path, labels_csv: Path) -> CorrectionResult:
+    settle_interrupted(labels_csv)
+    table = read_for_rewrite(labels_csv)
     result = CorrectionResult()
     try:
         with open(journal_csv, encoding=ENCODING, errors=ERRORS, newline="") as handle:

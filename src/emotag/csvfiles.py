@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -118,6 +119,19 @@ def _read_labels(path: Path) -> LabelTable:
     return table
 
 
+def read_for_rewrite(path: Path) -> LabelTable:
+    """The labels CSV for a command that rewrites it, refused (naming the first bad lines)
+    where a row cannot be read: the rewrite would drop it."""
+    table = read_labels(path)
+    if table.problems:
+        shown = "; ".join(table.problems[:3])
+        raise InputError(
+            f"{len(table.problems)} bad row(s) in {path} ({shown}). Fix or delete them and "
+            "run again; emotag will not rewrite a CSV with rows it cannot read."
+        )
+    return table
+
+
 def read_failures(path: Path) -> dict[str, Failure]:
     """The errors CSV, last row per path."""
     failures: dict[str, Failure] = {}
@@ -153,7 +167,10 @@ def write_csv_atomic(path: Path, columns: Sequence[str], rows: Iterable[dict[str
 
 
 def compact_labels(path: Path, table: LabelTable) -> None:
-    """Rewrite the labels CSV after a torn last line, repeated paths, or an older header."""
+    """Rewrite the labels CSV after a torn last line, repeated paths, or an older header;
+    never where a row cannot be read, which the rewrite would drop."""
+    if table.problems:
+        return
     if table.torn or table.duplicates or (table.header and tuple(table.header) != LABEL_COLUMNS):
         write_csv_atomic(path, LABEL_COLUMNS, (label.as_row() for label in table.labels.values()))
 
@@ -169,7 +186,11 @@ def compact_failures(path: Path, labelled: Iterable[str]) -> int:
 
 
 class Appender:
-    """Append rows to a CSV, one flush per row, so a kill loses at most the row in flight."""
+    """Append rows to a CSV, one flush per row, so a kill loses at most the row in flight.
+
+    Before each row it checks that the file at `path` is still the one it opened, no
+    shorter than it left it: a file another program replaced, deleted or truncated stops
+    the run loudly instead of taking rows nobody will read."""
 
     def __init__(self, path: Path, columns: Sequence[str]) -> None:
         self.path = path
@@ -177,14 +198,34 @@ class Appender:
             path.parent.mkdir(parents=True, exist_ok=True)
             new = not path.exists() or path.stat().st_size == 0
             self._handle: IO[str] = open(path, "a", encoding=ENCODING, errors=ERRORS, newline="")
+            opened = os.fstat(self._handle.fileno())
         except OSError as exc:
             raise OutputError(f"Cannot write {path}: {exc.strerror or exc}") from exc
+        self._identity = (opened.st_dev, opened.st_ino)
+        self._size = opened.st_size
+        self.rows = 0
         self._writer = csv.DictWriter(self._handle, fieldnames=list(columns), extrasaction="ignore")
         if new:
             self._write(None)
 
     def append(self, row: dict[str, str]) -> None:
+        self._check()
         self._write(row)
+        self.rows += 1
+
+    def _check(self) -> None:
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != self._identity or now.st_size < self._size:
+            what = "deleted" if now is None else "replaced or shortened"
+            raise OutputError(
+                f"{self.path} was {what} by another program while this run wrote to it; "
+                f"stopped, so no row goes where nobody reads it ({self.rows} row(s) written "
+                "before). Keep other programs off the file while emotag runs, then run the "
+                "same command again."
+            )
 
     def close(self) -> None:
         # After a failed flush (disk full) closing retries the same bytes and fails the
@@ -199,6 +240,7 @@ class Appender:
             else:
                 self._writer.writerow(row)
             self._handle.flush()
+            self._size = os.fstat(self._handle.fileno()).st_size
         except OSError as exc:
             raise OutputError(
                 f"Cannot write {self.path}: {exc.strerror or exc}. Rows written so far are kept; "
@@ -221,9 +263,13 @@ def _records(text: str, table: LabelTable) -> list[tuple[int, list[str] | None, 
             records.append((line, None, f"malformed CSV ({exc})"))
         line = reader.line_num + 1
     if records and (not text.endswith("\n") or records[-1][1] is None):
-        # Rows are written whole and end with a newline: anything else is a crash's torn tail.
-        records.pop()
+        # Rows are written whole and end with a newline: a crash's torn tail has neither a
+        # newline nor (unless by chance) the header's number of fields. A whole row without
+        # the final newline (a hand edit) is kept; either way the file is rewritten before
+        # anything is appended to it.
         table.torn = True
+        if records[-1][1] is None or len(records[-1][1]) != len(records[0][1] or ()):
+            records.pop()
     return records
 
 

@@ -8,7 +8,7 @@ import errno
 import os
 import string
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,9 +16,10 @@ from typing import Literal
 
 from emotag.atomic import ENCODING, ERRORS
 from emotag.choices import OnConflict
-from emotag.csvfiles import LABEL_COLUMNS, read_labels, write_csv_atomic
+from emotag.csvfiles import LABEL_COLUMNS, read_for_rewrite, read_labels, write_csv_atomic
 from emotag.emotions import normalise
 from emotag.errors import InputError, OutputError
+from emotag.lock import run_lock
 from emotag.records import Label
 
 Status = Literal["rename", "unchanged", "conflict", "missing"]
@@ -214,9 +215,79 @@ def undo(journal: Path) -> UndoResult:
     return result
 
 
+def rename_from_csv(
+    labels_csv: Path,
+    go_ahead: Callable[[RenamePlan], bool],
+    *,
+    template: str | None = None,
+    on_conflict: OnConflict = OnConflict.SUFFIX,
+    journal: Path | None = None,
+    update_csv: bool = True,
+) -> tuple[RenamePlan, RenameResult | None]:
+    """`emotag rename`: plan, ask `go_ahead` (which shows the plan; False: stop there),
+    rename and point the
+    CSV at the new names, all under the run lock. While the files move, a marker beside
+    the CSV names the journal, so a run killed half-way has its moves reach the CSV on
+    the next command (`settle_interrupted`). Returns the plan, and what was done (None
+    when nothing was asked to be)."""
+    with run_lock(labels_csv):
+        settle_interrupted(labels_csv)
+        if update_csv and labels_csv.is_file():
+            read_for_rewrite(labels_csv)  # a CSV it could not rewrite: refused before any move
+        found = plan_from_csv(labels_csv, template=template, on_conflict=on_conflict)
+        if not go_ahead(found) or not found.renames:
+            return found, None
+        path = journal or default_journal(labels_csv)
+        marker = _marker(labels_csv)
+        if update_csv:
+            marker.write_text(str(path.absolute()), encoding="utf-8")
+        result = apply(found, path, on_conflict=on_conflict)
+        if update_csv:
+            update_labels_csv(labels_csv, {str(s.old): str(s.new) for s in result.done})
+            marker.unlink()
+        return found, result
+
+
+def undo_into_csv(journal: Path, labels_csv: Path | None) -> UndoResult:
+    """`emotag rename --undo`: reverse the journal and, given the CSV, point it back, under
+    the run lock."""
+    if labels_csv is None or not labels_csv.is_file():
+        return undo(journal)
+    with run_lock(labels_csv):
+        settle_interrupted(labels_csv)
+        read_for_rewrite(labels_csv)
+        result = undo(journal)
+        update_labels_csv(labels_csv, result.moved)
+        return result
+
+
+def settle_interrupted(labels_csv: Path) -> int:
+    """A rename killed half-way left its marker: point the CSV at the files its journal
+    moved (the new name exists, the old one does not), then drop the marker. Returns the
+    rows changed. Call with the run lock held."""
+    marker = _marker(labels_csv)
+    if not marker.is_file():
+        return 0
+    journal = Path(marker.read_text(encoding="utf-8").strip())
+    moved: dict[str, str] = {}
+    if journal.is_file():
+        with open(journal, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+            for row in csv.DictReader(handle):
+                old, new = Path(row.get("old") or ""), Path(row.get("new") or "")
+                if str(old) and str(new) and new.exists() and not old.exists():
+                    moved[str(old)] = str(new)
+    changed = update_labels_csv(labels_csv, moved) if labels_csv.is_file() else 0
+    marker.unlink()
+    return changed
+
+
+def _marker(labels_csv: Path) -> Path:
+    return labels_csv.with_name(f".{labels_csv.name}.renaming")
+
+
 def update_labels_csv(labels_csv: Path, moved: Mapping[str, str]) -> int:
     """Point the labels CSV at renamed files (atomic rewrite); return rows changed."""
-    table = read_labels(labels_csv)
+    table = read_for_rewrite(labels_csv)
     changed = 0
     rows = []
     for label in table.labels.values():

@@ -24,6 +24,7 @@ from emotag.csvfiles import (
     errors_path_for,
     read_answers,
     read_failures,
+    read_for_rewrite,
     read_labels,
 )
 from emotag.discovery import iter_images
@@ -37,6 +38,7 @@ from emotag.providers import Batches, Provider, ProviderSpec, Setup, spec
 from emotag.providers.negotiation import SettingsMemory
 from emotag.recorder import Event, Recorder, Summary
 from emotag.records import LabelTable
+from emotag.rename import settle_interrupted
 from emotag.resume import ResumeIndex
 from emotag.settings import cleartext_refusal, key_for, require_key, setting
 
@@ -292,6 +294,7 @@ def _run(
     _key(options.spec, options.base_url)  # before any work
     cascade = _cascade(options)
     with run_lock(options.output):
+        settle_interrupted(options.output)  # a rename killed half-way: its moves first
         table = _load(options, tidy=True)
         recorder = Recorder(
             options.output,
@@ -357,13 +360,7 @@ def _source(options: TagOptions) -> Source:
 
 def _load(options: TagOptions, *, tidy: bool) -> LabelTable:
     """The labels CSV, refused if it has rows emotag cannot read; tidied for a real run."""
-    table = read_labels(options.output)
-    if table.problems:
-        shown = "; ".join(table.problems[:3])
-        raise InputError(
-            f"{len(table.problems)} bad row(s) in the labels CSV ({shown}). Fix or delete "
-            "them and run again; emotag will not overwrite rows it cannot read."
-        )
+    table = read_for_rewrite(options.output)
     if tidy:
         compact_labels(options.output, table)
         compact_failures(options.errors_csv, table.labels)
