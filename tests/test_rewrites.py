@@ -179,3 +179,19 @@ def test_a_rename_killed_half_way_reaches_the_csv_on_the_next_command(
     rows = read_csv(LABELS)
     assert len(rows) == 60 and gemini.count == sent  # nothing paid again
     assert {row["path"] for row in rows} == {str(p) for p in root.iterdir()}
+
+
+def test_merge_in_place_of_the_labels_csv_waits_for_no_run(tmp_path: Path) -> None:
+    from emotag.lock import run_lock
+
+    LABELS.parent.mkdir(parents=True)
+    make_image(tmp_path / "a.png")
+    LABELS.write_text(
+        ",".join(LABEL_COLUMNS) + "\r\n" + csv_line("a.png", str(tmp_path / "a.png"), "sad"),
+        encoding="utf-8",
+    )
+    before = LABELS.read_bytes()
+    with run_lock(LABELS):  # as a tag run on it holds
+        result = runner.invoke(app, ["merge", str(LABELS), "--in-place"])
+    assert result.exit_code == 2 and "Another emotag run is writing" in result.stderr
+    assert LABELS.read_bytes() == before

@@ -733,19 +733,14 @@ def merge(
     from emotag.console import merge_table
     from emotag.lookup import LabelStore
     from emotag.merge import merge as merge_tables
+    from emotag.merge import merge_target
 
     if not landmarks.is_file():
         raise InputError(f"Landmarks CSV not found: {landmarks}")
     labels = _labels_csv(option=labels)
     if not labels.is_file():
         raise InputError(f"Labels CSV not found: {labels}")
-    if in_place and output is not None:
-        raise typer.BadParameter("give either --output or --in-place", param_hint="--in-place")
-    target = (
-        landmarks if in_place else output or landmarks.with_name(f"{landmarks.stem}_labelled.csv")
-    )
-    if target.resolve() == landmarks.resolve() and not in_place:
-        raise InputError("--output is the landmarks CSV itself; add --in-place to replace it.")
+    target = merge_target(landmarks, output, in_place=in_place)
     store = LabelStore.from_csv(
         labels,
         root=root,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from emotag.atomic import ENCODING, ERRORS, atomic_text
 from emotag.choices import Prefer
-from emotag.errors import InputError
+from emotag.errors import ConfigError, InputError
+from emotag.lock import run_lock
 from emotag.lookup import LabelStore
 from emotag.records import decimal
 
@@ -62,6 +64,19 @@ def detect_image_column(header: list[str]) -> str:
     )
 
 
+def merge_target(landmarks: Path, output: Path | None, *, in_place: bool) -> Path:
+    """Where the merged table goes: `--output`, the landmarks table itself with
+    `--in-place` (and only then), else `<stem>_labelled.csv` beside it."""
+    if in_place and output is not None:
+        raise ConfigError("Give either --output or --in-place, not both.")
+    target = (
+        landmarks if in_place else output or landmarks.with_name(f"{landmarks.stem}_labelled.csv")
+    )
+    if target.resolve() == landmarks.resolve() and not in_place:
+        raise InputError("--output is the landmarks CSV itself; add --in-place to replace it.")
+    return target
+
+
 def merge(
     landmarks: Path,
     store: LabelStore,
@@ -72,7 +87,35 @@ def merge(
     prefer: Prefer = Prefer.LABELS,
     unmatched_path: Path | None = None,
 ) -> MergeReport:
-    """Write `landmarks` plus the label (and its confidence) to `output`, one row at a time."""
+    """Write `landmarks` plus the label (and its confidence) to `output`, one row at a time;
+    replacing the table itself (`--in-place`) holds its run lock, as every rewrite of a
+    table a run may be writing (the labels CSV itself, for one) does."""
+    write = functools.partial(
+        _merged,
+        landmarks,
+        store,
+        output,
+        image_column=image_column,
+        label_column=label_column,
+        prefer=prefer,
+        unmatched_path=unmatched_path,
+    )
+    if output.resolve() != landmarks.resolve():
+        return write()
+    with run_lock(output):
+        return write()
+
+
+def _merged(
+    landmarks: Path,
+    store: LabelStore,
+    output: Path,
+    *,
+    image_column: str | None,
+    label_column: str,
+    prefer: Prefer,
+    unmatched_path: Path | None,
+) -> MergeReport:
     report = MergeReport()
     used: set[str] = set()
     confidence_column = f"{label_column}_confidence"
