@@ -230,6 +230,13 @@ def test_audit_page_is_gone_through_with_the_keyboard_and_exports_the_truth(
     assert scored.exit_code == 0, scored.output
     assert '"audited": 3' in scored.stdout
     browser.refresh()  # the answers are kept in the browser until exported
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # On a loaded machine the page's script may restore the answers just after the load
+    # event the refresh waits for: wait for it (a page that forgot them stays at 0/6).
+    WebDriverWait(browser, 10).until(
+        lambda b: b.find_element(By.ID, "progress").text != "0/6"  # type: ignore[attr-defined]
+    )
     assert browser.find_element(By.ID, "progress").text == "3/6"
 
 
