@@ -86,12 +86,13 @@ def test_tag_batch_wait_fetch_gives_the_interactive_csv(gemini: FakeGemini, tmp_
     assert line["request"]["generationConfig"] == interactive_config
     again = invoke("batch", "fetch")
     assert "0 labelled" in again.stdout and len(read_csv(LABELS)) == 8
-    # Nothing but the CSVs and a small state is left beside them.
+    # Nothing but the CSVs, a small state and the folders the CSV labels is left there.
     assert sorted(p.name for p in Path("dataset").iterdir()) == [
         ".llm_labels.csv.lock",
         "llm_labels.batch.json",
         "llm_labels.csv",
         "llm_labels.errors.csv",
+        "llm_labels.roots.json",
     ]
 
 

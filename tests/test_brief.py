@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
+from emotag.roots import roots_path
 from fake_gemini import FakeGemini
 
 runner = CliRunner()
@@ -73,6 +74,7 @@ def test_every_command_reading_the_labels_csv_takes_it_the_same_ways(
     if spelling != "default":
         csv_path = tmp_path / "elsewhere.csv"
         LABELS.rename(csv_path)
+        roots_path(LABELS).rename(roots_path(csv_path))  # the folders it labels go with it
     named = {"argument": [str(csv_path)], "-l": ["-l", str(csv_path)]}
     named["--labels"] = ["--labels", str(csv_path)]
     words = command[:2] if command[0] == "audit" else command[:1]

@@ -14,6 +14,7 @@ from emotag.csvfiles import LABEL_COLUMNS, Appender
 from emotag.emotions import emotion_from_filename
 from emotag.errors import InputError
 from emotag.records import Label
+from emotag.roots import inside, record
 
 runner = CliRunner()
 
@@ -63,10 +64,13 @@ def test_target_name_template_fields() -> None:
 
 
 def labels_csv(rows: list[tuple[Path, str]], path: Path = Path("labels.csv")) -> Path:
+    """A labels CSV as `tag` leaves it: the rows, and the folder it labelled recorded."""
     appender = Appender(path, LABEL_COLUMNS)
     for file, emotion in rows:
         appender.append(Label(str(file), emotion).as_row())
     appender.close()
+    if rows:
+        record(path, Path(os.path.commonpath([file.parent for file, _ in rows])))
     return path
 
 
@@ -143,7 +147,7 @@ def test_crash_mid_plan_leaves_a_journal_that_undo_restores(tmp_path: Path, monk
         renaming.apply(plan, tmp_path / "j.csv")
     monkeypatch.setattr(renaming, "move_without_replacing", real_move)
     assert len(read_csv(tmp_path / "j.csv")) == 4  # three done, the fourth journaled only
-    result = renaming.undo(tmp_path / "j.csv")
+    result = renaming.undo(tmp_path / "j.csv", inside(tmp_path))
     assert len(result.moved) == 3 and result.not_applied == 1 and not result.refused
     assert tree_digest(d) == before
 
@@ -152,7 +156,7 @@ def test_undo_refuses_a_file_changed_since(tmp_path: Path) -> None:
     f = make_image(tmp_path / "a.png")
     renaming.apply(renaming.plan([Label(str(f), "sad")]), tmp_path / "j.csv")
     (tmp_path / "a_sad.png").write_bytes(b"edited")
-    result = renaming.undo(tmp_path / "j.csv")
+    result = renaming.undo(tmp_path / "j.csv", inside(tmp_path))
     assert result.refused and "changed" in result.refused[0]
     assert (tmp_path / "a_sad.png").read_bytes() == b"edited"
 

@@ -154,8 +154,28 @@ QuietFlag = Annotated[
     bool, typer.Option("--quiet", "-q", help="Print nothing but errors (the exit code tells).")
 ]
 
+RootOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--root",
+        metavar="FOLDER",
+        help="Act only on files under FOLDER (repeatable). [default: the folders 'emotag "
+        "tag' labelled for the CSV]",
+        show_default=False,
+    ),
+]
+FollowOption = Annotated[
+    bool,
+    typer.Option("--follow-symlinks", help="Also act on links that lead outside those folders."),
+]
+
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def _said(word: str, style: str, text: str) -> None:
+    """One labelled line on stderr (`Skipped:`, `Refused:`, ...), never cut inside a path."""
+    err.print(Text.assemble((word, style), text), highlight=False, soft_wrap=True)
 
 
 def _debug() -> bool:
@@ -607,6 +627,8 @@ def rename(
         Path | None, typer.Option(help="Reverse the renames recorded in this journal.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Plan rows to show.")] = 50,
+    root: RootOption = None,
+    follow_symlinks: FollowOption = False,
 ) -> None:
     """Rename labelled files so their names carry the emotion (`sex_age_ethnicity_emotion.ext`).
 
@@ -617,8 +639,9 @@ def rename(
     not be renamed, 2 bad input.
     """
     labels = _labels_csv(csv, labels)
+    within: dict[str, Any] = {"roots": root or [], "follow_symlinks": follow_symlinks}
     if undo is not None:
-        _undo_renames(undo, labels if update_csv else None)
+        _undo_renames(undo, labels, update_csv=update_csv, **within)
         return
     from emotag import rename as renaming
     from emotag.console import rename_table
@@ -626,7 +649,7 @@ def rename(
     def go_ahead(plan: RenamePlan) -> bool:
         out.print(rename_table(plan, limit))
         for problem in plan.problems:
-            err.print(Text.assemble(("Skipped:", "yellow"), f" {problem}"), highlight=False)
+            _said("Skipped:", "yellow", f" {problem}")
         if dry_run or not plan.renames:
             out.print("Dry run: nothing renamed." if dry_run else "Nothing to rename.")
             return False
@@ -637,7 +660,8 @@ def rename(
         return typer.confirm(f"Rename {len(plan.renames)} file(s)?")
 
     if dry_run:  # reads only: no lock, so it works beside a running tag
-        go_ahead(renaming.plan_from_csv(labels, template=template, on_conflict=on_conflict))
+        plan = renaming.plan_from_csv(labels, template=template, on_conflict=on_conflict, **within)
+        go_ahead(plan)
         return
     _, result = renaming.rename_from_csv(
         labels,
@@ -646,6 +670,7 @@ def rename(
         on_conflict=on_conflict,
         journal=journal,
         update_csv=update_csv,
+        **within,
     )
     if result is None:
         return
@@ -660,17 +685,17 @@ def rename(
         raise typer.Exit(EXIT_PARTIAL)
 
 
-def _undo_renames(journal: Path, labels_csv: Path | None) -> None:
+def _undo_renames(journal: Path, labels_csv: Path, *, update_csv: bool, **within: Any) -> None:
     from emotag import rename as renaming
 
-    result = renaming.undo_into_csv(journal, labels_csv)
+    result = renaming.undo_into_csv(journal, labels_csv, update_csv=update_csv, **within)
     out.print(
         f"Restored {len(result.moved)} file(s); {result.not_applied} journaled step(s) "
         "had not been applied.",
         highlight=False,
     )
     for refusal in result.refused:
-        err.print(Text.assemble(("Refused:", "red"), f" {refusal}"), highlight=False)
+        _said("Refused:", "red", f" {refusal}")
     if result.refused:
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -754,7 +779,7 @@ def merge(
             markup=False,
         )
     for problem in store.problems:
-        err.print(Text.assemble(("Skipped:", "yellow"), f" {problem}"), highlight=False)
+        _said("Skipped:", "yellow", f" {problem}")
     report = merge_tables(
         landmarks,
         store,
@@ -804,7 +829,7 @@ def dupes(
     else:
         out.print(dupes_table(report))
     for path, reason in report.unreadable:
-        err.print(Text.assemble(("Skipped:", "yellow"), f" {path}: {reason}"), highlight=False)
+        _said("Skipped:", "yellow", f" {path}: {reason}")
 
 
 @app.command()
@@ -1015,7 +1040,7 @@ def apply_corrections(
         message += f"; journal: {result.journal} (undo with --undo)"
     out.print(message + ".", highlight=False)
     for problem in result.problems:
-        err.print(Text.assemble(("Skipped:", "yellow"), f" {problem}"), highlight=False)
+        _said("Skipped:", "yellow", f" {problem}")
     if result.problems:
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -1052,13 +1077,21 @@ def export_labels(
         ),
     ] = None,
     as_json: JsonFlag = False,
+    root: RootOption = None,
+    follow_symlinks: FollowOption = False,
 ) -> None:
     """Export the labelled images with their labels for Hugging Face, torchvision or
     Keras, Label Studio or FiftyOne (copied, or linked with --link)."""
     from emotag.export import export
 
     result = export(
-        _labels_csv(csv, labels), format, output, link=link, document_root=document_root
+        _labels_csv(csv, labels),
+        format,
+        output,
+        link=link,
+        document_root=document_root,
+        roots=root or [],
+        follow_symlinks=follow_symlinks,
     )
     if as_json:
         out.print_json(data=result.as_dict())
@@ -1068,8 +1101,10 @@ def export_labels(
     for warning in result.warnings:
         err.print(Text.assemble(("Warning:", "yellow"), f" {warning}"), highlight=False)
     for path in result.missing:
-        err.print(Text.assemble(("Missing:", "yellow"), f" {path}"), highlight=False)
-    if result.missing:
+        _said("Missing:", "yellow", f" {path}")
+    for refusal in result.refused:
+        _said("Refused:", "red", f" {refusal}")
+    if result.missing or result.refused:
         raise typer.Exit(EXIT_PARTIAL)
 
 

@@ -18,6 +18,12 @@ def is_image_name(name: str) -> bool:
 
 
 OnSkip = Callable[[Path, str], None]
+LINK_OUTSIDE: Final = "a link to a file outside the folder; refused (--follow-symlinks)"
+
+
+def _within(path: str, root: str) -> bool:
+    real = os.path.realpath(path)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def iter_images(
@@ -33,7 +39,8 @@ def iter_images(
     """
     root = Path(os.path.abspath(root))
     seen: set[tuple[int, int]] = set()
-    yield from _walk(root, follow_symlinks, seen, on_skip or _ignore)
+    inside = os.path.realpath(root)
+    yield from _walk(root, follow_symlinks, seen, on_skip or _ignore, inside)
 
 
 def _ignore(path: Path, reason: str) -> None:
@@ -41,7 +48,7 @@ def _ignore(path: Path, reason: str) -> None:
 
 
 def _walk(
-    folder: Path, follow: bool, seen: set[tuple[int, int]], on_skip: OnSkip
+    folder: Path, follow: bool, seen: set[tuple[int, int]], on_skip: OnSkip, inside: str
 ) -> Iterator[Path]:
     try:
         info = folder.stat()
@@ -59,8 +66,12 @@ def _walk(
             continue
         try:
             if entry.is_dir(follow_symlinks=follow):
-                yield from _walk(Path(entry.path), follow, seen, on_skip)
+                yield from _walk(Path(entry.path), follow, seen, on_skip, inside)
             elif entry.is_file(follow_symlinks=True) and is_image_name(entry.name):
+                if entry.is_symlink() and not follow and not _within(entry.path, inside):
+                    # A link to a file elsewhere: its bytes would be uploaded and exported.
+                    on_skip(Path(entry.path), LINK_OUTSIDE)
+                    continue
                 yield Path(entry.path)
         except OSError:
             continue

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -26,6 +26,7 @@ from emotag.csvfiles import read_labels
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError, OutputError
 from emotag.records import Label, decimal
+from emotag.roots import Boundary, boundary
 
 # What Keras' image_dataset_from_directory reads; torchvision's ImageFolder also takes
 # .ppm, .pgm, .tif, .tiff and .webp.
@@ -39,6 +40,7 @@ class ExportResult:
     images: int = 0
     linked: bool = False
     missing: list[str] = field(default_factory=list)  # labelled paths no longer on disk
+    refused: list[str] = field(default_factory=list)  # rows naming a file it may not read
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,13 +60,19 @@ def export(
     *,
     link: bool = False,
     document_root: Path | None = None,
+    roots: Sequence[Path] = (),
+    follow_symlinks: bool = False,
 ) -> ExportResult:
-    """Write `labels_csv` as `fmt` into the new folder `output`."""
+    """Write `labels_csv` as `fmt` into the new folder `output`: only files under the
+    folders `tag` labelled for the CSV (or `roots`)."""
     output = Path(os.path.abspath(output))
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise InputError(f"{output} is in the way; export into a new or empty folder.")
-    items, missing = _items(labels_csv)
-    result = ExportResult(fmt.value, str(output), linked=link, missing=missing)
+    if not labels_csv.exists():
+        raise InputError(f"Labels CSV not found: {labels_csv}")
+    within = boundary(labels_csv, roots, follow_symlinks=follow_symlinks)
+    items, missing, refused = _items(labels_csv, within)
+    result = ExportResult(fmt.value, str(output), linked=link, missing=missing, refused=refused)
     building = output.with_name(f".{output.name}.partial")
     shutil.rmtree(building, ignore_errors=True)  # an earlier interrupted export
     try:
@@ -89,10 +97,9 @@ def export(
     return result
 
 
-def _items(labels_csv: Path) -> tuple[list[_Item], list[str]]:
-    """The labelled images still on disk, each with a name unique in the export."""
-    if not labels_csv.exists():
-        raise InputError(f"Labels CSV not found: {labels_csv}")
+def _items(labels_csv: Path, within: Boundary) -> tuple[list[_Item], list[str], list[str]]:
+    """The labelled images still on disk, each with a name unique in the export; the rows
+    it may not read are listed apart."""
     table = read_labels(labels_csv)
     if table.problems:
         raise InputError(
@@ -100,8 +107,11 @@ def _items(labels_csv: Path) -> tuple[list[_Item], list[str]]:
         )
     present: list[Label] = []
     missing: list[str] = []
+    refused: list[str] = []
     for label in table.labels.values():
-        if os.path.isfile(label.path):
+        if refusal := within.refusal(label.path):
+            refused.append(f"{label.path}: {refusal}")
+        elif os.path.isfile(label.path):
             present.append(label)
         else:
             missing.append(label.path)
@@ -115,7 +125,7 @@ def _items(labels_csv: Path) -> tuple[list[_Item], list[str]]:
             tag = hashlib.sha256(label.path.encode(ENCODING, ERRORS)).hexdigest()[:8]
             name = f"{_stem(label.path)}_{tag}{os.path.splitext(name)[1]}"
         items.append(_Item(label, name))
-    return items, missing
+    return items, missing, refused
 
 
 def _stem(path: str) -> str:

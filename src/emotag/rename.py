@@ -8,7 +8,7 @@ import errno
 import os
 import string
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from emotag.emotions import normalise
 from emotag.errors import InputError, OutputError
 from emotag.lock import run_lock
 from emotag.records import Label
+from emotag.roots import Boundary, boundary
 
 Status = Literal["rename", "unchanged", "conflict", "missing"]
 
@@ -106,13 +107,18 @@ def plan(
     *,
     template: str | None = None,
     on_conflict: OnConflict = OnConflict.SUFFIX,
+    within: Boundary | None = None,
 ) -> RenamePlan:
-    """Decide every rename before touching anything; conflicts are resolved per `on_conflict`."""
+    """Decide every rename before touching anything; conflicts are resolved per
+    `on_conflict`; rows naming a file outside `within` are refused and listed."""
     result = RenamePlan()
     claimed: set[str] = set()  # casefolded targets, for case-insensitive file systems
     listings: dict[Path, set[str]] = {}
     for label in labels:
-        old = Path(label.path)
+        if within is not None and (refusal := within.refusal(label.path)):
+            result.problems.append(f"{label.path}: {refusal}")
+            continue
+        old = Path(within.resolve(label.path) if within is not None else label.path)
         if not old.is_file():
             result.steps.append(Step(old, old, "missing", "not found on disk"))
             continue
@@ -140,14 +146,22 @@ def plan(
 
 
 def plan_from_csv(
-    labels_csv: Path, *, template: str | None = None, on_conflict: OnConflict = OnConflict.SUFFIX
+    labels_csv: Path,
+    *,
+    template: str | None = None,
+    on_conflict: OnConflict = OnConflict.SUFFIX,
+    roots: Sequence[Path] = (),
+    follow_symlinks: bool = False,
 ) -> RenamePlan:
+    """The plan for the CSV's rows, only for files under the folders `tag` labelled for it
+    (or the `roots` given)."""
     if not labels_csv.is_file():
         raise InputError(f"Labels CSV not found: {labels_csv}")
     if template is not None:
         check_template(template)
+    within = boundary(labels_csv, roots, follow_symlinks=follow_symlinks)
     table = read_labels(labels_csv)
-    result = plan(table.labels.values(), template=template, on_conflict=on_conflict)
+    result = plan(table.labels.values(), template=template, on_conflict=on_conflict, within=within)
     result.problems[:0] = table.problems
     return result
 
@@ -188,8 +202,9 @@ def apply(
     return result
 
 
-def undo(journal: Path) -> UndoResult:
-    """Reverse a journal, last step first; refuse steps whose file has changed since."""
+def undo(journal: Path, within: Boundary) -> UndoResult:
+    """Reverse a journal, last step first; refuse steps whose file has changed since, and
+    steps naming a file outside `within`."""
     try:
         with open(journal, encoding=ENCODING, errors=ERRORS, newline="") as handle:
             rows = list(csv.DictReader(handle))
@@ -199,6 +214,9 @@ def undo(journal: Path) -> UndoResult:
         raise InputError(f"{journal} is not an emotag rename journal.")
     result = UndoResult()
     for row in reversed(rows):
+        if refusal := within.refusal(row["old"]) or within.refusal(row["new"]):
+            result.refused.append(f"{row['old']} <- {row['new']}: {refusal}")
+            continue
         old, new = Path(row["old"]), Path(row["new"])
         expected = (int(row["size"]), int(row["mtime_ns"]))
         if not new.exists() and old.exists() and _signature(old) == expected:
@@ -223,6 +241,8 @@ def rename_from_csv(
     on_conflict: OnConflict = OnConflict.SUFFIX,
     journal: Path | None = None,
     update_csv: bool = True,
+    roots: Sequence[Path] = (),
+    follow_symlinks: bool = False,
 ) -> tuple[RenamePlan, RenameResult | None]:
     """`emotag rename`: plan, ask `go_ahead` (which shows the plan; False: stop there),
     rename and point the
@@ -234,7 +254,13 @@ def rename_from_csv(
         settle_interrupted(labels_csv)
         if update_csv and labels_csv.is_file():
             read_for_rewrite(labels_csv)  # a CSV it could not rewrite: refused before any move
-        found = plan_from_csv(labels_csv, template=template, on_conflict=on_conflict)
+        found = plan_from_csv(
+            labels_csv,
+            template=template,
+            on_conflict=on_conflict,
+            roots=roots,
+            follow_symlinks=follow_symlinks,
+        )
         if not go_ahead(found) or not found.renames:
             return found, None
         path = journal or default_journal(labels_csv)
@@ -248,15 +274,23 @@ def rename_from_csv(
         return found, result
 
 
-def undo_into_csv(journal: Path, labels_csv: Path | None) -> UndoResult:
-    """`emotag rename --undo`: reverse the journal and, given the CSV, point it back, under
-    the run lock."""
-    if labels_csv is None or not labels_csv.is_file():
-        return undo(journal)
+def undo_into_csv(
+    journal: Path,
+    labels_csv: Path,
+    *,
+    update_csv: bool = True,
+    roots: Sequence[Path] = (),
+    follow_symlinks: bool = False,
+) -> UndoResult:
+    """`emotag rename --undo`: reverse the journal, within the CSV's folders (a journal is
+    untrusted too), and point the CSV back, under the run lock."""
+    within = boundary(labels_csv, roots, follow_symlinks=follow_symlinks)
+    if not update_csv or not labels_csv.is_file():
+        return undo(journal, within)
     with run_lock(labels_csv):
         settle_interrupted(labels_csv)
         read_for_rewrite(labels_csv)
-        result = undo(journal)
+        result = undo(journal, within)
         update_labels_csv(labels_csv, result.moved)
         return result
 
@@ -286,16 +320,19 @@ def _marker(labels_csv: Path) -> Path:
 
 
 def update_labels_csv(labels_csv: Path, moved: Mapping[str, str]) -> int:
-    """Point the labels CSV at renamed files (atomic rewrite); return rows changed."""
+    """Point the labels CSV at renamed files (atomic rewrite); return rows changed. A row's
+    relative path is read from the CSV's folder, as the rename read it."""
     table = read_for_rewrite(labels_csv)
+    base = os.path.dirname(os.path.abspath(labels_csv))
     changed = 0
     rows = []
     for label in table.labels.values():
         row = label.as_row()
-        if label.path in moved:
+        new = moved.get(label.path) or moved.get(os.path.normpath(os.path.join(base, label.path)))
+        if new is not None:
             changed += 1
-            row["path"] = moved[label.path]
-            row["filename"] = Path(moved[label.path]).name
+            row["path"] = new
+            row["filename"] = Path(new).name
         rows.append(row)
     if changed:
         write_csv_atomic(labels_csv, LABEL_COLUMNS, rows)

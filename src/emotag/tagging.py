@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from emotag import batch, images, workers
+from emotag import batch, images, roots, workers
 from emotag.audit import calibration_for
 from emotag.cascade import Cascade
 from emotag.csvfiles import (
@@ -296,6 +296,7 @@ def _run(
     with run_lock(options.output):
         settle_interrupted(options.output)  # a rename killed half-way: its moves first
         table = _load(options, tidy=True)
+        roots.record(options.output, options.folder)
         recorder = Recorder(
             options.output,
             options.errors_csv,
@@ -351,8 +352,18 @@ def _index(options: TagOptions, table: LabelTable, cascade: Cascade | None) -> R
 def _source(options: TagOptions) -> Source:
     """The paths to label: the folder's images, or only the previous failures."""
     if options.retry_failed:
-        failed = [Path(p) for p in read_failures(options.errors_csv)]
-        return lambda skip: failed
+        # The errors CSV is untrusted: only regular files under the folder are read again.
+        within = roots.inside(options.folder, options.follow_symlinks)
+        failed = list(read_failures(options.errors_csv))
+
+        def retried(skip: Callable[[Path, str], None]) -> Iterator[Path]:
+            for path in failed:
+                if refusal := within.refusal(path):
+                    skip(Path(path), refusal)
+                else:
+                    yield Path(path)
+
+        return retried
     return lambda skip: iter_images(
         options.folder, follow_symlinks=options.follow_symlinks, on_skip=skip
     )
