@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from emotag.answers import Token, label_confidence, parse_answer
+from emotag.answers import Answer, Token, label_confidence, parse_answer, read_text, usable
 from emotag.errors import AnswerError
 
 
@@ -21,8 +21,8 @@ from emotag.errors import AnswerError
         ("neutral", ("neutral", "")),
         ("  FEAR\n", ("fear", "")),
         ("Happy", ("happy", "")),
-        ("The expression is: surprise.", ("surprise", "")),
         ("Angry!", ("angry", "")),
+        ("**Sad.**", ("sad", "")),
     ],
 )
 def test_parse_answer_accepts(answer: str, expected: tuple[str, str]) -> None:
@@ -42,6 +42,10 @@ def test_parse_answer_accepts(answer: str, expected: tuple[str, str]) -> None:
         ('{"label": "happy"}', "off-list answer: None"),
         ('{"faces": "two", "emotion": "happy"}', "off-list face count: two"),
         ("unhappy", "off-list answer"),  # a label inside a longer word is not a label
+        # A sentence is not a label, even one naming a single label (issue 36).
+        ("The person does not look happy.", "a sentence, not a label"),
+        ("The expression is: surprise.", "a sentence, not a label"),
+        (" " * 200_000, "too long to be a label"),
     ],
 )
 def test_parse_answer_rejects(answer: str, message: str) -> None:
@@ -117,3 +121,38 @@ def test_label_confidence_normalises_over_the_seven_labels() -> None:
 def test_label_confidence_for_a_bare_label() -> None:
     stream = tokens(("Hap", -0.1), ("py", -0.05))
     assert label_confidence(stream, "Happy", "happy") == pytest.approx(math.exp(-0.15))
+
+
+def test_a_long_hostile_answer_is_refused_in_linear_time() -> None:
+    """200k spaces took 85 s to parse (a quadratic regular expression); capped and linear
+    now. Each shape at the cap must parse in well under a second on any machine."""
+    import time
+
+    for shape in ("{" * 4096, " " * 4095 + "x", "```" + " " * 4090, "happy " * 682):
+        started = time.process_time()
+        with pytest.raises(AnswerError):
+            parse_answer(shape)
+        assert time.process_time() - started < 0.5, shape[:10]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, 0.5])
+def test_a_logprob_that_is_no_log_probability_gives_no_confidence(bad: float) -> None:
+    """NaN, +inf or a positive value once gave 1.0: a log probability is finite and <= 0."""
+    assert label_confidence(tokens(("happy", bad)), "happy", "happy") is None
+    alternatives = {0: [("sad", bad)]}
+    assert (
+        label_confidence(tokens(("happy", -0.1), alternatives=alternatives), "happy", "happy")
+        is None
+    )
+    assert label_confidence(tokens(("happy", -0.1)), "happy", "happy") == pytest.approx(
+        math.exp(-0.1)
+    )
+
+
+def test_answers_beyond_those_asked_for_have_no_say() -> None:
+    def read(text: str) -> Answer:
+        return read_text(text, [])
+
+    replies = ["happy", "sad", "sad"]  # one asked, three sent: the first is the answer
+    assert [a.emotion for a in usable(replies, read, 10, 1, limit=1)] == ["happy"]
+    assert [a.emotion for a in usable(replies, read, 10, 1)] == ["happy", "sad", "sad"]

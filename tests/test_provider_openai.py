@@ -97,14 +97,22 @@ def test_a_reasoning_model_without_max_tokens_or_temperature_is_learned(
 
 
 def test_a_plain_text_server_is_parsed_strictly(server: FakeOpenAI, tmp_path: Path) -> None:
+    """A bare label is a label; a sentence is not, even one that names a single label
+    ("The face looks Happy." could as well be "does not look happy")."""
     server.formats = ("text",)
-    server.chatty = True
     server.logprobs = False
     truth = folder(tmp_path / "in", 7)
     result = tag(str(tmp_path / "in"), "--json")
     assert result.exit_code == 0, result.output
     assert labels() == truth
     assert json.loads(result.stdout)["refused_settings"] == 3  # schema, json_object, logprobs
+    server.chatty = True
+    chatty = tag(str(tmp_path / "in"), "--json", "--force")
+    assert chatty.exit_code == 1
+    reasons = {
+        row["reason"].split(":")[0] for row in read_csv(Path("dataset/llm_labels.errors.csv"))
+    }
+    assert reasons == {"a sentence, not a label"}
 
 
 @pytest.mark.parametrize(

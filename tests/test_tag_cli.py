@@ -387,3 +387,25 @@ def test_brackets_in_names_and_messages_are_shown_as_written(gemini: FakeGemini)
     # Rich reads "[...]" as markup; a path or a reason must never lose its brackets.
     missing = run("tag", "photos[red]/2024")
     assert missing.exit_code == 2 and "photos[red]/2024" in missing.stderr
+
+
+def test_a_request_refused_for_its_shape_stops_at_once_and_blames_no_image(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    """What Google's front end says to a field it does not know: before any answer it is
+    the request's shape, the same for every image (40 images: 1 request, 0 error rows)."""
+    for i in range(40):
+        make_image(tmp_path / "in" / f"{i}.png", EMOTIONS[i % 7], size=(30 + i, 30))
+    unknown = (
+        'Invalid JSON payload received. Unknown name "responseJsonSchema" at '
+        "'generation_config': Cannot find field."
+    )
+    gemini.queue[:] = [Reply.error(400, "INVALID_ARGUMENT", unknown)] * 40
+    result = run("tag", str(tmp_path / "in"))
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "refused the request before answering any" in line and "no image was blamed" in line
+    assert gemini.count == 1
+    assert not Path("dataset/llm_labels.errors.csv").exists() or not read_csv(
+        Path("dataset/llm_labels.errors.csv")
+    )

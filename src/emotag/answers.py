@@ -3,9 +3,11 @@ and the label's probability from token log probabilities."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
+import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, TypeVar
@@ -15,9 +17,10 @@ from emotag.errors import AnswerError
 
 T = TypeVar("T")
 _WORD = re.compile(r"[a-z]+")
-_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 _EMOTION_VALUE = re.compile(r'"emotion"\s*:\s*"([^"]*)"')
-_FENCE: Final = re.compile(r"^\s*```[a-zA-Z]*\s*|\s*```\s*$")
+# An answer longer than this is no label: a runaway model, or a hostile server.
+LONGEST_ANSWER: Final = 4096
+_TRIMMED: Final = string.whitespace + string.punctuation
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +62,19 @@ def read_text(text: str, tokens: Sequence[Token], model_version: str = "") -> An
 
 
 def usable(
-    candidates: Iterable[T], read: Callable[[T], Answer], input_tokens: int, output_tokens: int
+    candidates: Iterable[T],
+    read: Callable[[T], Answer],
+    input_tokens: int,
+    output_tokens: int,
+    limit: int = 0,
 ) -> list[Answer]:
-    """Every usable answer among a reply's candidates (several with --votes); the reply's
-    token usage goes on the first. AnswerError, the first problem, when none is usable."""
+    """Every usable answer among a reply's first `limit` candidates (all with 0; several
+    with --votes): a server that answers more than was asked gets no extra say. The
+    reply's token usage goes on the first. AnswerError, the first problem, when none is
+    usable."""
     answers: list[Answer] = []
     problems: list[AnswerError] = []
-    for candidate in candidates:
+    for candidate in itertools.islice(candidates, limit or None):
         try:
             answer = read(candidate)
         except AnswerError as exc:
@@ -83,14 +92,19 @@ def parse_answer(text: str) -> tuple[str, str]:
     """Return (emotion, faces) from a model answer, or raise AnswerError.
 
     Accepted: the JSON object the schema asks for (also inside a ```json fence or after a
-    prefix), a bare label, or a chatty answer that names exactly one of the seven labels
-    as a word; case does not matter. Aliases are never applied here. `faces` is "0", "1"
-    or "2+" from the schema's face count, or "" when the answer has none.
+    prefix), or an answer that is exactly one of the seven labels once case, white space
+    and punctuation are trimmed. A sentence is not a label ("does not look happy"), and
+    aliases are never applied here. `faces` is "0", "1" or "2+" from the schema's face
+    count, or "" when the answer has none. Every step is linear in the text, which is
+    capped at `LONGEST_ANSWER` characters.
     """
-    stripped = _FENCE.sub("", text.strip()).strip()
-    if found := _OBJECT.search(stripped):
+    if len(text) > LONGEST_ANSWER:
+        raise AnswerError(f"answer of {len(text):,} characters, too long to be a label")
+    stripped = _unfenced(text.strip())
+    start, end = stripped.find("{"), stripped.rfind("}")
+    if 0 <= start < end:
         try:
-            answer = json.loads(found.group(0))
+            answer = json.loads(stripped[start : end + 1])
             value, count = answer.get("emotion"), answer.get("faces")
         except (ValueError, AttributeError) as exc:
             raise AnswerError(f"answer is not valid JSON: {_clip(stripped)}") from exc
@@ -103,12 +117,24 @@ def parse_answer(text: str) -> tuple[str, str]:
         raise AnswerError(f"off-list answer: {_clip(str(value))}")
     if stripped.startswith("{"):
         raise AnswerError(f"answer is not valid JSON: {_clip(stripped)}")
-    found_words: set[str] = {w for w in _WORD.findall(stripped.lower()) if w in EMOTIONS}
-    if len(found_words) == 1:
-        return found_words.pop(), ""
-    if not found_words:
-        raise AnswerError(f"off-list answer: {_clip(stripped)}")
-    raise AnswerError(f"ambiguous answer names {len(found_words)} labels: {_clip(stripped)}")
+    word = stripped.strip(_TRIMMED).lower()
+    if word in EMOTIONS:
+        return word, ""
+    named = {w for w in _WORD.findall(stripped.lower()) if w in EMOTIONS}
+    if len(named) > 1:
+        raise AnswerError(f"ambiguous answer names {len(named)} labels: {_clip(stripped)}")
+    if named:
+        raise AnswerError(f"a sentence, not a label: {_clip(stripped)}")
+    raise AnswerError(f"off-list answer: {_clip(stripped)}")
+
+
+def _unfenced(text: str) -> str:
+    """The text inside a ```json fence (or the text itself), in linear time."""
+    if text.startswith("```"):
+        text = text[3:].lstrip(string.ascii_letters)
+        if text.rstrip().endswith("```"):
+            text = text.rstrip()[:-3]
+    return text.strip()
 
 
 def label_confidence(tokens: Sequence[Token], text: str, emotion: str) -> float | None:
@@ -122,6 +148,10 @@ def label_confidence(tokens: Sequence[Token], text: str, emotion: str) -> float 
     """
     if not tokens or "".join(t.text for t in tokens) != text:
         return None
+    if not all(_probable(t.logprob) for t in tokens) or not all(
+        _probable(logprob) for t in tokens for _, logprob in t.alternatives
+    ):
+        return None  # a log probability must be finite and at most 0: no made-up 1.0
     span = _label_span(text, emotion)
     if span is None:
         return None
@@ -147,6 +177,10 @@ def label_confidence(tokens: Sequence[Token], text: str, emotion: str) -> float 
     p_first = math.exp(first.logprob)
     share = p_first / (p_first + others) if first.alternatives else p_first
     return min(1.0, share * math.exp(rest))
+
+
+def _probable(logprob: float | None) -> bool:
+    return logprob is None or (math.isfinite(logprob) and logprob <= 0.0)
 
 
 def _label_span(text: str, emotion: str) -> tuple[int, int] | None:

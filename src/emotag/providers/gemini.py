@@ -6,6 +6,7 @@ The only module that imports google-genai, lazily, so `emotag --help` stays fast
 from __future__ import annotations
 
 import base64
+import functools
 import importlib
 import json
 import math
@@ -115,6 +116,7 @@ class GeminiProvider:
     reports_model: bool = False
     votes: int = 1  # > 1: independent answers at the model's default temperature
     session: aiohttp.ClientSession | None = None  # emotag's, closed with the client
+    _answered: bool = False  # an answer of any kind came back in this run
     _configs: dict[tuple[frozenset[str], int], dict[str, Any]] = field(default_factory=dict)
 
     async def label(self, image: Prepared, n: int = 1) -> list[Answer]:
@@ -137,7 +139,7 @@ class GeminiProvider:
             except errors.APIError as exc:
                 refused = _refused_setting(exc, self._sent(n))
                 if refused is None:
-                    raise map_api_error(exc, "model", self.model) from None
+                    raise map_api_error(exc, "model", self.model, answered=self._answered) from None
                 self.settings.refuse(refused)
                 continue
             except transport_errors() as exc:
@@ -145,7 +147,8 @@ class GeminiProvider:
                     raise TransientAPIError(_network_reason(exc)) from exc
                 raise NetworkError(_network_reason(exc)) from exc
             self.settings.accept()
-            return read_reply(response.body or "{}")
+            self._answered = True
+            return read_reply(response.body or "{}", n)
 
     async def aclose(self) -> None:
         await self.client.aio.aclose()
@@ -236,7 +239,7 @@ def make_client(
     return genai.Client(api_key=api_key, http_options=options)
 
 
-def read_reply(reply: str | dict[str, Any]) -> list[Answer]:
+def read_reply(reply: str | dict[str, Any], n: int = 0) -> list[Answer]:
     """Every usable candidate of a generateContent reply, its JSON text or that parsed
     (the usage is the first one's); AnswerError for blocked, cut-off, off-list or
     unreadable replies.
@@ -257,7 +260,8 @@ def read_reply(reply: str | dict[str, Any]) -> list[Answer]:
             reason = (data.get("promptFeedback") or {}).get("blockReason")
             raise AnswerError(f"blocked by the API: {reason or 'no answer'}")
         version = str(data.get("modelVersion") or "")
-        return usable(candidates, lambda c: _read_candidate(c, version), tokens_in, tokens_out)
+        read = functools.partial(_read_candidate, model_version=version)
+        return usable(candidates, read, tokens_in, tokens_out, limit=n)
     except (AttributeError, TypeError, ValueError) as exc:  # a shape no API version sends
         raise AnswerError(f"unreadable answer: {type(exc).__name__}: {exc}") from None
 
@@ -295,9 +299,11 @@ def _model_path(model: str) -> str:
     return model if "/" in model else f"models/{model}"
 
 
-def map_api_error(exc: Any, subject: Subject, name: str) -> EmotagError:
+def map_api_error(exc: Any, subject: Subject, name: str, *, answered: bool = True) -> EmotagError:
     """Sort an SDK APIError: fatal (stop the run), throttled or transient (retry), or about
-    this one image. `subject` is what the request was about: the model, a file or a job."""
+    this one image. `subject` is what the request was about: the model, a file or a job.
+    `answered`: the API has answered a request of this run, so an unexplained 400 may be
+    this image's alone; before that, it is the request's shape, the same for every image."""
     code = int(getattr(exc, "code", 0) or 0)
     status = str(getattr(exc, "status", "") or "")
     message = " ".join(str(getattr(exc, "message", "") or "").split())
@@ -325,6 +331,12 @@ def map_api_error(exc: Any, subject: Subject, name: str) -> EmotagError:
     if code == 403:
         return FatalAPIError(
             f"Permission denied for the {subject} {name} (403): {message or status}"
+        )
+    if code == 400 and not answered and "image" not in message.lower():
+        return FatalAPIError(
+            f"The Gemini API refused the request before answering any ({code} {status}: "
+            f"{message[:200]}); no image was blamed. Check --model and the base URL, or "
+            "upgrade emotag if the API no longer takes what it sends"
         )
     return AnswerError(f"request rejected: {code} {status} {message}".strip())
 
@@ -502,7 +514,7 @@ class GeminiBatches:
                 )
                 continue
             try:
-                answers[key] = read_reply(item.get("response") or {})[0]
+                answers[key] = read_reply(item.get("response") or {}, 1)[0]
             except AnswerError as exc:
                 answers[key] = str(exc)
         return answers

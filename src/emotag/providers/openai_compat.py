@@ -126,7 +126,7 @@ class OpenAIProvider:
                 raise NetworkError(f"{type(exc).__name__}: {exc.__cause__ or exc}") from exc
             self.settings.accept()
             self._answered = True
-            answers = read_completion(response)
+            answers = read_completion(response, n)
             self.settings.note_reported(answers[0].model_version)
             return answers
 
@@ -180,8 +180,9 @@ def estimate_input_tokens(model: str, prompt: str, width: int, height: int) -> i
     return 85 + len(prompt) // 4
 
 
-def read_completion(response: ChatCompletion) -> list[Answer]:
-    """Every usable choice (the usage is the first one's); AnswerError when none is."""
+def read_completion(response: ChatCompletion, n: int = 0) -> list[Answer]:
+    """Every usable choice of the first `n` (all with 0; the usage is the first one's);
+    AnswerError when none is."""
     usage = response.usage
     model = response.model or ""
     return usable(
@@ -189,6 +190,7 @@ def read_completion(response: ChatCompletion) -> list[Answer]:
         lambda choice: _read_choice(choice, model),
         (usage.prompt_tokens or 0) if usage else 0,
         (usage.completion_tokens or 0) if usage else 0,
+        limit=n,
     )
 
 
@@ -482,7 +484,7 @@ def _batch_result(item: dict[str, Any]) -> Answer | str:
         problem = body.get("error") or {}
         return f"batch request failed: {response.get('status_code')} {problem.get('message', '')}"
     try:
-        return read_completion(ChatCompletion.model_validate(body))[0]
+        return read_completion(ChatCompletion.model_validate(body), 1)[0]
     except AnswerError as exc:
         return str(exc)
 
