@@ -195,3 +195,35 @@ def test_the_fake_checks_input_files_as_openai_does(
     checked = client.batches.retrieve(job.id)
     assert checked.status == "failed" and checked.errors is not None
     assert [e.code for e in checked.errors.data or []] == [code]
+
+
+def test_result_lines_the_sdk_would_refuse_are_failures_not_a_crash(
+    server: FakeOpenAI, tmp_path: Path
+) -> None:
+    """Shapes seen in the wild: finish_reason null or newer than the SDK, created 1.5, an
+    error that is a string, a line that is not JSON. Each is one failure row, the other
+    lines are recorded, exit 1, and a second fetch neither crashes nor doubles a row."""
+    folder(tmp_path / "in")
+    server.batch_polls = 1
+    assert invoke("tag", str(tmp_path / "in"), *MODEL, "--batch").exit_code == 0
+    assert invoke("batch", "wait", "--poll", "0.01").exit_code == 0
+    (job,) = server.batches.values()
+    output = server.files[job["output_file_id"]]
+    lines = [json.loads(line) for line in output["data"].decode().splitlines()]
+    lines[0]["response"]["body"]["choices"][0]["finish_reason"] = None
+    lines[1]["response"]["body"]["choices"][0]["finish_reason"] = "a_reason_from_2027"
+    lines[2]["response"]["body"]["created"] = 1.5
+    lines[3] = {"id": "x", "custom_id": lines[3]["custom_id"], "response": None, "error": "boom"}
+    text = [json.dumps(line) for line in lines]
+    text[4] = text[4][: len(text[4]) // 2]  # cut: not JSON
+    output["data"] = ("\n".join(text) + "\n").encode()
+    fetched = invoke("batch", "fetch")
+    assert fetched.exit_code == 1, fetched.output
+    assert "Traceback" not in fetched.output
+    rows, failures = read_csv(LABELS), read_csv(Path("dataset/llm_labels.errors.csv"))
+    assert len(rows) == 3 and len(failures) == 4  # created 1.5 is read; 7 images in all
+    reasons = sorted(f["reason"].split(" (")[0].split(":")[0] for f in failures)
+    assert reasons.count("answer not finished") == 2 and "batch request failed" in reasons
+    again = invoke("batch", "fetch")
+    assert again.exit_code == 0, again.output
+    assert len(read_csv(LABELS)) == 3 and len(read_csv(Path("dataset/llm_labels.errors.csv"))) == 4

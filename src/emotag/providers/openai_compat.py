@@ -11,6 +11,7 @@ same strict parsing as always.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -43,8 +44,6 @@ from emotag.providers.question import DEFAULT_PROMPT, STRICT_SCHEMA
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
     from openai.types import Batch
-    from openai.types.chat import ChatCompletion
-    from openai.types.chat.chat_completion import Choice
 
     from emotag.images import Prepared
 
@@ -109,7 +108,9 @@ class OpenAIProvider:
         while True:
             sent = self._settings(n)
             try:
-                response = await self.client.chat.completions.create(
+                # The raw JSON, not the SDK's model of it: read as it came, a field or
+                # value newer than the installed SDK is no failure (`read_completion`).
+                raw = await self.client.chat.completions.with_raw_response.create(
                     **self._request(image, n, sent)
                 )
             except openai.APIStatusError as exc:
@@ -126,7 +127,7 @@ class OpenAIProvider:
                 raise NetworkError(f"{type(exc).__name__}: {exc.__cause__ or exc}") from exc
             self.settings.accept()
             self._answered = True
-            answers = read_completion(response, n)
+            answers = read_completion(raw.text, n)
             self.settings.note_reported(answers[0].model_version)
             return answers
 
@@ -180,33 +181,53 @@ def estimate_input_tokens(model: str, prompt: str, width: int, height: int) -> i
     return 85 + len(prompt) // 4
 
 
-def read_completion(response: ChatCompletion, n: int = 0) -> list[Answer]:
-    """Every usable choice of the first `n` (all with 0; the usage is the first one's);
-    AnswerError when none is."""
-    usage = response.usage
-    model = response.model or ""
-    return usable(
-        response.choices,
-        lambda choice: _read_choice(choice, model),
-        (usage.prompt_tokens or 0) if usage else 0,
-        (usage.completion_tokens or 0) if usage else 0,
-        limit=n,
-    )
+def read_completion(reply: str | dict[str, Any], n: int = 0) -> list[Answer]:
+    """Every usable choice of the first `n` (all with 0; the usage is the first one's) of
+    a Chat Completions reply, its JSON text or that parsed; AnswerError when none is.
+
+    Read from the JSON, as the Gemini reader is: the SDK's types refuse what is newer
+    than them (a batch result line with a new `finish_reason` crashed every fetch)."""
+    try:
+        data: dict[str, Any] = json.loads(reply) if isinstance(reply, str) else reply
+        usage = data.get("usage") or {}
+        choices = list(data.get("choices") or [])
+        if not choices:
+            raise AnswerError("no answer")
+        read = functools.partial(_read_choice, model=str(data.get("model") or ""))
+        return usable(
+            choices,
+            read,
+            int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0),
+            limit=n,
+        )
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        raise AnswerError(f"unreadable answer: {type(exc).__name__}: {exc}") from None
 
 
-def _read_choice(choice: Choice, model: str) -> Answer:
-    message = choice.message
-    if message.refusal:
-        raise AnswerError(f"refused by the model: {' '.join(message.refusal.split())[:80]}")
-    if choice.finish_reason == "content_filter":
+def _read_choice(choice: dict[str, Any], model: str) -> Answer:
+    message = choice.get("message") or {}
+    if refusal := message.get("refusal"):
+        raise AnswerError(f"refused by the model: {' '.join(str(refusal).split())[:80]}")
+    finish = choice.get("finish_reason")
+    if finish == "content_filter":
         raise AnswerError("answer blocked by the content filter")
-    if choice.finish_reason == "length":
+    if finish == "length":
         raise AnswerError("answer cut off (length)")
+    if finish != "stop":  # null, or a reason newer than emotag: not a finished answer
+        raise AnswerError(f"answer not finished (finish_reason {finish!r})")
+    content = message.get("content") or ""
+    if not isinstance(content, str):
+        raise AnswerError("unreadable answer: its content is not text")
     tokens = [
-        Token(t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs or []))
-        for t in (choice.logprobs.content or [] if choice.logprobs else [])
+        Token(
+            str(t["token"]),
+            None if t.get("logprob") is None else float(t["logprob"]),
+            tuple((str(a["token"]), float(a["logprob"])) for a in t.get("top_logprobs") or []),
+        )
+        for t in (choice.get("logprobs") or {}).get("content") or []
     ]
-    return read_text(message.content or "", tokens, model)
+    return read_text(content, tokens, model)
 
 
 # What an error answer is about, read from OpenAI's documented codes and the wording of
@@ -424,8 +445,11 @@ class OpenAIBatches:
             with self._errors(f"download the batch results {file}"):
                 text = self.client.files.content(file).text
             for line in text.splitlines():
-                if line.strip():
-                    item = json.loads(line)
+                try:
+                    item = json.loads(line) if line.strip() else None
+                except ValueError:
+                    item = None  # its request, unnamed, fails with the job's reason
+                if isinstance(item, dict):
                     answers[str(item.get("custom_id", ""))] = _batch_result(item)
         return answers
 
@@ -473,18 +497,21 @@ def _status(job: Batch) -> JobStatus:
 
 
 def _batch_result(item: dict[str, Any]) -> Answer | str:
-    """One output or error line: the answer, or why there is none."""
-    from openai.types.chat import ChatCompletion
-
+    """One output or error line: the answer, or why there is none (any shape a line may
+    have: it is read as JSON, never trusted to be what the documentation says)."""
     if error := item.get("error"):
-        return f"batch request failed: {error.get('code', '')} {error.get('message', '')}".strip()
+        if isinstance(error, dict):
+            error = f"{error.get('code', '')} {error.get('message', '')}"
+        return f"batch request failed: {' '.join(str(error).split())[:200]}".strip()
     response = item.get("response") or {}
-    body = response.get("body") or {}
-    if response.get("status_code") != 200:
-        problem = body.get("error") or {}
-        return f"batch request failed: {response.get('status_code')} {problem.get('message', '')}"
+    body = response.get("body") if isinstance(response, dict) else None
+    status = response.get("status_code") if isinstance(response, dict) else None
+    if status != 200 or not isinstance(body, dict):
+        problem = body.get("error") if isinstance(body, dict) else None
+        said = problem.get("message", "") if isinstance(problem, dict) else ""
+        return f"batch request failed: {status} {said}".strip()
     try:
-        return read_completion(ChatCompletion.model_validate(body), 1)[0]
+        return read_completion(body, 1)[0]
     except AnswerError as exc:
         return str(exc)
 
