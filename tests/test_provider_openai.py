@@ -88,12 +88,28 @@ def test_a_server_without_strict_schemas_falls_back_once_and_remembers(
 def test_a_reasoning_model_without_max_tokens_or_temperature_is_learned(
     server: FakeOpenAI, tmp_path: Path
 ) -> None:
+    """The cap goes as max_completion_tokens (max_tokens is deprecated in OpenAI's spec
+    and refused by reasoning models): only the temperature is refused, once."""
     server.unsupported = {"max_tokens", "temperature"}
     truth = folder(tmp_path / "in", 6)
     result = tag(str(tmp_path / "in"), "--json")
     assert result.exit_code == 0, result.output
-    assert labels() == truth and json.loads(result.stdout)["refused_settings"] == 2
-    assert all("max_tokens" not in s.body for s in server.requests()[2:])
+    assert labels() == truth and json.loads(result.stdout)["refused_settings"] == 1
+    assert all("max_tokens" not in s.body for s in server.requests())
+    assert all(s.body["max_completion_tokens"] == 512 for s in server.requests())
+
+
+def test_an_older_server_without_max_completion_tokens_gets_max_tokens(
+    server: FakeOpenAI, tmp_path: Path
+) -> None:
+    server.unsupported = {"max_completion_tokens"}
+    truth = folder(tmp_path / "in", 6)
+    result = tag(str(tmp_path / "in"), "--json")
+    assert result.exit_code == 0, result.output
+    assert labels() == truth and json.loads(result.stdout)["refused_settings"] == 1
+    answered = server.requests()[1:]
+    assert answered and all(s.body.get("max_tokens") == 512 for s in answered)
+    assert all("max_completion_tokens" not in s.body for s in answered)
 
 
 def test_a_plain_text_server_is_parsed_strictly(server: FakeOpenAI, tmp_path: Path) -> None:

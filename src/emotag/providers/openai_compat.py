@@ -71,16 +71,30 @@ JSON_SCHEMA: Final = "json_schema"
 JSON_OBJECT: Final = "json_object"
 LOGPROBS: Final = "logprobs"
 CHOICES: Final = "choices"  # n > 1: several answers in one request (--votes)
-# Reasoning models refuse both: `max_tokens` (they want max_completion_tokens) and any
-# temperature but their default.
+# The answer's length cap: `max_completion_tokens` where the server takes it (OpenAI's
+# spec deprecates `max_tokens`, which reasoning models refuse), else `max_tokens` (older
+# compatible servers), else none. Reasoning models also refuse any temperature but their
+# default.
+MAX_COMPLETION_TOKENS: Final = "max_completion_tokens"
 MAX_TOKENS: Final = "max_tokens"
 TEMPERATURE: Final = "temperature"
-OPTIONAL_SETTINGS: Final = (JSON_SCHEMA, JSON_OBJECT, LOGPROBS, MAX_TOKENS, TEMPERATURE)
+OPTIONAL_SETTINGS: Final = (
+    JSON_SCHEMA,
+    JSON_OBJECT,
+    LOGPROBS,
+    MAX_COMPLETION_TOKENS,
+    MAX_TOKENS,
+    TEMPERATURE,
+)
+# A cap that leaves a reasoning model room to think before its short answer: output is
+# billed as used, so it costs nothing where the model does not think.
+ANSWER_CAP: Final = 512
 _SETTING_WORDS: Final = {
     JSON_SCHEMA: ("json_schema", "response_format", "structured output", "strict"),
     JSON_OBJECT: ("json_object", "response_format"),
     LOGPROBS: ("logprobs", "logprob"),
     CHOICES: ("'n'", "n must be", "multiple choices", "number of choices", " n "),
+    MAX_COMPLETION_TOKENS: ("max_completion_tokens",),
     MAX_TOKENS: ("max_tokens",),
     TEMPERATURE: ("temperature",),
 }
@@ -156,8 +170,10 @@ class OpenAIProvider:
             "model": self.model,
             "messages": [{"role": "user", "content": content}],
         }
-        if MAX_TOKENS in sent:
-            request["max_tokens"] = 64
+        if MAX_COMPLETION_TOKENS in sent:
+            request["max_completion_tokens"] = ANSWER_CAP
+        elif MAX_TOKENS in sent:
+            request["max_tokens"] = ANSWER_CAP
         if TEMPERATURE in sent and self.votes == 1:
             request["temperature"] = 0
         if JSON_SCHEMA in sent:
