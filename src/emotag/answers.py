@@ -18,6 +18,7 @@ from emotag.errors import AnswerError
 T = TypeVar("T")
 _WORD = re.compile(r"[a-z]+")
 _EMOTION_VALUE = re.compile(r'"emotion"\s*:\s*"([^"]*)"')
+_MODEL_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}")
 # An answer longer than this is no label: a runaway model, or a hostile server.
 LONGEST_ANSWER: Final = 4096
 _TRIMMED: Final = string.whitespace + string.punctuation
@@ -45,6 +46,13 @@ class Token:
     alternatives: tuple[tuple[str, float], ...] = ()
 
 
+def reported_name(name: str) -> str:
+    """The model name a server reports, if it is one: a short run of name characters. A
+    hostile server's `=HYPERLINK(...)` or a 2,000-character name is dropped (the run's
+    own model name is written instead), so it never reaches a CSV or the settings cache."""
+    return name if _MODEL_NAME.fullmatch(name) else ""
+
+
 def read_text(text: str, tokens: Sequence[Token], model_version: str = "") -> Answer:
     """An answer text (and its tokens, if the API gave them) as an Answer; usage is added
     by `usable`."""
@@ -57,7 +65,7 @@ def read_text(text: str, tokens: Sequence[Token], model_version: str = "") -> An
         input_tokens=0,
         output_tokens=0,
         faces=faces,
-        model_version=model_version,
+        model_version=reported_name(model_version),
     )
 
 

@@ -15,6 +15,8 @@ from emotag.errors import OutputError
 # File names on Linux may be any bytes; surrogateescape writes them back unchanged.
 ENCODING: Final = "utf-8"
 ERRORS: Final = "surrogateescape"
+# For reading: the same, less a leading byte-order mark (Excel's "CSV UTF-8" writes one).
+READING: Final = "utf-8-sig"
 
 
 @contextmanager

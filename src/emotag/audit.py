@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from emotag import calibration as stats
-from emotag.atomic import ENCODING, ERRORS, atomic_text
+from emotag.atomic import ERRORS, READING, atomic_text
 from emotag.csvfiles import LABEL_COLUMNS, read_for_rewrite, write_csv_atomic
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError
@@ -165,20 +165,26 @@ def _labels(labels_csv: Path) -> list[Label]:
 
 
 def read_sample(path: Path) -> list[Sampled]:
-    rows = _read_csv(path, SAMPLE_COLUMNS)
-    try:
-        return [
-            Sampled(
-                r["path"],
-                r["emotion"],
-                float(r["confidence"]) if r["confidence"] else None,
-                r["stratum"],
-                float(r["weight"]),
+    """The sample's rows; a weight that is no positive number, or a confidence outside
+    [0, 1] (NaN, a hand edit), is refused with its line."""
+    sampled = []
+    for line, r in enumerate(_read_csv(path, SAMPLE_COLUMNS), 2):
+        try:
+            confidence = float(r["confidence"]) if r["confidence"] else None
+            weight = float(r["weight"])
+        except ValueError as exc:
+            raise InputError(
+                f"{path}:{line}: not a row 'emotag audit sample' wrote ({exc})."
+            ) from exc
+        if not (math.isfinite(weight) and weight > 0) or (
+            confidence is not None and not 0.0 <= confidence <= 1.0
+        ):
+            raise InputError(
+                f"{path}:{line}: weight {r['weight']!r} or confidence {r['confidence']!r} is "
+                "not what 'emotag audit sample' writes; draw the sample again."
             )
-            for r in rows
-        ]
-    except ValueError as exc:
-        raise InputError(f"{path} is not a sample written by 'emotag audit sample': {exc}") from exc
+        sampled.append(Sampled(r["path"], r["emotion"], confidence, r["stratum"], weight))
+    return sampled
 
 
 def read_truth(path: Path) -> dict[str, str]:
@@ -198,12 +204,15 @@ def read_truth(path: Path) -> dict[str, str]:
 def _read_csv(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
     if not path.is_file():
         raise InputError(f"Not found: {path}")
-    with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+    with open(path, encoding=READING, errors=ERRORS, newline="") as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{path} lacks the column(s) {', '.join(missing)}.")
-        return list(reader)
+        try:
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(f"{path} lacks the column(s) {', '.join(missing)}.")
+            return list(reader)
+        except csv.Error as exc:  # a field past the csv module's limit, a stray quote
+            raise InputError(f"{path} is not a readable CSV ({exc}).") from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from emotag.atomic import ENCODING, ERRORS
+from emotag.atomic import ERRORS, READING
 from emotag.csvfiles import LABEL_COLUMNS, label_from_row, read_for_rewrite, write_csv_atomic
 from emotag.emotions import is_emotion
 from emotag.errors import InputError
@@ -31,7 +31,7 @@ class CorrectionResult:
 def read_corrections(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
     """(path, old, new) rows and the problems of the rows that are not usable."""
     try:
-        with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+        with open(path, encoding=READING, errors=ERRORS, newline="") as handle:
             reader = csv.DictReader(handle)
             if not {"path", "new"} <= set(reader.fieldnames or []):
                 raise InputError(
@@ -45,6 +45,8 @@ def read_corrections(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]
                     continue
                 rows.append((row["path"], (row.get("old") or "").strip(), new))
             return rows, problems
+    except csv.Error as exc:  # a field past the csv module's limit, a stray quote
+        raise InputError(f"{path} is not a readable CSV ({exc}).") from exc
     except OSError as exc:
         raise InputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
 
@@ -105,7 +107,7 @@ def _undo(journal_csv: Path, labels_csv: Path) -> CorrectionResult:
     table = read_for_rewrite(labels_csv)
     result = CorrectionResult()
     try:
-        with open(journal_csv, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+        with open(journal_csv, encoding=READING, errors=ERRORS, newline="") as handle:
             rows = list(csv.DictReader(handle))
     except OSError as exc:
         raise InputError(f"Cannot read {journal_csv}: {exc.strerror or exc}") from exc

@@ -12,10 +12,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Final
 
-from emotag.atomic import ENCODING, ERRORS, atomic_text
+from emotag.atomic import ENCODING, ERRORS, READING, atomic_text
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError, OutputError
 from emotag.records import NO_FACE, Failure, Label, LabelTable
+from emotag.votes import counted
 
 LABEL_COLUMNS: Final = (
     "filename",
@@ -54,7 +55,7 @@ def read_answers(path: Path, model: str) -> dict[str, list[tuple[str, str]]]:
     if not path.exists():
         return answers
     seen: set[str] = set()
-    with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+    with open(path, encoding=READING, errors=ERRORS, newline="") as handle:
         for row in csv.DictReader(handle):
             emotion = (row.get("emotion") or "").strip()
             request = row.get("request") or ""
@@ -90,7 +91,7 @@ def _read_labels(path: Path) -> LabelTable:
     if not path.exists():
         return table
     try:
-        text = path.read_bytes().decode(ENCODING, ERRORS)
+        text = path.read_bytes().decode(READING, ERRORS)
     except OSError as exc:
         raise InputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
     records = _records(text, table)
@@ -137,7 +138,7 @@ def read_failures(path: Path) -> dict[str, Failure]:
     failures: dict[str, Failure] = {}
     if not path.exists():
         return failures
-    with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+    with open(path, encoding=READING, errors=ERRORS, newline="") as handle:
         for row in csv.DictReader(handle):
             if row.get("path"):
                 failures[row["path"]] = Failure(
@@ -307,6 +308,8 @@ def _parse_label(values: list[str], columns: list[int], full: bool) -> tuple[Lab
         return None, f"'{emotion}' is not one of the seven emotions"
     if local_emotion and local_emotion not in EMOTIONS:
         return None, f"local_emotion '{local_emotion}' is not one of the seven emotions"
+    if votes and counted(votes) is None:
+        return None, f"votes '{votes[:40]}' are not label:count pairs"
     numbers: list[float | None] = []
     for name, text in (
         ("confidence", confidence_text),

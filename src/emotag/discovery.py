@@ -48,25 +48,19 @@ def _ignore(path: Path, reason: str) -> None:
 
 
 def _walk(
-    folder: Path, follow: bool, seen: set[tuple[int, int]], on_skip: OnSkip, inside: str
+    root: Path, follow: bool, seen: set[tuple[int, int]], on_skip: OnSkip, inside: str
 ) -> Iterator[Path]:
-    try:
-        info = folder.stat()
-        key = (info.st_dev, info.st_ino)
-        if key in seen:
-            return
-        seen.add(key)
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        on_skip(folder, f"folder not readable: {exc.strerror or exc}")
-        return
-    for entry in entries:
-        if entry.name.startswith("."):
+    """Depth first with a stack of listings, not recursion: a folder 1,000 deep is no
+    RecursionError."""
+    stack = [iter(_listing(root, seen, on_skip))]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
             continue
         try:
             if entry.is_dir(follow_symlinks=follow):
-                yield from _walk(Path(entry.path), follow, seen, on_skip, inside)
+                stack.append(iter(_listing(Path(entry.path), seen, on_skip)))
             elif entry.is_file(follow_symlinks=True) and is_image_name(entry.name):
                 if entry.is_symlink() and not follow and not _within(entry.path, inside):
                     # A link to a file elsewhere: its bytes would be uploaded and exported.
@@ -75,3 +69,19 @@ def _walk(
                 yield Path(entry.path)
         except OSError:
             continue
+
+
+def _listing(folder: Path, seen: set[tuple[int, int]], on_skip: OnSkip) -> list[os.DirEntry[str]]:
+    """A folder's visible entries, sorted; none for a folder seen before (a loop) or one
+    that cannot be listed (said to `on_skip`)."""
+    try:
+        info = folder.stat()
+        key = (info.st_dev, info.st_ino)
+        if key in seen:
+            return []
+        seen.add(key)
+        with os.scandir(folder) as it:
+            return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError as exc:
+        on_skip(folder, f"folder not readable: {exc.strerror or exc}")
+        return []

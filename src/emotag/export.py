@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -121,11 +122,32 @@ def _items(labels_csv: Path, within: Boundary) -> tuple[list[_Item], list[str], 
     items = []
     for label in present:
         name = os.path.basename(label.path)
-        if stems[_stem(label.path).casefold()] > 1:
-            tag = hashlib.sha256(label.path.encode(ENCODING, ERRORS)).hexdigest()[:8]
+        tag = hashlib.sha256(label.path.encode(ENCODING, ERRORS)).hexdigest()[:8]
+        if not _utf8(name):
+            # Bytes that are no UTF-8 would make metadata.csv (and tasks.json) unloadable.
+            name = f"image_{tag}{_utf8_suffix(name)}"
+        elif stems[_stem(label.path).casefold()] > 1:
             name = f"{_stem(label.path)}_{tag}{os.path.splitext(name)[1]}"
         items.append(_Item(label, name))
     return items, missing, refused
+
+
+def _text(path: str) -> str:
+    """A path as text: bytes that are no UTF-8 escaped (`\xe9`), so it can be written."""
+    return path.encode(ENCODING, ERRORS).decode(ENCODING, "backslashreplace")
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode(ENCODING)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _utf8_suffix(name: str) -> str:
+    suffix = os.path.splitext(name)[1]
+    return suffix if _utf8(suffix) else ""
 
 
 def _stem(path: str) -> str:
@@ -164,7 +186,9 @@ def _copy(source: str, target: Path) -> None:
 def _hf(items: list[_Item], folder: Path, place: Place, output: Path, root: Path) -> None:
     """An imagefolder with metadata.csv: `datasets.load_dataset("imagefolder", data_dir=…)`."""
     columns = ["file_name", "emotion", "confidence", "calibrated", "model", "source_path"]
-    with open(folder / "metadata.csv", "w", encoding=ENCODING, errors=ERRORS, newline="") as out:
+    # Strict UTF-8: `datasets` cannot load a metadata.csv holding other bytes, so a source
+    # path that has some is written with them escaped (\xe9), the file itself renamed.
+    with open(folder / "metadata.csv", "w", encoding=ENCODING, errors="strict", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(columns)
         for item in items:
@@ -176,7 +200,7 @@ def _hf(items: list[_Item], folder: Path, place: Place, output: Path, root: Path
                     decimal(item.label.confidence),
                     decimal(item.label.calibrated),
                     item.label.model,
-                    item.label.path,
+                    _text(item.label.path),
                 ]
             )
 
@@ -218,9 +242,11 @@ def _labelstudio(items: list[_Item], folder: Path, place: Place, output: Path, r
         if score is not None:
             prediction["score"] = score
         image = (under_root / "images" / item.name).as_posix()
+        # Percent-encoded: a name holding '&', '#' or '%2F' must not break out of `d=`.
+        url = f"/data/local-files/?d={urllib.parse.quote(image, safe='/')}"
         tasks.append(
             {
-                "data": {"image": f"/data/local-files/?d={image}", "source": item.label.path},
+                "data": {"image": url, "source": _text(item.label.path)},
                 "predictions": [prediction],
             }
         )

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emotag.atomic import ENCODING, ERRORS, atomic_text
+from emotag.atomic import ERRORS, READING, atomic_text
 from emotag.choices import Prefer
 from emotag.errors import ConfigError, InputError
 from emotag.lock import run_lock
@@ -122,59 +122,68 @@ def _merged(
     # The audit's probability that the label is right, where `audit score` gave one.
     calibrated_column = f"{label_column}_calibrated" if store.calibrated else None
     try:
-        source = open(landmarks, encoding=ENCODING, errors=ERRORS, newline="")
+        source = open(landmarks, encoding=READING, errors=ERRORS, newline="")
     except OSError as exc:
         raise InputError(f"Cannot read {landmarks}: {exc.strerror or exc}") from exc
     # The source is closed before the output replaces it: --in-place writes onto the file
     # being read, and Windows cannot replace a file that is held open.
-    with atomic_text(output) as sink, _optional_writer(unmatched_path) as unmatched, source:
-        # Plain lists, not DictReader/DictWriter: a landmarks row has ~140 columns and the
-        # dicts would double the time of a 100k-row merge.
-        reader = csv.reader(source)
-        header = next(reader, [])
-        column = image_column or detect_image_column(header)
-        if column not in header:
-            raise InputError(f"{landmarks} has no column '{column}'.")
-        report.image_column = column
-        wanted = (label_column, confidence_column, calibrated_column)
-        extra = [c for c in wanted if c is not None and c not in header]
-        out_header = header + extra
-        image_at, label_at = out_header.index(column), out_header.index(label_column)
-        confidence_at = out_header.index(confidence_column)
-        calibrated_at = out_header.index(calibrated_column) if calibrated_column else None
-        writer = csv.writer(sink)
-        writer.writerow(out_header)
-        if unmatched is not None:
-            unmatched.writerow(header)
-        padding = [""] * len(extra)
-        for values in reader:
-            report.rows += 1
-            row = values + padding if len(values) == len(header) else _fit(values, len(out_header))
-            image = row[image_at]
-            found = store.match(image) if image else None
-            existing = row[label_at].strip()
-            if found is None:
-                kind = "ambiguous" if image and store.is_ambiguous(image) else "unmatched"
-                setattr(report, kind, getattr(report, kind) + 1)
-                report.note(kind, image)
-                if unmatched is not None:
-                    unmatched.writerow(row[: len(header)])
-            else:
-                report.matched += 1
-                if found.label is not None:
-                    used.add(found.label.path)
-                if existing and existing != found.emotion:
-                    report.disagreements += 1
-                    report.note(
-                        "disagreements", f"{image}: table {existing}, labels {found.emotion}"
-                    )
-                if not existing or prefer is Prefer.LABELS:
-                    row[label_at] = found.emotion
-                    label = found.label
-                    row[confidence_at] = decimal(label.confidence if label else None)
-                    if calibrated_at is not None:
-                        row[calibrated_at] = decimal(label.calibrated if label else None)
-            writer.writerow(row)
+    try:
+        with atomic_text(output) as sink, _optional_writer(unmatched_path) as unmatched, source:
+            # Plain lists, not DictReader/DictWriter: a landmarks row has ~140 columns and the
+            # dicts would double the time of a 100k-row merge.
+            reader = csv.reader(source)
+            header = next(reader, [])
+            column = image_column or detect_image_column(header)
+            if column not in header:
+                raise InputError(f"{landmarks} has no column '{column}'.")
+            report.image_column = column
+            wanted = (label_column, confidence_column, calibrated_column)
+            extra = [c for c in wanted if c is not None and c not in header]
+            out_header = header + extra
+            image_at, label_at = out_header.index(column), out_header.index(label_column)
+            confidence_at = out_header.index(confidence_column)
+            calibrated_at = out_header.index(calibrated_column) if calibrated_column else None
+            writer = csv.writer(sink)
+            writer.writerow(out_header)
+            if unmatched is not None:
+                unmatched.writerow(header)
+            padding = [""] * len(extra)
+            for values in reader:
+                report.rows += 1
+                row = (
+                    values + padding
+                    if len(values) == len(header)
+                    else _fit(values, len(out_header))
+                )
+                image = row[image_at]
+                found = store.match(image) if image else None
+                existing = row[label_at].strip()
+                if found is None:
+                    kind = "ambiguous" if image and store.is_ambiguous(image) else "unmatched"
+                    setattr(report, kind, getattr(report, kind) + 1)
+                    report.note(kind, image)
+                    if unmatched is not None:
+                        unmatched.writerow(row[: len(header)])
+                else:
+                    report.matched += 1
+                    if found.label is not None:
+                        used.add(found.label.path)
+                    if existing and existing != found.emotion:
+                        report.disagreements += 1
+                        report.note(
+                            "disagreements", f"{image}: table {existing}, labels {found.emotion}"
+                        )
+                    if not existing or prefer is Prefer.LABELS:
+                        row[label_at] = found.emotion
+                        label = found.label
+                        row[confidence_at] = decimal(label.confidence if label else None)
+                        if calibrated_at is not None:
+                            row[calibrated_at] = decimal(label.calibrated if label else None)
+                writer.writerow(row)
+    except csv.Error as exc:  # a field past the csv module's limit, a stray quote
+        raise InputError(
+            f"{landmarks} is not a readable CSV ({exc}); nothing was written."
+        ) from exc
     report.unused_labels = len(store) - len(used)
     return report
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from emotag.atomic import ENCODING, ERRORS
+from emotag.atomic import ENCODING, ERRORS, READING
 from emotag.choices import OnConflict
 from emotag.csvfiles import LABEL_COLUMNS, read_for_rewrite, read_labels, write_csv_atomic
 from emotag.emotions import normalise
@@ -206,7 +206,7 @@ def undo(journal: Path, within: Boundary) -> UndoResult:
     """Reverse a journal, last step first; refuse steps whose file has changed since, and
     steps naming a file outside `within`."""
     try:
-        with open(journal, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+        with open(journal, encoding=READING, errors=ERRORS, newline="") as handle:
             rows = list(csv.DictReader(handle))
     except OSError as exc:
         raise InputError(f"Cannot read the journal {journal}: {exc.strerror or exc}") from exc
@@ -305,7 +305,7 @@ def settle_interrupted(labels_csv: Path) -> int:
     journal = Path(marker.read_text(encoding="utf-8").strip())
     moved: dict[str, str] = {}
     if journal.is_file():
-        with open(journal, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+        with open(journal, encoding=READING, errors=ERRORS, newline="") as handle:
             for row in csv.DictReader(handle):
                 old, new = Path(row.get("old") or ""), Path(row.get("new") or "")
                 if str(old) and str(new) and new.exists() and not old.exists():

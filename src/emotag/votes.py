@@ -45,6 +45,18 @@ def tally(answers: Sequence[tuple[str, str]]) -> Tally:
     )
 
 
+def counted(votes: str) -> list[tuple[str, int]] | None:
+    """A `votes` column value as (label, count) pairs; None when it is not one (a hand
+    edit, a hostile CSV): each part a label, a colon and a count from 1 to 99."""
+    pairs = []
+    for part in votes.split():
+        emotion, _, count = part.rpartition(":")
+        if emotion not in _ORDER or not count.isdigit() or not 1 <= int(count) <= 99:
+            return None
+        pairs.append((emotion, int(count)))
+    return pairs
+
+
 def is_split(votes: str) -> bool:
     """The answers did not all agree."""
     return " " in votes.strip()
@@ -52,16 +64,15 @@ def is_split(votes: str) -> bool:
 
 def is_tie(votes: str) -> bool:
     """The two most voted labels have as many votes each."""
-    counts = [int(part.rsplit(":", 1)[1]) for part in votes.split()]
+    counts = [count for _, count in counted(votes) or ()]
     return len(counts) > 1 and counts[0] == counts[1]
 
 
 def vote_count(votes: str) -> int:
-    """How many answers a `votes` column value holds (0 when empty)."""
-    return sum(int(part.rsplit(":", 1)[1]) for part in votes.split()) if votes else 0
+    """How many answers a `votes` column value holds (0 when empty or unreadable)."""
+    return sum(count for _, count in counted(votes) or ())
 
 
 def answers_in(votes: str, faces: str) -> list[tuple[str, str]]:
     """The answers a `votes` value stands for, when the answers ledger is gone."""
-    pairs = (part.rsplit(":", 1) for part in votes.split())
-    return [(emotion, faces) for emotion, count in pairs for _ in range(int(count))]
+    return [(emotion, faces) for emotion, count in counted(votes) or () for _ in range(count)]

@@ -20,6 +20,9 @@ from emotag.atomic import atomic_text
 
 MEMORY_DAYS: Final = 7.0
 MEMORY_FILE: Final = "accepted-settings.json"
+# Names a server may report for one model (snapshots, tags): a server that answers under a
+# new name each time cannot make every answer rewrite the cache.
+MOST_REPORTED: Final = 20
 
 
 def default_memory_path() -> Path:
@@ -150,7 +153,12 @@ class Negotiator:
     def note_reported(self, name: str) -> None:
         """The server answered under another name (a dated snapshot, a local tag): keep
         it, so labels written under it count as this model's in later runs."""
-        if name and name != self.model and name not in self._reported:
+        if (
+            name
+            and name != self.model
+            and name not in self._reported
+            and len(self._reported) < MOST_REPORTED
+        ):
             self._reported.add(name)
             self.memory.remember(
                 self.endpoint, self.model, self.accepted, self.refused, self._reported
