@@ -23,6 +23,8 @@ from typing import Any
 
 from PIL import Image
 
+from google_protos import named, request_problem
+
 EMOTION_COLOURS = ("happy", "surprise", "angry", "disgust", "fear", "neutral", "sad")
 COLOURS: dict[str, tuple[int, int, int]] = {
     "happy": (240, 200, 20),
@@ -53,40 +55,6 @@ UPLOAD_START = f"/upload/{VERSION}/files"
 LABEL_LOGPROB = -0.105  # exp() of this is 0.9003, the confidence tests expect
 TEST_KEY = "FAKE-emotag-test-key-0123456789abcdefghijk"  # recognisable, not Google-shaped
 
-# generationConfig fields the real API knows (REST camelCase; the SDK's own snake_case
-# spelling of nested ones is accepted as proto JSON allows). Anything else is a 400.
-KNOWN_CONFIG = frozenset(
-    {
-        "temperature",
-        "topP",
-        "topK",
-        "candidateCount",
-        "maxOutputTokens",
-        "stopSequences",
-        "responseMimeType",
-        "responseSchema",
-        "responseJsonSchema",
-        "responseLogprobs",
-        "logprobs",
-        "presencePenalty",
-        "frequencyPenalty",
-        "seed",
-        "mediaResolution",
-        "thinkingConfig",
-        "responseModalities",
-    }
-)
-KNOWN_BODY = frozenset(
-    {
-        "contents",
-        "generationConfig",
-        "safetySettings",
-        "systemInstruction",
-        "tools",
-        "toolConfig",
-        "cachedContent",
-    }
-)
 # How the real API words a refused optional setting (see providers/gemini._SETTING_WORDS).
 REFUSALS = {
     "responseLogprobs": "Logprobs is not enabled for models/{model}",
@@ -377,12 +345,11 @@ def _image_problem(body: dict[str, Any]) -> str | None:
 
 
 def _invalid_request(body: dict[str, Any], model: str) -> str | None:
-    """The 400 message the real API gives a request it cannot parse, or None."""
-    unknown = sorted(set(body) - KNOWN_BODY)
-    config = body.get("generationConfig", {})
-    unknown += sorted(f"generation_config.{k}" for k in set(config) - KNOWN_CONFIG)
-    if unknown:
-        return f'Invalid JSON payload received. Unknown name "{unknown[0]}": Cannot find field.'
+    """The 400 message the real API gives a request it cannot parse, or None: parsed as
+    Google parses it (`google_protos`), then the rules the protos do not state."""
+    if problem := request_problem(body):
+        return f"Invalid JSON payload received. {problem}"
+    config = body.get("generationConfig") or body.get("generation_config") or {}
     if "responseSchema" in config and "responseJsonSchema" in config:
         return "responseSchema and responseJsonSchema cannot both be set."
     if ("responseSchema" in config or "responseJsonSchema" in config) and config.get(
@@ -517,9 +484,10 @@ def _invalid_batch(state: FakeGemini, body: dict[str, Any]) -> str | None:
     batch = body.get("batch")
     if not isinstance(batch, dict):
         return "* BatchGenerateContentRequest.batch: batch is required"
-    if unknown := sorted(set(batch) - {"displayName", "inputConfig", "priority"}):
+    known = {"displayName", "inputConfig", "priority", "display_name", "input_config"}
+    if unknown := sorted(set(batch) - known):  # both spellings, as the API (REST docs: snake)
         return f"Invalid JSON payload received. Unknown name \"{unknown[0]}\" at 'batch'"
-    source = (batch.get("inputConfig") or {}).get("fileName")
+    source = named(named(batch, "inputConfig") or {}, "fileName")
     if not isinstance(source, str):
         return "* BatchGenerateContentRequest.batch.input_config: file_name is required"
     if source not in state.files:
@@ -538,12 +506,12 @@ def _create_batch(
         "metadata": {
             "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
             "name": name,
-            "displayName": batch.get("displayName", ""),
+            "displayName": named(batch, "displayName") or "",
             "model": f"models/{model}",
             "state": "BATCH_STATE_PENDING",
             "createTime": "2026-11-25T00:00:00Z",
         },
-        "_input": batch["inputConfig"]["fileName"],
+        "_input": named(named(batch, "inputConfig"), "fileName"),
         "_headers": {k.lower(): v for k, v in headers.items()},
         "_polls": 0,
     }

@@ -104,3 +104,68 @@ def test_batch_calls_answer_as_the_real_api(fake: FakeGemini) -> None:
     assert call(fake, "POST", f"/v1/batches/{job_id}:cancel", {})[0] == 200
     after = call(fake, "GET", f"/v1/batches/{job_id}")[1]
     assert after["metadata"]["state"] == "BATCH_STATE_SUCCEEDED"  # finished stays finished
+
+
+def body_with(**changes: object) -> dict:
+    """A generateContent body as emotag sends it, with `changes` applied (`part_extra`,
+    `blob_extra`, `content_extra`: an unknown key inside a Part, a Blob, a Content)."""
+    part = {"inlineData": {"mimeType": "image/png", "data": png()}}
+    body: dict = {
+        "contents": [{"role": "user", "parts": [part, {"text": "?"}]}],
+        "generationConfig": {"responseMimeType": "application/json", "maxOutputTokens": 64},
+    }
+    config = body["generationConfig"]
+    for name, value in changes.items():
+        if name == "part_extra":
+            body["contents"][0]["parts"][1]["colour"] = value
+        elif name == "blob_extra":
+            part["inlineData"]["colour"] = value
+        elif name == "content_extra":
+            body["contents"][0]["colour"] = value
+        elif name in ("snake_case", "model"):
+            body = {"generation_config": body.pop("generationConfig"), **body}
+            if name == "model":
+                body["model"] = "models/gemini-3.5-flash-lite"
+        else:
+            config[name] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    ("changes", "google"),
+    [
+        ({"mediaResolution": "MEDIA_RESOLUTION_LOW"}, "accepts"),
+        ({"mediaResolution": "LOW"}, "refuses"),
+        ({"temperature": 0.5}, "accepts"),
+        ({"temperature": "hot"}, "refuses"),
+        ({"maxOutputTokens": "64"}, "accepts"),  # proto JSON takes an int64 as a string
+        ({"maxOutputTokens": "64x"}, "refuses"),
+        ({"part_extra": "red"}, "refuses"),
+        ({"blob_extra": "red"}, "refuses"),
+        ({"content_extra": "red"}, "refuses"),
+        ({"snake_case": True}, "accepts"),
+        ({"model": True}, "accepts"),
+    ],
+    ids=lambda v: "-".join(f"{k}={w}" for k, w in v.items()) if isinstance(v, dict) else v,
+)
+def test_the_fake_parses_bodies_as_google_does(
+    fake: FakeGemini, changes: dict, google: str
+) -> None:
+    """Checked against Google's published protos (issue 36): the fake took "LOW", "hot",
+    "64x" and unknown keys inside a Part, a Blob or a Content, and refused snake_case
+    top-level names and `model` in the body, all of which Google does the other way."""
+    status, body = call(
+        fake, "POST", "/v1/models/gemini-3.5-flash-lite:generateContent", body_with(**changes)
+    )
+    assert (status == 200) == (google == "accepts"), body
+    if google == "refuses":
+        assert body["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def test_the_batch_body_is_taken_as_googles_rest_docs_spell_it(fake: FakeGemini) -> None:
+    line = {"key": "k", "request": body_with()}
+    fake.files["files/input-1"] = (json.dumps(line) + "\n").encode()
+    rest = {"batch": {"display_name": "emotag", "input_config": {"file_name": "files/input-1"}}}
+    status, body = call(fake, "POST", "/v1/models/gemini-3.5-flash-lite:batchGenerateContent", rest)
+    assert status == 200, body
+    assert body["metadata"]["displayName"] == "emotag"

@@ -52,13 +52,18 @@ def test_a_malformed_votes_cell_is_a_bad_row_named_by_its_line(
 
 def test_a_folder_a_thousand_deep_is_walked(tmp_path: Path) -> None:
     deep = tmp_path / "root"
-    folder = deep
-    folder.mkdir()
+    folders = [deep]
     for _ in range(1000):  # one level at a time: os.makedirs itself recurses
-        folder = folder / "d"
+        folders.append(folders[-1] / "d")
+    for folder in folders:
         folder.mkdir()
-    make_image(folder / "face.png")
-    assert [p.name for p in iter_images(deep)] == ["face.png"]
+    image = make_image(folders[-1] / "face.png")
+    try:
+        assert [p.name for p in iter_images(deep)] == ["face.png"]
+    finally:  # bottom up: shutil.rmtree (and pytest's clean-up) would recurse too deep
+        image.unlink()
+        for folder in reversed(folders):
+            folder.rmdir()
 
 
 def test_a_field_past_the_csv_limit_is_one_line(tmp_path: Path) -> None:
