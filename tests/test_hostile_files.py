@@ -152,3 +152,23 @@ def test_a_file_name_that_is_no_utf8_keeps_the_hf_export_loadable(
     assert len(loaded) == 2
     del loaded
     gc.collect()
+
+
+def test_descriptive_cells_of_the_hf_metadata_never_run_as_formulas(
+    gemini: FakeGemini, tmp_path: Path
+) -> None:
+    make_image(tmp_path / "=1+2" / "a.png")  # a folder a spreadsheet would read as =1+2/...
+    assert invoke("tag", str(tmp_path / "=1+2")).exit_code == 0
+    assert invoke("export", "-f", "hf", "-o", "hf").exit_code == 0
+    (row,) = read_csv(Path("hf/metadata.csv"))
+    assert row["file_name"] == "images/a.png" and row["emotion"]
+    assert row["source_path"] == str(tmp_path / "=1+2" / "a.png")  # absolute: starts with /
+    from emotag.export import _inert
+
+    assert [_inert(c) for c in ("=HYPERLINK(1)", "+1", "-1", "@x", "ok")] == [
+        "'=HYPERLINK(1)",
+        "'+1",
+        "'-1",
+        "'@x",
+        "ok",
+    ]

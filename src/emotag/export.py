@@ -132,6 +132,12 @@ def _items(labels_csv: Path, within: Boundary) -> tuple[list[_Item], list[str], 
     return items, missing, refused
 
 
+def _inert(cell: str) -> str:
+    """A descriptive cell a spreadsheet would run as a formula (=, +, -, @ first) gets a
+    leading apostrophe; the columns a loader reads (file_name, emotion) are left exact."""
+    return f"'{cell}" if cell[:1] in ("=", "+", "-", "@") else cell
+
+
 def _text(path: str) -> str:
     """A path as text: bytes that are no UTF-8 escaped (`\xe9`), so it can be written."""
     return path.encode(ENCODING, ERRORS).decode(ENCODING, "backslashreplace")
@@ -199,8 +205,8 @@ def _hf(items: list[_Item], folder: Path, place: Place, output: Path, root: Path
                     item.label.emotion,
                     decimal(item.label.confidence),
                     decimal(item.label.calibrated),
-                    item.label.model,
-                    _text(item.label.path),
+                    _inert(item.label.model),
+                    _inert(_text(item.label.path)),
                 ]
             )
 
