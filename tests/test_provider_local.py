@@ -216,3 +216,32 @@ def test_the_key_commands_say_the_local_model_needs_none() -> None:
     result = run("key", "set", "--provider", "local")
     assert result.exit_code == 2
     assert result.stderr.strip() == "Error: The local provider needs no key."
+
+
+def test_everything_that_reads_a_labels_csv_reads_the_local_models(
+    faces: Path, tmp_path: Path
+) -> None:
+    """report, audit sample, export, eval, rename, merge and --retry-failed on the CSV the
+    offline model wrote, as on any other."""
+    make_image(faces / "flat.png", size=(90, 70))  # no face: one errors-CSV row
+    assert run("tag", str(faces)).exit_code == 1
+    assert run("tag", str(faces), "--retry-failed").exit_code == 1  # asked again: no face
+    for command in (
+        ["report", "-o", "r.html"],
+        ["audit", "sample", "-o", "audit"],
+        ["export", "-f", "folders", "-o", "out"],
+        ["eval", "--truth", "dataset/llm_labels.csv"],
+    ):
+        result = run(*command)
+        assert result.exit_code == 0, (command, result.output)
+    assert len(list(Path("out").rglob("*.*"))) == 9
+    rows = read_csv(Path("dataset/llm_labels.csv"))
+    with open("landmarks.csv", "w", encoding="utf-8") as handle:
+        handle.write("path,x\n" + "".join(f"{row['path']},1\n" for row in rows))
+    assert run("merge", "landmarks.csv").exit_code == 0
+    assert {r["emotion"] for r in read_csv(Path("landmarks_labelled.csv"))} == {
+        row["emotion"] for row in rows
+    }
+    renamed = run("rename", "--from-csv", "dataset/llm_labels.csv", "--yes")
+    assert renamed.exit_code == 0, renamed.output
+    assert (faces / "astronaut_happy.png").exists()
