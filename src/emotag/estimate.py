@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emotag.planner import walk
-from emotag.prices import OUTPUT_TOKENS_PER_ANSWER, priced
+from emotag.prices import OUTPUT_TOKENS_PER_ANSWER, all_paid, priced
 from emotag.recorder import Recorder
 from emotag.records import NO_FACE
 from emotag.resume import ResumeIndex
@@ -66,14 +66,15 @@ class Estimate:
 
     def all_paid(self, *, batch: bool) -> float | None:
         """The cost had the images the offline model settles been sent too."""
-        cost = priced(
+        return all_paid(
             self.model,
-            self.input_tokens + self.votes * self.saved_input_tokens,
-            self.output_tokens + self.votes * self.settled_locally * OUTPUT_TOKENS_PER_ANSWER,
+            self.input_tokens,
+            self.output_tokens,
+            settled=self.settled_locally,
+            saved_input_tokens=self.saved_input_tokens,
+            votes=self.votes,
             batch=batch,
         )
-        result: float | None = cost["cost_usd"]
-        return result
 
 
 def estimate(

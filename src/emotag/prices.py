@@ -92,6 +92,28 @@ def priced(model: str, input_tokens: int, output_tokens: int, *, batch: bool) ->
     }
 
 
+def all_paid(
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    settled: int,
+    saved_input_tokens: int,
+    votes: int,
+    batch: bool,
+) -> float | None:
+    """`tag --cascade`: what paying for every image would have cost, the `settled` ones
+    (their input tokens estimated as a dry run does) at `votes` answers each too."""
+    cost = priced(
+        model,
+        input_tokens + votes * saved_input_tokens,
+        output_tokens + votes * settled * OUTPUT_TOKENS_PER_ANSWER,
+        batch=batch,
+    )
+    result: float | None = cost["cost_usd"]
+    return result
+
+
 def dollars(cost: float | None, model: str) -> str:
     """ "$1.23" for the tables, or what is missing."""
     if cost is None:

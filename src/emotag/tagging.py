@@ -33,7 +33,7 @@ from emotag.errors import AnswerError, ConfigError, InputError, QuotaSpent, Tran
 from emotag.estimate import Estimate, estimate
 from emotag.lock import run_lock
 from emotag.options import TagOptions
-from emotag.prices import OUTPUT_TOKENS_PER_ANSWER, priced
+from emotag.prices import all_paid, priced
 from emotag.providers import Batches, Provider, ProviderSpec, Setup, spec
 from emotag.providers.negotiation import SettingsMemory
 from emotag.recorder import Event, Recorder, Summary
@@ -77,22 +77,16 @@ def summary_dict(options: TagOptions, summary: Summary) -> dict[str, Any]:
         **priced(options.model, summary.input_tokens, summary.output_tokens, batch=False),
     }
     if options.cascade is not None:
-        data["cost_all_paid_usd"] = all_paid(options, summary)
+        data["cost_all_paid_usd"] = all_paid(
+            options.model,
+            summary.input_tokens,
+            summary.output_tokens,
+            settled=summary.settled_locally,
+            saved_input_tokens=summary.saved_input_tokens,
+            votes=options.votes,
+            batch=False,
+        )
     return data
-
-
-def all_paid(options: TagOptions, summary: Summary) -> float | None:
-    """What the run would have cost had the images the offline model settled been paid for
-    too (their tokens estimated as a dry run does)."""
-    settled_output = summary.settled_locally * options.votes * OUTPUT_TOKENS_PER_ANSWER
-    cost = priced(
-        options.model,
-        summary.input_tokens + summary.saved_input_tokens * options.votes,
-        summary.output_tokens + settled_output,
-        batch=False,
-    )
-    result: float | None = cost["cost_usd"]
-    return result
 
 
 async def _live(
