@@ -4,7 +4,15 @@ import math
 
 import pytest
 
-from emotag.answers import Answer, Token, label_confidence, parse_answer, read_text, usable
+from emotag.answers import (
+    Answer,
+    Token,
+    label_confidence,
+    parse_answer,
+    read_text,
+    reported_name,
+    usable,
+)
 from emotag.errors import AnswerError
 
 
@@ -156,3 +164,85 @@ def test_answers_beyond_those_asked_for_have_no_say() -> None:
     replies = ["happy", "sad", "sad"]  # one asked, three sent: the first is the answer
     assert [a.emotion for a in usable(replies, read, 10, 1, limit=1)] == ["happy"]
     assert [a.emotion for a in usable(replies, read, 10, 1)] == ["happy", "sad", "sad"]
+
+
+# --- the rules of reading one reply -------------------------------------------------------
+
+
+def test_an_answer_read_from_text_and_tokens() -> None:
+    stream = tokens(('{"faces": "one", "emotion": "', 0.0), ("surprise", -0.1), ('"}', 0.0))
+    assert read_text(JSON, stream, "gemini-3.5-flash-lite-001") == Answer(
+        "surprise",
+        pytest.approx(math.exp(-0.1)),
+        "logprobs",
+        0,
+        0,
+        "1",
+        "gemini-3.5-flash-lite-001",
+    )
+    # No usable tokens: no confidence and no source, never a made-up number.
+    assert read_text("Sad", []) == Answer("sad", None, "", 0, 0, "", "")
+
+
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [
+        ("gemini-3.5-flash-lite", True),
+        ("gpt-4.1-mini-2025-04-14", True),
+        ("qwen2.5vl:7b", True),
+        ("models/gemini-3.8-flash", True),
+        ("x" * 100, True),
+        ("x" * 101, False),
+        ('=HYPERLINK("http://evil.example")', False),
+        ("-1+2", False),
+        ("", False),
+        ("a b", False),
+    ],
+)
+def test_a_reported_model_name_is_kept_only_when_it_is_one(name: str, kept: bool) -> None:
+    assert reported_name(name) == (name if kept else "")
+    assert read_text("happy", [], name).model_version == (name if kept else "")
+
+
+def test_every_usable_candidate_counts_and_the_usage_goes_on_the_first() -> None:
+    def read(text: str) -> Answer:
+        return read_text(text, [])
+
+    answers = usable(["contempt", "happy", "sad"], read, 300, 9)  # the first is off-list
+    assert [a.emotion for a in answers] == ["happy", "sad"]
+    assert [(a.input_tokens, a.output_tokens) for a in answers] == [(300, 9), (0, 0)]
+    with pytest.raises(AnswerError, match="off-list answer: contempt"):  # the first problem
+        usable(["contempt", "The face is sad."], read, 1, 1)
+    with pytest.raises(AnswerError, match="no answer"):
+        usable([], read, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ('{\n  "faces": "one",\n  "emotion": "fear"\n}', ("fear", "1")),  # over lines
+        ("```\nangry\n```", ("angry", "")),
+        ("```json happy```", ("happy", "")),
+        ('```JSON\n{"emotion": "sad"}\n```', ("sad", "")),
+    ],
+)
+def test_a_fenced_or_multi_line_answer_is_read(answer: str, expected: tuple[str, str]) -> None:
+    assert parse_answer(answer) == expected
+
+
+@pytest.mark.parametrize("answer", ["{oops}", '{"emotion": happy}', "Sure: {not json} ok"])
+def test_json_that_does_not_parse_is_no_label(answer: str) -> None:
+    with pytest.raises(AnswerError, match="answer is not valid JSON"):
+        parse_answer(answer)
+
+
+def test_an_error_quotes_the_answer_short_and_on_one_line() -> None:
+    long = "nothing   like\na label " * 10
+    with pytest.raises(AnswerError) as error:
+        parse_answer(long)
+    quoted = str(error.value).removeprefix("off-list answer: ")
+    assert len(quoted) == 60 and quoted.endswith("…") and "\n" not in quoted
+    assert quoted.startswith("nothing like a label")
+    with pytest.raises(AnswerError) as short:
+        parse_answer("contempt,   clearly")
+    assert str(short.value) == "off-list answer: contempt, clearly"

@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
-from emotag.votes import is_tie, tally, vote_count
+from emotag.votes import answers_in, counted, is_split, is_tie, tally, vote_count
 from fake_gemini import FakeGemini
 
 runner = CliRunner()
@@ -190,3 +192,61 @@ def test_eval_and_report_show_accuracy_against_coverage(gemini: FakeGemini, tmp_
     assert made.exit_code == 0, made.output
     page = Path("r.html").read_text()
     assert 'id="coverage"' in page and 'data-accuracy="1"' in page and "<svg" in page
+
+
+# --- the rules of the votes column, stated over many inputs --------------------------------
+
+
+SOME_ANSWERS = st.lists(
+    st.tuples(st.sampled_from(EMOTIONS), st.sampled_from(["1", "2+"])), min_size=1, max_size=9
+)
+
+
+@given(SOME_ANSWERS)
+def test_a_tally_written_and_read_back_holds_every_answer(answers: list[tuple[str, str]]) -> None:
+    result = tally(answers)
+    assert vote_count(result.votes) == len(answers)
+    back = sorted(e for e, _ in answers_in(result.votes, "1"))
+    assert back == sorted(e for e, _ in answers)
+    assert is_split(result.votes) == (len({e for e, _ in answers}) > 1)
+    counts = [n for _, n in counted(result.votes) or ()]
+    assert counts == sorted(counts, reverse=True)  # most votes first
+    assert is_tie(result.votes) == (len(counts) > 1 and counts[0] == counts[1])
+
+
+def test_a_split_that_is_no_tie_and_one_that_is() -> None:
+    assert not is_tie("happy:3 surprise:2") and is_split("happy:3 surprise:2")
+    assert is_tie("happy:2 sad:2") and not is_tie("happy:3") and not is_split("happy:3")
+
+
+def test_a_face_tie_is_read_as_a_face_one_before_several_before_none() -> None:
+    assert tally([("happy", "0"), ("happy", "1")]).faces == "1"
+    assert tally([("happy", "0"), ("happy", "2+")]).faces == "2+"
+    assert tally([("happy", ""), ("happy", "0")]).faces == "0"
+    assert tally([("happy", "2+"), ("happy", "2+"), ("happy", "1")]).faces == "2+"  # majority
+
+
+@pytest.mark.parametrize(
+    ("cell", "pairs"),
+    [
+        ("happy:3", [("happy", 3)]),
+        ("happy:3 sad:2", [("happy", 3), ("sad", 2)]),
+        ("happy:99", [("happy", 99)]),
+        ("", []),
+        ("happy:100", None),
+        ("happy:0", None),
+        ("happy:x", None),
+        ("happy", None),
+        ("joy:3", None),
+        ("happy:3 sad", None),
+        ("happy:-1", None),
+    ],
+)
+def test_a_votes_cell_is_label_count_pairs_or_nothing(cell: str, pairs: object) -> None:
+    assert counted(cell) == pairs
+    if pairs is None:
+        assert vote_count(cell) == 0 and answers_in(cell, "1") == []
+
+
+def test_the_answers_a_votes_cell_stands_for() -> None:
+    assert answers_in("happy:2 sad:1", "2+") == [("happy", "2+"), ("happy", "2+"), ("sad", "2+")]

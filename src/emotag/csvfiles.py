@@ -263,11 +263,13 @@ def _records(text: str, table: LabelTable) -> list[tuple[int, list[str] | None, 
             # The reader resumes on the next line, so one bad row does not hide the rest.
             records.append((line, None, f"malformed CSV ({exc})"))
         line = reader.line_num + 1
-    if records and (not text.endswith("\n") or records[-1][1] is None):
+    if records and not text.endswith("\n"):
         # Rows are written whole and end with a newline: a crash's torn tail has neither a
         # newline nor (unless by chance) the header's number of fields. A whole row without
         # the final newline (a hand edit) is kept; either way the file is rewritten before
-        # anything is appended to it.
+        # anything is appended to it. A file that ends with its newline has no torn tail:
+        # a malformed last record there (a quote opened mid-file and never closed, which
+        # swallows the rows after it) is a bad row, so nothing after it is dropped.
         table.torn = True
         if records[-1][1] is None or len(records[-1][1]) != len(records[0][1] or ()):
             records.pop()
