@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -315,3 +316,73 @@ def test_a_quote_opened_mid_file_and_never_closed_drops_no_row(tmp_path: Path) -
     assert table.problems and not table.torn
     compact_labels(path, table)
     assert path.read_text(encoding="utf-8") == text.replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("change", ["replaced", "deleted", "shortened"])
+def test_the_appender_notices_its_file_changed(tmp_path: Path, change: str) -> None:
+    path = tmp_path / "labels.csv"
+    appender = Appender(path, LABEL_COLUMNS)
+    appender.append(Label("/a.png", "happy").as_row())
+    if change == "replaced":
+        (tmp_path / "new.csv").write_text("x\n")
+        os.replace(tmp_path / "new.csv", path)
+    elif change == "deleted":
+        path.unlink()
+    else:
+        os.truncate(path, 10)
+    with pytest.raises(OutputError) as stopped:
+        appender.append(Label("/b.png", "sad").as_row())
+    appender.close()
+    what = "deleted" if change == "deleted" else "replaced or shortened"
+    assert f"{path} was {what} by another program" in str(stopped.value)
+    assert "(1 row(s) written before)" in str(stopped.value)
+
+
+def test_the_appender_goes_on_while_its_file_only_grows(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    appender = Appender(path, LABEL_COLUMNS)
+    appender.append(Label("/a.png", "happy").as_row())
+    with open(path, "a", encoding="utf-8") as other:  # another appender: the file grows
+        other.write("b.png,/b.png,sad,,,,,,,,,,\r\n")
+    appender.append(Label("/c.png", "fear").as_row())
+    appender.close()
+    assert list(read_labels(path).labels) == ["/a.png", "/b.png", "/c.png"]
+
+
+def test_the_errors_csv_keeps_the_last_row_per_path_with_every_field(tmp_path: Path) -> None:
+    path = tmp_path / "l.errors.csv"
+    appender = Appender(path, ERROR_COLUMNS)
+    appender.append(Failure("/d/a.png", "first", "m1", "h1").as_row())
+    appender.append(Failure("/d/a.png", NO_FACE, "m2", "h2").as_row())
+    appender.append({"path": "", "reason": "a row without a path is no failure"})
+    appender.close()
+    assert read_failures(path) == {"/d/a.png": Failure("/d/a.png", NO_FACE, "m2", "h2")}
+    assert read_failures(tmp_path / "none.csv") == {}
+
+
+def test_a_rewrite_is_refused_naming_how_many_rows_and_the_first_three(tmp_path: Path) -> None:
+    path = tmp_path / "l.csv"
+    text = ",".join(LABEL_COLUMNS) + "\r\n"
+    text += "".join(csv_line(f"{i}.png", f"/d/{i}.png", "bored") for i in range(4))
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as refused:
+        read_for_rewrite(path)
+    message = str(refused.value)
+    assert message.startswith(f"4 bad row(s) in {path} ({path}:2: ")
+    assert f"{path}:4: " in message and f"{path}:5: " not in message  # the first three
+    assert message.endswith("emotag will not rewrite a CSV with rows it cannot read.")
+    with pytest.raises(InputError) as bad:
+        label_from_row({"path": "/d/a.png", "emotion": "Happy"})
+    assert str(bad.value) == (
+        "Not a label row ('Happy' is not one of the seven emotions): /d/a.png"
+    )
+
+
+def test_an_empty_file_gets_its_header_before_the_first_row(tmp_path: Path) -> None:
+    path = tmp_path / "l.csv"
+    path.touch()
+    appender = Appender(path, ERROR_COLUMNS)
+    appender.append(Failure("/d/a.png", "x").as_row())
+    appender.close()
+    assert path.read_text().splitlines()[0] == ",".join(ERROR_COLUMNS)
+    assert list(read_failures(path)) == ["/d/a.png"]

@@ -17,9 +17,8 @@ from typer.testing import CliRunner
 
 from conftest import csv_line, make_image, read_csv, start_cli
 from emotag.cli import app
-from emotag.csvfiles import LABEL_COLUMNS, Appender, read_labels
+from emotag.csvfiles import LABEL_COLUMNS, read_labels
 from emotag.emotions import EMOTIONS
-from emotag.errors import OutputError
 from emotag.records import Label
 from fake_gemini import FakeGemini
 from winrules import windows_rules
@@ -89,23 +88,6 @@ def test_a_run_stops_loudly_when_its_csv_is_replaced_under_it(
     _, err = running.communicate(timeout=120)
     assert running.returncode == 2
     assert "was replaced or shortened by another program" in " ".join(err.split())
-
-
-@pytest.mark.parametrize("change", ["replaced", "deleted", "shortened"])
-def test_the_appender_notices_its_file_changed(tmp_path: Path, change: str) -> None:
-    path = tmp_path / "labels.csv"
-    appender = Appender(path, LABEL_COLUMNS)
-    appender.append(Label("/a.png", "happy").as_row())
-    if change == "replaced":
-        (tmp_path / "new.csv").write_text("x\n")
-        os.replace(tmp_path / "new.csv", path)
-    elif change == "deleted":
-        path.unlink()
-    else:
-        os.truncate(path, 10)
-    with pytest.raises(OutputError, match="another program"):
-        appender.append(Label("/b.png", "sad").as_row())
-    appender.close()
 
 
 def test_a_rewrite_refuses_a_csv_with_a_row_it_cannot_read(tmp_path: Path) -> None:
