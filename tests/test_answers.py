@@ -246,3 +246,17 @@ def test_an_error_quotes_the_answer_short_and_on_one_line() -> None:
     with pytest.raises(AnswerError) as short:
         parse_answer("contempt,   clearly")
     assert str(short.value) == "off-list answer: contempt, clearly"
+
+
+def test_alternatives_count_only_where_they_spell_the_same_lead() -> None:
+    """The first label token carries the opening quote; an alternative without that lead
+    is another place in the text, not another label, and does not dilute the answer."""
+    stream = tokens(
+        ('{"faces": "one", "emotion":', 0.0),
+        (' "surprise', math.log(0.6)),
+        ('"}', 0.0),
+        alternatives={
+            1: [(' "surprise', math.log(0.6)), (' "happy', math.log(0.2)), ("happy", math.log(0.2))]
+        },
+    )
+    assert label_confidence(stream, JSON, "surprise") == pytest.approx(0.6 / (0.6 + 0.2))
