@@ -93,8 +93,8 @@ class _App(typer.Typer):
 
 app = _App(
     help="Label face images with one of seven emotions (happy, surprise, angry, disgust, "
-    "fear, neutral, sad) using Google's Gemini or any OpenAI-compatible API (OpenAI, "
-    "Ollama, vLLM, LM Studio).",
+    "fear, neutral, sad) using a built-in offline model, Google's Gemini or any "
+    "OpenAI-compatible API (OpenAI, Ollama, vLLM, LM Studio).",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals could hold the API key
     rich_markup_mode="markdown",
@@ -220,7 +220,8 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Label face images with one of seven emotions using Gemini or an OpenAI-compatible API."""
+    """Label face images with one of seven emotions: offline, with Gemini, or with an
+    OpenAI-compatible API."""
 
 
 # `tag`'s options in panels; flags show no value (metavar ""), defaults are shown once.
