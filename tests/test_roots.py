@@ -157,3 +157,21 @@ def test_relative_paths_resolve_against_the_csvs_folder(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (csv_folder / "faces" / "a_sad.png").exists()
     assert [row["path"] for row in read_csv(labels)] == [str(csv_folder / "faces" / "a_sad.png")]
+
+
+def test_a_relative_row_is_read_from_the_csvs_folder_not_the_working_one(
+    tmp_path: Path,
+) -> None:
+    """The check and the copy look at the same file: a relative path that the boundary
+    resolved inside the tagged folder is never read from the working folder instead."""
+    data = tmp_path / "data"
+    inside = make_image(data / "faces" / "a.png", "happy", size=(40, 30))
+    labels = data / "labels.csv"
+    labels.write_text("filename,path,emotion,confidence\r\na.png,faces/a.png,sad,\r\n")
+    cwd = tmp_path / "cwd"
+    make_image(cwd / "faces" / "a.png", "sad", size=(70, 50))  # outside: must not be read
+    os.chdir(cwd)
+    result = invoke("export", str(labels), "-f", "folders", "-o", "out", "--root", str(data))
+    assert result.exit_code == 0, result.output
+    (copied,) = Path("out").rglob("*.png")
+    assert copied.read_bytes() == inside.read_bytes()

@@ -16,7 +16,7 @@ import shutil
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import quoteattr
@@ -112,8 +112,8 @@ def _items(labels_csv: Path, within: Boundary) -> tuple[list[_Item], list[str], 
     for label in table.labels.values():
         if refusal := within.refusal(label.path):
             refused.append(f"{label.path}: {refusal}")
-        elif os.path.isfile(label.path):
-            present.append(label)
+        elif os.path.isfile(full := within.resolve(label.path)):
+            present.append(replace(label, path=full))  # read where the check looked
         else:
             missing.append(label.path)
     # Same-named files from different folders get a short hash of their source path,

@@ -217,7 +217,7 @@ def undo(journal: Path, within: Boundary) -> UndoResult:
         if refusal := within.refusal(row["old"]) or within.refusal(row["new"]):
             result.refused.append(f"{row['old']} <- {row['new']}: {refusal}")
             continue
-        old, new = Path(row["old"]), Path(row["new"])
+        old, new = Path(within.resolve(row["old"])), Path(within.resolve(row["new"]))
         expected = (int(row["size"]), int(row["mtime_ns"]))
         if not new.exists() and old.exists() and _signature(old) == expected:
             result.not_applied += 1  # the crash came between journal line and rename

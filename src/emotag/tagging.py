@@ -355,7 +355,7 @@ def _source(options: TagOptions) -> Source:
                 if refusal := within.refusal(path):
                     skip(Path(path), refusal)
                 else:
-                    yield Path(path)
+                    yield Path(within.resolve(path))  # the file the check looked at
 
         return retried
     return lambda skip: iter_images(
