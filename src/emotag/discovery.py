@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from os.path import realpath
 from pathlib import Path
 from typing import Final
+
+from emotag.roots import under
 
 IMAGE_EXTENSIONS: Final[frozenset[str]] = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -19,11 +22,6 @@ def is_image_name(name: str) -> bool:
 
 OnSkip = Callable[[Path, str], None]
 LINK_OUTSIDE: Final = "a link to a file outside the folder; refused (--follow-symlinks)"
-
-
-def _within(path: str, root: str) -> bool:
-    real = os.path.realpath(path)
-    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def iter_images(
@@ -62,7 +60,7 @@ def _walk(
             if entry.is_dir(follow_symlinks=follow):
                 stack.append(iter(_listing(Path(entry.path), seen, on_skip)))
             elif entry.is_file(follow_symlinks=True) and is_image_name(entry.name):
-                if entry.is_symlink() and not follow and not _within(entry.path, inside):
+                if entry.is_symlink() and not follow and not under(realpath(entry.path), [inside]):
                     # A link to a file elsewhere: its bytes would be uploaded and exported.
                     on_skip(Path(entry.path), LINK_OUTSIDE)
                     continue

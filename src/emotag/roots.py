@@ -57,10 +57,10 @@ class Boundary:
         """Why `path` may not be acted on (None: it may): outside every root, a symlink
         that leaves them (unless --follow-symlinks), or not a regular file."""
         full = self.resolve(path)
-        if not _under(os.path.abspath(full), self.roots):
+        if not under(os.path.abspath(full), self.roots):
             return "outside the tagged folder(s); refused"
         real_roots = [os.path.realpath(root) for root in self.roots]
-        if not self.follow_symlinks and not _under(os.path.realpath(full), real_roots):
+        if not self.follow_symlinks and not under(os.path.realpath(full), real_roots):
             return "a link to outside the tagged folder(s); refused (--follow-symlinks)"
         try:
             mode = os.stat(full).st_mode
@@ -95,5 +95,6 @@ def inside(root: Path, follow_symlinks: bool = False) -> Boundary:
     return Boundary((os.path.abspath(root),), os.path.abspath(root), follow_symlinks)
 
 
-def _under(path: str, roots: Iterable[str]) -> bool:
+def under(path: str, roots: Iterable[str]) -> bool:
+    """`path` is one of `roots` or inside one (compared as written: resolve first)."""
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
