@@ -66,15 +66,7 @@ class Estimate:
 
     def all_paid(self, *, batch: bool) -> float | None:
         """The cost had the images the offline model settles been sent too."""
-        return all_paid(
-            self.model,
-            self.input_tokens,
-            self.output_tokens,
-            settled=self.settled_locally,
-            saved_input_tokens=self.saved_input_tokens,
-            votes=self.votes,
-            batch=batch,
-        )
+        return all_paid(self.model, self, votes=self.votes, batch=batch)
 
 
 def estimate(

@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from emotag.errors import ConfigError
 
@@ -92,22 +92,23 @@ def priced(model: str, input_tokens: int, output_tokens: int, *, batch: bool) ->
     }
 
 
-def all_paid(
-    model: str,
-    input_tokens: int,
-    output_tokens: int,
-    *,
-    settled: int,
-    saved_input_tokens: int,
-    votes: int,
-    batch: bool,
-) -> float | None:
-    """`tag --cascade`: what paying for every image would have cost, the `settled` ones
-    (their input tokens estimated as a dry run does) at `votes` answers each too."""
+class Spent(Protocol):
+    """What a run or a dry run counted (`Summary`, `Estimate`)."""
+
+    input_tokens: int
+    output_tokens: int
+    settled_locally: int
+    saved_input_tokens: int
+
+
+def all_paid(model: str, spent: Spent, *, votes: int, batch: bool) -> float | None:
+    """`tag --cascade`: what paying for every image would have cost, the ones the offline
+    model settled (their input tokens estimated as a dry run does) at `votes` answers each
+    too."""
     cost = priced(
         model,
-        input_tokens + votes * saved_input_tokens,
-        output_tokens + votes * settled * OUTPUT_TOKENS_PER_ANSWER,
+        spent.input_tokens + votes * spent.saved_input_tokens,
+        spent.output_tokens + votes * spent.settled_locally * OUTPUT_TOKENS_PER_ANSWER,
         batch=batch,
     )
     result: float | None = cost["cost_usd"]

@@ -78,13 +78,7 @@ def summary_dict(options: TagOptions, summary: Summary) -> dict[str, Any]:
     }
     if options.cascade is not None:
         data["cost_all_paid_usd"] = all_paid(
-            options.model,
-            summary.input_tokens,
-            summary.output_tokens,
-            settled=summary.settled_locally,
-            saved_input_tokens=summary.saved_input_tokens,
-            votes=options.votes,
-            batch=False,
+            options.model, summary, votes=options.votes, batch=False
         )
     return data
 
@@ -205,13 +199,12 @@ def dry_run(options: TagOptions) -> Estimate:
     cascade = _cascade(options)
     index = _index(options, _load(options, tidy=False), cascade)
     recorder = Recorder(options.output, options.errors_csv, options.model, write=False)
-    input_tokens = options.spec.input_tokens
     result = estimate(
         _source(options),
         index,
         recorder,
         max_side=options.max_side,
-        tokens=lambda width, height: input_tokens(options.model, options.prompt, width, height),
+        tokens=_tokens(options),
         cascade=cascade,
     )
     if cascade is not None and not cascade.calibrated:
@@ -321,12 +314,13 @@ def _cascade(options: TagOptions) -> Cascade | None:
     from emotag import offline
 
     offline.load()
-    tokens = options.spec.input_tokens
-    return Cascade(
-        options.cascade,
-        calibration_for(options.output),
-        lambda width, height: tokens(options.model, options.prompt, width, height),
-    )
+    return Cascade(options.cascade, calibration_for(options.output), _tokens(options))
+
+
+def _tokens(options: TagOptions) -> Callable[[int, int], int]:
+    """The paid provider's input tokens for an image of (width, height), as estimated."""
+    estimated = options.spec.input_tokens
+    return lambda width, height: estimated(options.model, options.prompt, width, height)
 
 
 def _index(options: TagOptions, table: LabelTable, cascade: Cascade | None) -> ResumeIndex:
