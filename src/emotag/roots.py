@@ -12,7 +12,7 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from emotag.atomic import atomic_text
@@ -48,6 +48,11 @@ class Boundary:
     roots: tuple[str, ...]
     base: str
     follow_symlinks: bool = False
+    # The roots with their links resolved, once: `refusal` is asked for every row.
+    real_roots: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "real_roots", tuple(os.path.realpath(root) for root in self.roots))
 
     def resolve(self, path: str) -> str:
         """A row's path as a command uses it: relative ones from the CSV's folder."""
@@ -59,8 +64,7 @@ class Boundary:
         full = self.resolve(path)
         if not under(os.path.abspath(full), self.roots):
             return "outside the tagged folder(s); refused"
-        real_roots = [os.path.realpath(root) for root in self.roots]
-        if not self.follow_symlinks and not under(os.path.realpath(full), real_roots):
+        if not self.follow_symlinks and not under(os.path.realpath(full), self.real_roots):
             return "a link to outside the tagged folder(s); refused (--follow-symlinks)"
         try:
             mode = os.stat(full).st_mode
