@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import csv
-import functools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,20 +89,17 @@ def merge(
     """Write `landmarks` plus the label (and its confidence) to `output`, one row at a time;
     replacing the table itself (`--in-place`) holds its run lock, as every rewrite of a
     table a run may be writing (the labels CSV itself, for one) does."""
-    write = functools.partial(
-        _merged,
-        landmarks,
-        store,
-        output,
-        image_column=image_column,
-        label_column=label_column,
-        prefer=prefer,
-        unmatched_path=unmatched_path,
-    )
-    if output.resolve() != landmarks.resolve():
-        return write()
-    with run_lock(output):
-        return write()
+    replacing = output.resolve() == landmarks.resolve()
+    with run_lock(output) if replacing else nullcontext():
+        return _merged(
+            landmarks,
+            store,
+            output,
+            image_column=image_column,
+            label_column=label_column,
+            prefer=prefer,
+            unmatched_path=unmatched_path,
+        )
 
 
 def _merged(
