@@ -192,7 +192,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         except EmotagError as exc:
             if _debug():
                 raise
-            err.print(Text.assemble(("Error:", "red"), f" {exc}"), highlight=False, soft_wrap=True)
+            _said("Error:", "red", f" {exc}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print(
@@ -498,7 +498,7 @@ def tag(
         cascade=cascade,
     ).resolved()
     for note in config.notes:
-        err.print(Text.assemble(("Note:", "cyan"), f" {note}"), highlight=False, soft_wrap=True)
+        _said("Note:", "cyan", f" {note}")
     if dry_run:
         _tag_dry_run(config, batch_size if use_batch else None, as_json=as_json)
     elif use_batch:
