@@ -628,13 +628,16 @@ def _cv_rows(checked: Sequence[Checked]) -> list[CvRow]:
     return [(c.confidence, c.right, c.weight, c.emotion) for c in checked]
 
 
+def _checked(train: Sequence[CvRow]) -> list[Checked]:
+    """`_cv_rows` read back: the rows a fold's map is fitted on."""
+    return [Checked("", label, c, "", w, right) for c, right, w, label in train]
+
+
 def _predictor(
     train: Sequence[CvRow], fit: Callable[[Sequence[Checked], list[str]], Calibrator] | None = None
 ) -> Callable[[float | None, str], float]:
     """The calibrator fitted on `train`, as a function of (confidence, label)."""
-    fitted = (fit or fit_calibrator)(
-        [Checked("", label, c, "", w, right) for c, right, w, label in train], []
-    )
+    fitted = (fit or fit_calibrator)(_checked(train), [])
 
     def predict(confidence: float | None, emotion: str) -> float:
         found = fitted(Label("", emotion, confidence))
@@ -653,7 +656,7 @@ def _curve_predictor(train: Sequence[CvRow]) -> Callable[[float | None, str], fl
 def _cell_predictor(
     train: Sequence[CvRow], cell: Callable[[float | None, str], str]
 ) -> Callable[[float | None, str], float]:
-    checked = [Checked("", label, c, "", w, right) for c, right, w, label in train]
+    checked = _checked(train)
     shares, overall = _cell_shares(checked, cell), _smoothed_share(checked)
     return lambda confidence, emotion: shares.get(cell(confidence, emotion), overall)
 
