@@ -88,8 +88,8 @@ def detect(image: PILImage.Image, detector: Detector) -> list[Face]:
         ],
         axis=1,
     )
-    chosen = _suppressed(corners, scores[keep])
     kept = scores[keep]
+    chosen = _suppressed(corners, kept)
     faces = []
     for i in chosen:
         left, top, right, bottom = (float(v) for v in corners[i])
