@@ -82,14 +82,19 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeGemini]:
-    """A running fake Gemini server (not yet wired into the environment)."""
+def running_fake() -> Iterator[FakeGemini]:
+    """A running fake Gemini server (not yet wired into the environment), stopped after the
+    test, which fails if it scripted answers the real API cannot give."""
     state = FakeGemini()
     stop = start(state)
     yield state
     stop()
     assert not state.misuse, f"a test scripted answers the real API cannot give: {state.misuse}"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGemini]:
+    yield from running_fake()
 
 
 @pytest.fixture

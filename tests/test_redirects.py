@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, make_image, read_csv
+from conftest import TEST_KEY, make_image, read_csv, running_fake
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
-from fake_gemini import FakeGemini, Reply, start
+from fake_gemini import FakeGemini, Reply
 from fake_openai import OPENAI_TEST_KEY, FakeOpenAI, Scripted
 
 runner = CliRunner()
@@ -21,10 +21,7 @@ runner = CliRunner()
 @pytest.fixture
 def elsewhere() -> Iterator[FakeGemini]:
     """Another server, where the redirects point: it must see nothing."""
-    state = FakeGemini()
-    stop = start(state)
-    yield state
-    stop()
+    yield from running_fake()
 
 
 def faces(root: Path) -> Path:
