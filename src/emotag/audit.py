@@ -28,9 +28,8 @@ from emotag.atomic import ERRORS, READING, atomic_text
 from emotag.csvfiles import LABEL_COLUMNS, read_for_rewrite, write_csv_atomic
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError
-from emotag.lock import run_lock
 from emotag.records import HUMAN, Label, decimal
-from emotag.rename import settle_interrupted
+from emotag.rename import rewriting
 
 SAMPLE_COLUMNS: Final = ("path", "emotion", "confidence", "stratum", "weight")
 TRUTH_COLUMNS: Final = ("path", "truth")
@@ -684,9 +683,7 @@ def _probability(calibrator: Calibrator, checked: Checked) -> float:
 def write_calibrated(labels_csv: Path, calibrator: Calibrator) -> int:
     """Keep the map beside the CSV and give every row it applies to its `calibrated`
     value (atomically, under the run lock); returns how many rows got one."""
-    with run_lock(labels_csv):
-        settle_interrupted(labels_csv)
-        table = read_for_rewrite(labels_csv)
+    with rewriting(labels_csv) as table:
         count = 0
         for label in table.labels.values():
             if calibrator.applies_to(label):

@@ -10,12 +10,11 @@ from datetime import datetime
 from pathlib import Path
 
 from emotag.atomic import ERRORS, READING
-from emotag.csvfiles import LABEL_COLUMNS, label_from_row, read_for_rewrite, write_csv_atomic
+from emotag.csvfiles import LABEL_COLUMNS, label_from_row, write_csv_atomic
 from emotag.emotions import is_emotion
 from emotag.errors import InputError
-from emotag.lock import run_lock
-from emotag.records import HUMAN, Label
-from emotag.rename import settle_interrupted
+from emotag.records import HUMAN, Label, LabelTable
+from emotag.rename import rewriting
 
 JOURNAL_COLUMNS = ("path", "before", "after")
 
@@ -57,15 +56,16 @@ def apply_corrections(corrections_csv: Path, labels_csv: Path) -> CorrectionResu
     if not labels_csv.is_file():
         raise InputError(f"Labels CSV not found: {labels_csv}")
     corrections, problems = read_corrections(corrections_csv)
-    with run_lock(labels_csv):
-        return _apply(corrections, problems, labels_csv)
+    with rewriting(labels_csv) as table:
+        return _apply(corrections, problems, labels_csv, table)
 
 
 def _apply(
-    corrections: list[tuple[str, str, str]], problems: list[str], labels_csv: Path
+    corrections: list[tuple[str, str, str]],
+    problems: list[str],
+    labels_csv: Path,
+    table: LabelTable,
 ) -> CorrectionResult:
-    settle_interrupted(labels_csv)
-    table = read_for_rewrite(labels_csv)
     result = CorrectionResult(problems=problems)
     journal: list[dict[str, str]] = []
     for path, old, new in corrections:
@@ -98,13 +98,11 @@ def _apply(
 def undo_corrections(journal_csv: Path, labels_csv: Path) -> CorrectionResult:
     """Put back the rows a journal replaced, unless they changed again since (under the
     run lock)."""
-    with run_lock(labels_csv):
-        return _undo(journal_csv, labels_csv)
+    with rewriting(labels_csv) as table:
+        return _undo(journal_csv, labels_csv, table)
 
 
-def _undo(journal_csv: Path, labels_csv: Path) -> CorrectionResult:
-    settle_interrupted(labels_csv)
-    table = read_for_rewrite(labels_csv)
+def _undo(journal_csv: Path, labels_csv: Path, table: LabelTable) -> CorrectionResult:
     result = CorrectionResult()
     try:
         with open(journal_csv, encoding=READING, errors=ERRORS, newline="") as handle:

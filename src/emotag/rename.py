@@ -8,7 +8,8 @@ import errno
 import os
 import string
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from emotag.csvfiles import LABEL_COLUMNS, read_for_rewrite, read_labels, write_
 from emotag.emotions import normalise
 from emotag.errors import InputError, OutputError
 from emotag.lock import run_lock
-from emotag.records import Label
+from emotag.records import Label, LabelTable
 from emotag.roots import Boundary, boundary
 
 Status = Literal["rename", "unchanged", "conflict", "missing"]
@@ -287,9 +288,7 @@ def undo_into_csv(
     within = boundary(labels_csv, roots, follow_symlinks=follow_symlinks)
     if not update_csv or not labels_csv.is_file():
         return undo(journal, within)
-    with run_lock(labels_csv):
-        settle_interrupted(labels_csv)
-        read_for_rewrite(labels_csv)
+    with rewriting(labels_csv):
         result = undo(journal, within)
         update_labels_csv(labels_csv, result.moved)
         return result
@@ -317,6 +316,16 @@ def settle_interrupted(labels_csv: Path) -> int:
 
 def _marker(labels_csv: Path) -> Path:
     return labels_csv.with_name(f".{labels_csv.name}.renaming")
+
+
+@contextmanager
+def rewriting(labels_csv: Path) -> Iterator[LabelTable]:
+    """The labels CSV for a command that rewrites it: read under the run lock, held until
+    the block ends, after a rename killed half-way has reached it (`settle_interrupted`),
+    and refused where a row cannot be read (`read_for_rewrite`)."""
+    with run_lock(labels_csv):
+        settle_interrupted(labels_csv)
+        yield read_for_rewrite(labels_csv)
 
 
 def update_labels_csv(labels_csv: Path, moved: Mapping[str, str]) -> int:

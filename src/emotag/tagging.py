@@ -38,7 +38,7 @@ from emotag.providers import Batches, Provider, ProviderSpec, Setup, spec
 from emotag.providers.negotiation import SettingsMemory
 from emotag.recorder import Event, Recorder, Summary
 from emotag.records import LabelTable
-from emotag.rename import settle_interrupted
+from emotag.rename import rewriting
 from emotag.resume import ResumeIndex
 from emotag.settings import cleartext_refusal, key_for, require_key, setting
 
@@ -197,7 +197,7 @@ def dry_run(options: TagOptions) -> Estimate:
     """The same plan as `tag`, with nothing sent, nothing written and no key needed; with
     --cascade the offline model (free) judges every image, so the split is the run's."""
     cascade = _cascade(options)
-    index = _index(options, _load(options, tidy=False), cascade)
+    index = _index(options, read_for_rewrite(options.output), cascade)
     recorder = Recorder(options.output, options.errors_csv, options.model, write=False)
     result = estimate(
         _source(options),
@@ -280,9 +280,9 @@ def _run(
     """Lock the labels CSV, load what is done, and open the recorder."""
     _key(options.spec, options.base_url)  # before any work
     cascade = _cascade(options)
-    with run_lock(options.output):
-        settle_interrupted(options.output)  # a rename killed half-way: its moves first
-        table = _load(options, tidy=True)
+    with rewriting(options.output) as table:  # a rename killed half-way: its moves first
+        compact_labels(options.output, table)
+        compact_failures(options.errors_csv, table.labels)
         roots.record(options.output, options.folder)
         recorder = Recorder(
             options.output,
@@ -355,15 +355,6 @@ def _source(options: TagOptions) -> Source:
     return lambda skip: iter_images(
         options.folder, follow_symlinks=options.follow_symlinks, on_skip=skip
     )
-
-
-def _load(options: TagOptions, *, tidy: bool) -> LabelTable:
-    """The labels CSV, refused if it has rows emotag cannot read; tidied for a real run."""
-    table = read_for_rewrite(options.output)
-    if tidy:
-        compact_labels(options.output, table)
-        compact_failures(options.errors_csv, table.labels)
-    return table
 
 
 def _setup(options: TagOptions, warn: Callable[[str], None]) -> Setup:
