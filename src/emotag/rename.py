@@ -22,7 +22,7 @@ from emotag.emotions import normalise
 from emotag.errors import InputError, OutputError
 from emotag.lock import run_lock
 from emotag.records import Label, LabelTable
-from emotag.roots import Boundary, boundary
+from emotag.roots import Boundary, boundary, csv_folder, from_folder
 
 Status = Literal["rename", "unchanged", "conflict", "missing"]
 
@@ -332,12 +332,12 @@ def update_labels_csv(labels_csv: Path, moved: Mapping[str, str]) -> int:
     """Point the labels CSV at renamed files (atomic rewrite); return rows changed. A row's
     relative path is read from the CSV's folder, as the rename read it."""
     table = read_for_rewrite(labels_csv)
-    base = os.path.dirname(os.path.abspath(labels_csv))
+    base = csv_folder(labels_csv)
     changed = 0
     rows = []
     for label in table.labels.values():
         row = label.as_row()
-        new = moved.get(label.path) or moved.get(os.path.normpath(os.path.join(base, label.path)))
+        new = moved.get(label.path) or moved.get(from_folder(base, label.path))
         if new is not None:
             changed += 1
             row["path"] = new

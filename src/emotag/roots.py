@@ -56,7 +56,7 @@ class Boundary:
 
     def resolve(self, path: str) -> str:
         """A row's path as a command uses it: relative ones from the CSV's folder."""
-        return os.path.normpath(os.path.join(self.base, path))
+        return from_folder(self.base, path)
 
     def refusal(self, path: str) -> str | None:
         """Why `path` may not be acted on (None: it may): outside every root, a symlink
@@ -90,8 +90,17 @@ def boundary(
             f"{labels_csv} has no record of the folder(s) it labels (a CSV from before "
             "emotag kept one); name it once with --root FOLDER."
         )
-    base = os.path.dirname(os.path.abspath(labels_csv))
-    return Boundary(tuple(roots), base, follow_symlinks)
+    return Boundary(tuple(roots), csv_folder(labels_csv), follow_symlinks)
+
+
+def csv_folder(labels_csv: Path) -> str:
+    """The folder a labels CSV's relative paths are read from: its own."""
+    return os.path.dirname(os.path.abspath(labels_csv))
+
+
+def from_folder(base: str, path: str) -> str:
+    """`path` as read from the folder `base` (an absolute one as it is)."""
+    return os.path.normpath(os.path.join(base, path))
 
 
 def inside(root: Path, follow_symlinks: bool = False) -> Boundary:
