@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from emotag import calibration as stats
-from emotag.audit import _strata
+from emotag.quality import stats
+from emotag.quality.audit import _strata
 from test_audit_stats import audit, population
 
 

@@ -47,10 +47,10 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from bench_tag import RemoteFake  # noqa: E402
 from pictures import KINDS, encode, textured  # noqa: E402
 
-from emotag import images  # noqa: E402
-from emotag.csvfiles import LABEL_COLUMNS, Appender  # noqa: E402
+from emotag.files import images  # noqa: E402
+from emotag.files.csvfiles import LABEL_COLUMNS, Appender  # noqa: E402
+from emotag.files.settings import DEFAULT_MAX_SIDE  # noqa: E402
 from emotag.records import Label  # noqa: E402
-from emotag.settings import DEFAULT_MAX_SIDE  # noqa: E402
 from fake_gemini import TEST_KEY  # noqa: E402
 
 

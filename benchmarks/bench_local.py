@@ -37,7 +37,7 @@ FACES = sorted((ROOT / "examples" / "faces").glob("*.[pj][np]g"))
 def heads() -> list[Image.Image]:
     """Head-and-shoulders crops of the shipped example faces: the face's box from the
     offline model's own detector, widened 2.5 times."""
-    from emotag.offline.faces import find_faces
+    from emotag.providers.offline.faces import find_faces
 
     crops = []
     for path in FACES:

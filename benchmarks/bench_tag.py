@@ -34,10 +34,9 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from measure import measure, run_measured  # noqa: E402
 from pictures import KINDS  # noqa: E402
 
-from emotag import images  # noqa: E402
-from emotag.discovery import iter_images  # noqa: E402
-from emotag.engine import Engine  # noqa: E402
-from emotag.options import TagOptions  # noqa: E402
+from emotag.files import images  # noqa: E402
+from emotag.files.discovery import iter_images  # noqa: E402
+from emotag.files.settings import DEFAULT_MAX_SIDE  # noqa: E402
 from emotag.providers.gemini import (  # noqa: E402
     DEFAULT_MODEL,
     OPTIONAL_SETTINGS,
@@ -47,10 +46,11 @@ from emotag.providers.gemini import (  # noqa: E402
 )
 from emotag.providers.negotiation import Negotiator, SettingsMemory  # noqa: E402
 from emotag.providers.question import DEFAULT_PROMPT  # noqa: E402
-from emotag.recorder import Recorder  # noqa: E402
-from emotag.resume import ResumeIndex  # noqa: E402
-from emotag.settings import DEFAULT_MAX_SIDE  # noqa: E402
-from emotag.workers import automatic  # noqa: E402
+from emotag.run.engine import Engine  # noqa: E402
+from emotag.run.options import TagOptions  # noqa: E402
+from emotag.run.recorder import Recorder  # noqa: E402
+from emotag.run.resume import ResumeIndex  # noqa: E402
+from emotag.run.workers import automatic  # noqa: E402
 from fake_gemini import COLOURS, TEST_KEY  # noqa: E402
 
 KEY = TEST_KEY
@@ -463,7 +463,7 @@ def first_request(fake: RemoteFake, work: Path, count: int) -> dict[str, Any]:
     proc.kill()
     proc.wait()
     python_start = median_time(
-        [sys.executable, "-c", "import emotag.cli, emotag.tagging, google.genai, PIL.Image"], 3
+        [sys.executable, "-c", "import emotag.cli, emotag.run.tagging, google.genai, PIL.Image"], 3
     )
     return {"files": count, "first_request_s": first, "of_which_imports_s": python_start}
 

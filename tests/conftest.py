@@ -179,7 +179,7 @@ def make_image(
 
 def csv_line(*fields: str) -> str:
     """A labels CSV line with these first fields and the rest empty, as a hand edit would add."""
-    from emotag.csvfiles import LABEL_COLUMNS
+    from emotag.files.csvfiles import LABEL_COLUMNS
 
     return ",".join([*fields, *[""] * (len(LABEL_COLUMNS) - len(fields))]) + "\r\n"
 
@@ -202,7 +202,7 @@ class ScriptedProvider:
         self.calls = 0
 
     async def label(self, image: object, n: int = 1) -> list[object]:
-        from emotag.answers import Answer
+        from emotag.providers.answers import Answer
 
         self.calls += 1
         reply = self.answers.pop(0) if self.answers else Answer("happy", None, "", 1, 1, "1")

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from emotag.answers import (
+from emotag.errors import AnswerError
+from emotag.providers.answers import (
     Answer,
     Token,
     label_confidence,
@@ -13,7 +14,6 @@ from emotag.answers import (
     reported_name,
     usable,
 )
-from emotag.errors import AnswerError
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
-from emotag.review_page import CSP
+from emotag.pages.review_page import CSP
 from fake_gemini import FakeGemini, Reply
 
 runner = CliRunner()
@@ -149,8 +149,8 @@ def test_without_confidence_each_label_gets_its_precision(
 def test_calibrated_is_used_by_merge_lookup_eval_and_corrections(
     gemini: FakeGemini, tmp_path: Path
 ) -> None:
-    from emotag.evaluation import Score, evaluate
-    from emotag.lookup import LabelStore
+    from emotag.datasets.lookup import LabelStore
+    from emotag.quality.evaluation import Score, evaluate
 
     root = tmp_path / "in"
     truth = dataset(root, clear=28, confused=14)

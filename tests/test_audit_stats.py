@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from emotag import calibration as stats
-from emotag.audit import Checked, allocate, draw, fit_calibrator, stratum
 from emotag.emotions import EMOTIONS
+from emotag.quality import stats
+from emotag.quality.audit import Checked, allocate, draw, fit_calibrator, stratum
 from emotag.records import Label
 
 # Labels are common or rare (disgust, fear), and the model is surer of some than others.
@@ -48,7 +48,7 @@ def audit(labels: list[Label], right: dict[str, bool], size: int, seed: int) -> 
 
 
 def test_the_interval_covers_the_real_accuracy_in_186_of_200_audits() -> None:
-    from emotag.audit import _strata
+    from emotag.quality.audit import _strata
 
     datasets = [population(1000 + seed) for seed in range(10)]  # 20 audits of each
     covered = 0
@@ -122,7 +122,7 @@ def test_calibrated_values_are_honest_where_the_model_says_few_values_and_labels
     """The usual reliability-diagram ECE (ten equal-width bins of the calibrated value)
     over all 600 rows against the truth, 200 of them audited: at most 0.07 on every
     seed, where the model's own numbers are off by about 0.16."""
-    from emotag.audit import _strata
+    from emotag.quality.audit import _strata
 
     for seed in range(8):
         labels, right = levelled(seed)

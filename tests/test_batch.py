@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_image, posix_only, read_csv, start_cli
-from emotag import batch
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
+from emotag.run import batch
 from fake_gemini import FakeGemini, Reply
 
 runner = CliRunner()

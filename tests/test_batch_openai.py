@@ -12,9 +12,9 @@ from openai import OpenAI
 from typer.testing import CliRunner
 
 from conftest import make_image, read_csv
-from emotag import batch
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
+from emotag.run import batch
 from fake_openai import OPENAI_TEST_KEY, FakeOpenAI, Scripted
 
 runner = CliRunner()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
-from emotag.roots import roots_path
+from emotag.files.roots import roots_path
 from fake_gemini import FakeGemini
 
 runner = CliRunner()

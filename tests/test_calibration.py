@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emotag import calibration as stats
-from emotag.calibration import (
+from emotag.quality import stats
+from emotag.quality.stats import (
     ISOTONIC_FROM,
     CalibrationMap,
     Estimate,

@@ -12,10 +12,10 @@ from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
 from conftest import make_image, read_csv
-from emotag.cascade import Cascade
 from emotag.cli import app
-from emotag.offline import MODEL_NAME
+from emotag.providers.offline import MODEL_NAME
 from emotag.records import Label
+from emotag.run.cascade import Cascade
 from fake_gemini import FakeGemini
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "faces"

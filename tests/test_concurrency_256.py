@@ -21,7 +21,7 @@ from fake_gemini import TEST_KEY, FakeGemini, Reply
 from test_real_api import blamed, folder, labels, tag
 
 if TYPE_CHECKING:
-    from emotag.answers import Answer
+    from emotag.providers.answers import Answer
 
 C256 = ("--concurrency", "256")
 
@@ -84,10 +84,10 @@ def test_endless_throttling_stops_at_max_wait_and_blames_none(
 def test_an_outage_stops_the_run_with_nothing_blamed(
     gemini: FakeGemini, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import emotag.engine
+    import emotag.run.engine
 
     truth = folder(tmp_path / "in", 300)
-    monkeypatch.setattr(emotag.engine, "OUTAGE_AFTER", 2.0)  # the real wait is 30 s
+    monkeypatch.setattr(emotag.run.engine, "OUTAGE_AFTER", 2.0)  # the real wait is 30 s
     monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", "http://127.0.0.1:9")  # nothing listens
     code, _, err = tag(str(tmp_path / "in"), *C256)
     assert code == 2 and "Cannot reach the Gemini API" in err and blamed() == []
@@ -141,7 +141,7 @@ def test_requests_go_out_on_aiohttp_with_no_sdk_retry_and_no_thread_per_request(
     resend a dropped request itself, uncounted); and emotag's own session, since the
     SDK's looks up the proxy and ~/.netrc in a thread for every request, which was half
     of a request's CPU at c=256."""
-    from emotag import images
+    from emotag.files import images
     from emotag.providers import Setup, spec
 
     setup = Setup(model="m", key=TEST_KEY, base_url=gemini.url, endpoint="loopback")

@@ -7,8 +7,8 @@ import io
 import pytest
 from rich.console import Console
 
-from emotag.console import ProgressView
-from emotag.recorder import Event
+from emotag.cli.console import ProgressView
+from emotag.run.recorder import Event
 
 
 @pytest.mark.parametrize("width", [80, 100, 120])

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import csv_line
-from emotag.csvfiles import (
+from emotag.emotions import EMOTIONS
+from emotag.errors import InputError, OutputError
+from emotag.files.csvfiles import (
     ANSWER_COLUMNS,
     ERROR_COLUMNS,
     LABEL_COLUMNS,
@@ -25,9 +27,7 @@ from emotag.csvfiles import (
     read_for_rewrite,
     read_labels,
 )
-from emotag.emotions import EMOTIONS
-from emotag.errors import InputError, OutputError
-from emotag.lock import run_lock
+from emotag.files.lock import run_lock
 from emotag.records import NO_FACE, Failure, Label
 
 

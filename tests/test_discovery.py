@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from conftest import posix_only
-from emotag.discovery import iter_images
+from emotag.files.discovery import iter_images
 
 
 def touch(path: Path) -> Path:

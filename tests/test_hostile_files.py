@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from conftest import csv_line, make_image, posix_only, read_csv
 from emotag.cli import app
-from emotag.csvfiles import LABEL_COLUMNS
-from emotag.discovery import iter_images
+from emotag.files.csvfiles import LABEL_COLUMNS
+from emotag.files.discovery import iter_images
 from emotag.providers.negotiation import MOST_REPORTED, Negotiator, SettingsMemory
 from fake_gemini import FakeGemini
 from fake_openai import FakeOpenAI

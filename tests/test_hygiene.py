@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from conftest import make_image, read_csv
 from emotag.cli import app
-from emotag.csvfiles import LABEL_COLUMNS
-from emotag.dupes import dhash, find_near_duplicates
+from emotag.datasets.dupes import dhash, find_near_duplicates
 from emotag.emotions import EMOTIONS
+from emotag.files.csvfiles import LABEL_COLUMNS
 from fake_gemini import FakeGemini, Reply
 
 runner = CliRunner()

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from conftest import read_csv
 from emotag.cli import app
 from emotag.errors import ImageError
-from emotag.images import prepare
+from emotag.files.images import prepare
 
 
 def encode(img: Image.Image, fmt: str, **options: object) -> bytes:
@@ -168,7 +168,7 @@ def heic(path: Path, colour: str) -> Path:
 @pytest.fixture
 def heif_memo() -> Iterator[None]:
     """Whether pillow-heif is there is remembered per process: forget it around a test."""
-    from emotag import images
+    from emotag.files import images
 
     images._heif_registered.cache_clear()
     yield

@@ -81,7 +81,10 @@ def test_dir_lists_the_whole_public_api_before_any_is_loaded() -> None:
     import sys
 
     # A fresh process: nothing imported yet, as in a new notebook.
-    code = "import emotag, sys; print(sorted(dir(emotag))); print('emotag.lookup' in sys.modules)"
+    code = (
+        "import emotag, sys; print(sorted(dir(emotag))); "
+        "print('emotag.datasets.lookup' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     listed, loaded = out.stdout.splitlines()
     import emotag

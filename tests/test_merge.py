@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from conftest import make_image, read_csv
 from emotag.cli import app
-from emotag.csvfiles import LABEL_COLUMNS, Appender
+from emotag.files.csvfiles import LABEL_COLUMNS, Appender
 from emotag.records import Label
 
 runner = CliRunner()
@@ -162,7 +162,7 @@ def test_tag_then_merge_then_example_script(gemini, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("column", ["path", "image", "filename", "File", "image_path"])
 def test_merge_detects_common_column_names(column: str) -> None:
-    from emotag.merge import detect_image_column
+    from emotag.datasets.merge import detect_image_column
 
     assert detect_image_column(["x", column, "y"]) == column
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emotag.metrics import agreement
+from emotag.quality.metrics import agreement
 
 
 def test_hand_computed_three_class_example() -> None:

@@ -13,7 +13,7 @@ from conftest import make_image
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.errors import ConfigError
-from emotag.prices import OUTPUT_TOKENS_PER_ANSWER, price_for
+from emotag.run.prices import OUTPUT_TOKENS_PER_ANSWER, price_for
 from fake_gemini import FakeGemini
 
 runner = CliRunner()

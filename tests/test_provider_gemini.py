@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from google.genai import errors, types
 
-from emotag.answers import Answer
 from emotag.errors import AnswerError, FatalAPIError, QuotaSpent, Throttled, TransientAPIError
+from emotag.providers.answers import Answer
 from emotag.providers.gemini import (
     estimate_input_tokens,
     family,

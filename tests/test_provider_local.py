@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import TEST_KEY, make_image, read_csv
 from emotag.cli import app
-from emotag.offline import weights
+from emotag.providers.offline import weights
 from fake_gemini import FakeGemini
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "faces"

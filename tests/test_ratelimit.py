@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from emotag import ratelimit
-from emotag.ratelimit import RateGate
+from emotag.run import ratelimit
+from emotag.run.ratelimit import RateGate
 
 _real_sleep = asyncio.sleep
 

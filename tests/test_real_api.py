@@ -203,7 +203,7 @@ def test_next_images_are_prepared_while_requests_are_in_flight(
     what runs ahead is bounded (a 100k-image folder is not decoded into memory)."""
     import threading
 
-    from emotag import engine
+    from emotag.run import engine
 
     planned: list[str] = []
     real_plan = engine.plan

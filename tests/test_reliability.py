@@ -15,9 +15,9 @@ from typer.testing import CliRunner, Result
 
 from conftest import TEST_KEY, csv_line, make_image, posix_only, read_csv, start_cli
 from emotag.cli import app
-from emotag.csvfiles import read_labels
 from emotag.emotions import EMOTIONS
 from emotag.errors import FatalAPIError
+from emotag.files.csvfiles import read_labels
 from fake_gemini import FakeGemini, Reply
 from test_images import encode, png_with_size
 
@@ -213,9 +213,9 @@ def test_file_deleted_between_discovery_and_upload(tmp_path: Path) -> None:
     import asyncio
 
     from conftest import ScriptedProvider
-    from emotag.engine import Engine
-    from emotag.recorder import Recorder
-    from emotag.resume import ResumeIndex
+    from emotag.run.engine import Engine
+    from emotag.run.recorder import Recorder
+    from emotag.run.resume import ResumeIndex
 
     kept = make_image(tmp_path / "a.png")
     gone = tmp_path / "gone.png"

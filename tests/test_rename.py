@@ -8,13 +8,13 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import csv_line, make_image, read_csv
-from emotag import rename as renaming
 from emotag.cli import app
-from emotag.csvfiles import LABEL_COLUMNS, Appender
+from emotag.datasets import rename as renaming
 from emotag.emotions import emotion_from_filename
 from emotag.errors import InputError
+from emotag.files.csvfiles import LABEL_COLUMNS, Appender
+from emotag.files.roots import inside, record
 from emotag.records import Label
-from emotag.roots import inside, record
 
 runner = CliRunner()
 

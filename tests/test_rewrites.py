@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from conftest import csv_line, make_image, read_csv, start_cli
 from emotag.cli import app
-from emotag.csvfiles import LABEL_COLUMNS, read_labels
 from emotag.emotions import EMOTIONS
+from emotag.files.csvfiles import LABEL_COLUMNS, read_labels
 from emotag.records import Label
 from fake_gemini import FakeGemini
 from winrules import windows_rules
@@ -135,7 +135,7 @@ def test_a_rename_killed_half_way_reaches_the_csv_on_the_next_command(
         """
         import os, sys
         from pathlib import Path
-        from emotag import rename
+        from emotag.datasets import rename
         moves = 0
         real = rename.move_without_replacing
         def move(old, new):
@@ -164,7 +164,7 @@ def test_a_rename_killed_half_way_reaches_the_csv_on_the_next_command(
 
 
 def test_merge_in_place_of_the_labels_csv_waits_for_no_run(tmp_path: Path) -> None:
-    from emotag.lock import run_lock
+    from emotag.files.lock import run_lock
 
     LABELS.parent.mkdir(parents=True)
     make_image(tmp_path / "a.png")

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from conftest import csv_line, make_image, posix_only, read_csv
 from emotag.cli import app
-from emotag.csvfiles import ERROR_COLUMNS
-from emotag.roots import recorded, roots_path
+from emotag.files.csvfiles import ERROR_COLUMNS
+from emotag.files.roots import recorded, roots_path
 from fake_gemini import FakeGemini
 from winrules import windows_rules
 

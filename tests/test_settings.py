@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 from conftest import TEST_KEY, MemoryKeyring, make_image
 from emotag.cli import app
 from emotag.errors import ConfigError
+from emotag.files.settings import ApiKey, find_key, mask, require_key, setting
 from emotag.providers.gemini import SPEC as GEMINI
-from emotag.settings import ApiKey, find_key, mask, require_key, setting
 from fake_gemini import FakeGemini
 
 runner = CliRunner()

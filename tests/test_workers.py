@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from conftest import make_image, read_csv, start_cli
-from emotag import images, workers
 from emotag.errors import (
     AnswerError,
     ConfigError,
@@ -33,9 +32,11 @@ from emotag.errors import (
     Throttled,
     TransientAPIError,
 )
-from emotag.options import TagOptions
+from emotag.files import images
 from emotag.providers import Setup, spec
 from emotag.providers.negotiation import SettingsMemory
+from emotag.run import workers
+from emotag.run.options import TagOptions
 from fake_gemini import EMOTION_COLOURS, TEST_KEY, FakeGemini, Reply
 from fake_openai import OPENAI_TEST_KEY, FakeOpenAI
 from test_real_api import folder

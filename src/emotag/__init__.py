@@ -11,9 +11,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from emotag.datasets.lookup import AmbiguousLabel, LabelStore, MissingLabel
     from emotag.emotions import ALIASES, EMOTIONS, emotion_from_filename
     from emotag.errors import EmotagError
-    from emotag.lookup import AmbiguousLabel, LabelStore, MissingLabel
 
 __all__ = [
     "ALIASES",
@@ -30,9 +30,9 @@ _HOMES = {
     "EMOTIONS": "emotag.emotions",
     "emotion_from_filename": "emotag.emotions",
     "EmotagError": "emotag.errors",
-    "AmbiguousLabel": "emotag.lookup",
-    "LabelStore": "emotag.lookup",
-    "MissingLabel": "emotag.lookup",
+    "AmbiguousLabel": "emotag.datasets.lookup",
+    "LabelStore": "emotag.datasets.lookup",
+    "MissingLabel": "emotag.datasets.lookup",
 }
 
 

@@ -24,10 +24,10 @@ from emotag.errors import ConfigError, FatalAPIError
 from emotag.providers.question import DEFAULT_PROMPT
 
 if TYPE_CHECKING:
-    from emotag.answers import Answer
-    from emotag.images import Prepared
-    from emotag.prices import Price
+    from emotag.files.images import Prepared
+    from emotag.providers.answers import Answer
     from emotag.providers.negotiation import Negotiator
+    from emotag.run.prices import Price
 
 ENTRY_POINTS: Final = "emotag.providers"
 BUILTIN: Final = {

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from emotag.answers import Answer, Token, read_text, usable
 from emotag.errors import (
     AnswerError,
     EmotagError,
@@ -26,17 +25,18 @@ from emotag.errors import (
     Throttled,
     TransientAPIError,
 )
-from emotag.prices import Price
 from emotag.providers import JobState, JobStatus, Provider, ProviderSpec, Setup, redirected
+from emotag.providers.answers import Answer, Token, read_text, usable
 from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, RESPONSE_SCHEMA
+from emotag.run.prices import Price
 
 if TYPE_CHECKING:
     import aiohttp
     from google import genai
     from google.genai import types
 
-    from emotag.images import Prepared
+    from emotag.files.images import Prepared
 
 BLOCKING_FINISH_REASONS: Final = frozenset(
     {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "RECITATION"}
@@ -229,7 +229,7 @@ def make_client(
     )
     if base_url:
         options.base_url = base_url
-    from emotag.providers.sessions import environment_proxy
+    from emotag.providers.gemini_sessions import environment_proxy
 
     # No request follows a redirect: aiohttp's (live) and httpx's (Files, Batch) both would.
     options.async_client_args = {"allow_redirects": False}
@@ -548,7 +548,7 @@ def _status(job: types.BatchJob) -> JobStatus:
 
 
 def _build(setup: Setup) -> GeminiProvider:
-    from emotag.providers.sessions import own_session
+    from emotag.providers.gemini_sessions import own_session
 
     session = own_session()
     client = make_client(setup.key, base_url=setup.base_url, timeout=setup.timeout, session=session)

@@ -1,4 +1,4 @@
-"""`--provider local`: emotag's built-in offline model (`emotag.offline`) behind the same
+"""`--provider local`: emotag's built-in offline model (`emotag.providers.offline`) behind the same
 seam as the paid providers. No key, no network, no cost; the default where no key is set.
 
 Each image is judged in a thread of the run's pool: onnxruntime releases the GIL, so the
@@ -11,13 +11,13 @@ import asyncio
 from typing import TYPE_CHECKING, Final
 
 from emotag.errors import AnswerError, ConfigError
-from emotag.offline.weights import MODEL_NAME
-from emotag.prices import Price
 from emotag.providers import ProviderSpec, Setup
+from emotag.providers.offline.weights import MODEL_NAME
+from emotag.run.prices import Price
 
 if TYPE_CHECKING:
-    from emotag.answers import Answer
-    from emotag.images import Prepared
+    from emotag.files.images import Prepared
+    from emotag.providers.answers import Answer
     from emotag.providers.negotiation import Negotiator
 
 ENDPOINT: Final = "this machine"
@@ -30,7 +30,7 @@ class LocalProvider:
     reports_model = False
 
     def __init__(self, settings: Negotiator) -> None:
-        from emotag import offline
+        from emotag.providers import offline
 
         offline.load()  # a damaged install or a missing onnxruntime fails before any work
         self.model = MODEL_NAME
@@ -46,8 +46,8 @@ class LocalProvider:
 
 def answer_for(jpeg: bytes) -> Answer:
     """The offline model's judgement of one prepared image, as an answer."""
-    from emotag import offline
-    from emotag.answers import Answer
+    from emotag.providers import offline
+    from emotag.providers.answers import Answer
 
     try:
         judgement = offline.judge(jpeg)

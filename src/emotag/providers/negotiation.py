@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from emotag.atomic import atomic_text
+from emotag.files.atomic import atomic_text
 
 MEMORY_DAYS: Final = 7.0
 MEMORY_FILE: Final = "accepted-settings.json"

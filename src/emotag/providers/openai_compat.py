@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from emotag.answers import Answer, Token, read_text, usable
 from emotag.errors import (
     AnswerError,
     EmotagError,
@@ -28,7 +27,6 @@ from emotag.errors import (
     Throttled,
     TransientAPIError,
 )
-from emotag.prices import Price
 from emotag.providers import (
     JobState,
     JobStatus,
@@ -38,14 +36,16 @@ from emotag.providers import (
     is_loopback,
     redirected,
 )
+from emotag.providers.answers import Answer, Token, read_text, usable
 from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, STRICT_SCHEMA
+from emotag.run.prices import Price
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
     from openai.types import Batch
 
-    from emotag.images import Prepared
+    from emotag.files.images import Prepared
 
 KEY_VAR: Final = "OPENAI_API_KEY"
 ENDPOINT: Final = "api.openai.com"

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from emotag.answers import Answer, read_text
-from emotag.images import Prepared
+from emotag.files.images import Prepared
 from emotag.providers import ProviderSpec, Setup
+from emotag.providers.answers import Answer, read_text
 from emotag.providers.negotiation import Negotiator
 
 PALETTE = {

@@ -1,0 +1,697 @@
+"""`emotag audit`: how good are the labels? A person checks a stratified random sample;
+the answers give the whole CSV's accuracy with an honest interval, the precision of each
+label, and a calibrated probability of being right for every row.
+
+`sample` draws the sample by label by confidence band, so rare labels and both sure and
+unsure answers are checked, and writes `sample.csv` and a keyboard-first `audit.html`.
+`score` reads the person's `truth.csv`, estimates, fits the calibration map, keeps it
+beside the labels CSV (`<stem>.calibration.json`, with its provenance) and writes the
+`calibrated` column. `tag` applies the map to new rows of the models it was fitted for.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from emotag.datasets.rename import rewriting
+from emotag.emotions import EMOTIONS
+from emotag.errors import InputError
+from emotag.files.atomic import ERRORS, READING, atomic_text
+from emotag.files.csvfiles import LABEL_COLUMNS, read_for_rewrite, write_csv_atomic
+from emotag.quality import stats
+from emotag.records import HUMAN, Label, decimal
+
+SAMPLE_COLUMNS: Final = ("path", "emotion", "confidence", "stratum", "weight")
+TRUTH_COLUMNS: Final = ("path", "truth")
+SKIP: Final = "skip"  # no face, or the person cannot tell
+NO_CONFIDENCE: Final = "none"
+# Upper ends of the confidence bands (a band holds confidence < its end; the last one, 1).
+BANDS: Final = ((0.7, "<0.7"), (0.9, "0.7-0.9"), (0.99, "0.9-0.99"), (2.0, ">=0.99"))
+KEEP_AT: Final = 0.9  # the threshold of the sentence a person can act on
+
+
+def band(confidence: float | None) -> str:
+    if confidence is None:
+        return NO_CONFIDENCE
+    return next(name for end, name in BANDS if confidence < end)
+
+
+def stratum(label: Label) -> str:
+    """label by confidence band; a person's correction is its own stratum (always right).
+    Where the offline model of a cascade disagreed with the final label, the row is in a
+    stratum of its own, so those doubtful rows get their own floor in the sample."""
+    if label.confidence_source == HUMAN:
+        return f"{label.emotion}|{HUMAN}"
+    disagree = "|disagree" if label.local_emotion not in ("", label.emotion) else ""
+    return f"{label.emotion}|{band(label.confidence)}{disagree}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sampled:
+    path: str
+    emotion: str
+    confidence: float | None
+    stratum: str
+    weight: float  # rows of the labels CSV this one stands for
+
+    def as_row(self) -> dict[str, str]:
+        return {
+            "path": self.path,
+            "emotion": self.emotion,
+            "confidence": decimal(self.confidence),
+            "stratum": self.stratum,
+            "weight": f"{self.weight:.6g}",
+        }
+
+
+@dataclass
+class SampleResult:
+    sample_csv: Path
+    page: Path
+    size: int
+    population: int
+    strata: dict[str, tuple[int, int]]  # stratum -> (rows, drawn)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sample_csv": str(self.sample_csv),
+            "page": str(self.page),
+            "size": self.size,
+            "population": self.population,
+            "strata": {name: {"rows": n, "drawn": k} for name, (n, k) in self.strata.items()},
+        }
+
+
+def draw(labels: Iterable[Label], size: int, seed: int) -> list[Sampled]:
+    """A stratified random sample; the same labels and seed give the same sample."""
+    groups: dict[str, list[Label]] = defaultdict(list)
+    for label in sorted(labels, key=lambda row: row.path):
+        if label.confidence_source != HUMAN:  # a person's label needs no second look
+            groups[stratum(label)].append(label)
+    counts = allocate({name: len(rows) for name, rows in sorted(groups.items())}, size)
+    rng = random.Random(seed)
+    drawn = [
+        Sampled(row.path, row.emotion, row.confidence, name, len(groups[name]) / count)
+        for name, count in counts.items()
+        if count
+        for row in rng.sample(groups[name], count)
+    ]
+    rng.shuffle(drawn)  # one stratum after another would anchor the person's eye
+    return drawn
+
+
+def allocate(sizes: dict[str, int], size: int) -> dict[str, int]:
+    """How many rows to draw per stratum: a floor in every one (so rare labels are
+    checked), the rest in proportion to what each stratum has left."""
+    total = sum(sizes.values())
+    size = min(size, total)
+    if not sizes or size <= 0:
+        return dict.fromkeys(sizes, 0)
+    floor = max(1, min(10, size // (2 * len(sizes))))
+    counts = {name: min(n, floor) for name, n in sizes.items()}
+    if sum(counts.values()) > size:  # more strata than rows to draw: the largest first
+        counts = dict.fromkeys(sizes, 0)
+        for name in sorted(sizes, key=lambda s: -sizes[s])[:size]:
+            counts[name] = 1
+        return counts
+    while (left := size - sum(counts.values())) > 0:
+        room = {name: sizes[name] - counts[name] for name in sizes if sizes[name] > counts[name]}
+        spare = sum(room.values())
+        shares = {name: left * r / spare for name, r in room.items()}
+        given = {name: min(room[name], int(share)) for name, share in shares.items()}
+        if not any(given.values()):  # hand out the remainders, largest first
+            for name in sorted(shares, key=lambda s: shares[s] - int(shares[s]), reverse=True):
+                given[name] = 1
+                if sum(given.values()) >= left:
+                    break
+        for name, extra in given.items():
+            counts[name] += extra
+    return counts
+
+
+def sample(labels_csv: Path, size: int, seed: int, folder: Path) -> SampleResult:
+    """`audit sample`: draw, then write `sample.csv` and `audit.html` into `folder`."""
+    from emotag.pages.audit_page import build_page
+
+    labels = _labels(labels_csv)
+    drawn = draw(labels, size, seed)
+    if not drawn:
+        raise InputError(f"{labels_csv} has no model labels to audit.")
+    sample_csv = folder / "sample.csv"
+    write_csv_atomic(sample_csv, SAMPLE_COLUMNS, (row.as_row() for row in drawn))
+    page = folder / "audit.html"
+    build_page(drawn, page, source=labels_csv)
+    sizes = Counter(stratum(label) for label in labels if label.confidence_source != HUMAN)
+    taken = Counter(row.stratum for row in drawn)
+    strata = {name: (n, taken[name]) for name, n in sorted(sizes.items())}
+    return SampleResult(sample_csv, page, len(drawn), sum(sizes.values()), strata)
+
+
+def _labels(labels_csv: Path) -> list[Label]:
+    if not labels_csv.is_file():
+        raise InputError(f"Labels CSV not found: {labels_csv}")
+    return list(read_for_rewrite(labels_csv).labels.values())
+
+
+def read_sample(path: Path) -> list[Sampled]:
+    """The sample's rows; a weight that is no positive number, or a confidence outside
+    [0, 1] (NaN, a hand edit), is refused with its line."""
+    sampled = []
+    for line, r in enumerate(_read_csv(path, SAMPLE_COLUMNS), 2):
+        try:
+            confidence = float(r["confidence"]) if r["confidence"] else None
+            weight = float(r["weight"])
+        except ValueError as exc:
+            raise InputError(
+                f"{path}:{line}: not a row 'emotag audit sample' wrote ({exc})."
+            ) from exc
+        if not (math.isfinite(weight) and weight > 0) or (
+            confidence is not None and not 0.0 <= confidence <= 1.0
+        ):
+            raise InputError(
+                f"{path}:{line}: weight {r['weight']!r} or confidence {r['confidence']!r} is "
+                "not what 'emotag audit sample' writes; draw the sample again."
+            )
+        sampled.append(Sampled(r["path"], r["emotion"], confidence, r["stratum"], weight))
+    return sampled
+
+
+def read_truth(path: Path) -> dict[str, str]:
+    """path -> one of the seven, or "skip"; anything else is refused with its line."""
+    truth: dict[str, str] = {}
+    for line, row in enumerate(_read_csv(path, TRUTH_COLUMNS), 2):
+        value = row["truth"].strip().lower()
+        if value not in (*EMOTIONS, SKIP):
+            raise InputError(
+                f"{path}:{line}: truth '{row['truth']}' is not one of the seven emotions "
+                f"or '{SKIP}'."
+            )
+        truth[row["path"]] = value
+    return truth
+
+
+def _read_csv(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise InputError(f"Not found: {path}")
+    with open(path, encoding=READING, errors=ERRORS, newline="") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(f"{path} lacks the column(s) {', '.join(missing)}.")
+            return list(reader)
+        except csv.Error as exc:  # a field past the csv module's limit, a stray quote
+            raise InputError(f"{path} is not a readable CSV ({exc}).") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """One audited row: what the model said, how sure, whether the person agreed."""
+
+    path: str
+    emotion: str
+    confidence: float | None
+    stratum: str
+    weight: float
+    right: bool
+
+
+@dataclass
+class Calibrator:
+    """confidence (or, without one, the label) -> probability right, with provenance."""
+
+    models: list[str]
+    created: str
+    audited: int
+    method: str
+    curve: stats.CalibrationMap | None
+    precision: dict[str, float]  # by label: for rows without a confidence
+    offsets: dict[str, float] = field(default_factory=dict)  # by label, on the logit scale
+    # One map per model where the audited rows came from several (a cascade's offline
+    # model and its paid one): their confidences mean different things.
+    parts: dict[str, Calibrator] = field(default_factory=dict)
+    # Methods "strata" and "levels": each cell's own share right (`CELLS` says how a row
+    # finds its cell), where that predicted the checked rows better than the curve.
+    cells: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, label: Label) -> float | None:
+        if label.confidence_source == HUMAN:
+            return 1.0
+        if (part := self.parts.get(label.model)) is not None:
+            return part(label)
+        if self.method in CELLS and (
+            found := self.cells.get(CELLS[self.method](label.confidence, label.emotion))
+        ):
+            return found
+        if label.confidence is not None and self.curve is not None:
+            return self.probability(label.confidence, label.emotion)
+        return self.precision.get(label.emotion)
+
+    def probability(self, confidence: float, emotion: str) -> float:
+        """The curve, shifted by the label's offset (a label the model is wrong about more
+        often than its confidence says sits lower)."""
+        assert self.curve is not None
+        return stats.shifted(self.curve(confidence), self.offsets.get(emotion, 0.0))
+
+    def applies_to(self, label: Label) -> bool:
+        return label.model in self.models or label.confidence_source == HUMAN
+
+    def as_dict(self) -> dict[str, Any]:
+        curve = asdict(self.curve) if self.curve is not None else None
+        return {
+            "models": self.models,
+            "created": self.created,
+            "audited": self.audited,
+            "method": self.method,
+            "curve": curve,
+            "precision": self.precision,
+            "offsets": self.offsets,
+            "parts": {model: part.as_dict() for model, part in self.parts.items()},
+            "cells": self.cells,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibrator:
+        raw = data.get("curve")
+        curve = None
+        if raw:
+            points = tuple((float(x), float(y)) for x, y in raw.get("points", ()))
+            curve = stats.CalibrationMap(raw["method"], points, raw["a"], raw["b"])
+        return cls(
+            list(data["models"]),
+            str(data["created"]),
+            int(data["audited"]),
+            str(data["method"]),
+            curve,
+            {k: float(v) for k, v in data["precision"].items()},
+            {k: float(v) for k, v in data.get("offsets", {}).items()},
+            {model: cls.from_dict(part) for model, part in data.get("parts", {}).items()},
+            {k: float(v) for k, v in data.get("cells", {}).items()},
+        )
+
+
+def map_path(labels_csv: Path) -> Path:
+    return labels_csv.with_name(f"{labels_csv.stem}.calibration.json")
+
+
+def load_calibrator(labels_csv: Path) -> Calibrator | None:
+    """The map `audit score` kept beside the labels CSV; None if there is none."""
+    path = map_path(labels_csv)
+    if not path.is_file():
+        return None
+    try:
+        return Calibrator.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"Cannot read the calibration map {path}: {exc}") from exc
+
+
+def calibration_for(labels_csv: Path) -> Callable[[Label], float | None] | None:
+    """What `tag` and `batch fetch` apply to each new row: the kept map, for the rows of
+    the models it was fitted on (None for others); None when there is no map."""
+    calibrator = load_calibrator(labels_csv)
+    if calibrator is None:
+        return None
+    return lambda label: calibrator(label) if calibrator.applies_to(label) else None
+
+
+def fit_calibrator(checked: Sequence[Checked], models: list[str]) -> Calibrator:
+    """The map that best predicts held-out checked rows (cross-validated log loss): the
+    curve (`fit_curve`), each stratum's own share right (a curve through the confidence
+    cannot follow a label the model is always right or always wrong about), or each
+    confidence level's (a model that says few distinct values, as votes do, where the
+    curve's shape does not fit them). Each label's precision serves rows the map has no
+    value for."""
+    calibrator = fit_curve(checked, models)
+    if len(checked) < CHOOSE_FROM:
+        return calibrator
+    rows = _cv_rows(checked)
+    losses = {"curve": _log_loss(stats.cross_validated(rows, _curve_predictor), rows)}
+    for method, cell in CELLS.items():
+        if method == "levels" and len({c.confidence for c in checked}) > MOST_LEVELS:
+            continue
+        predicted = stats.cross_validated(rows, functools.partial(_cell_predictor, cell=cell))
+        losses[method] = _log_loss(predicted, rows)
+    best = min(losses, key=losses.__getitem__)
+    if best != "curve":
+        calibrator.method, calibrator.cells = best, _cell_shares(checked, CELLS[best])
+    return calibrator
+
+
+# Below this many checked rows, five folds are too small to choose between the maps.
+CHOOSE_FROM: Final = 50
+MOST_LEVELS: Final = 12  # more distinct confidences than this: a continuous score
+CELLS: Final[dict[str, Callable[[float | None, str], str]]] = {
+    "strata": lambda confidence, emotion: f"{emotion}|{band(confidence)}",
+    "levels": lambda confidence, emotion: decimal(confidence),
+}
+
+
+def _cell_shares(
+    checked: Sequence[Checked], cell: Callable[[float | None, str], str]
+) -> dict[str, float]:
+    """Each cell's weighted share right, drawn towards its label's share as far as a
+    couple of rows would (a cell of three rows says little on its own)."""
+    groups: dict[str, list[Checked]] = defaultdict(list)
+    by_label: dict[str, list[Checked]] = defaultdict(list)
+    for c in checked:
+        groups[cell(c.confidence, c.emotion)].append(c)
+        by_label[c.emotion].append(c)
+    label_share = {emotion: _smoothed_share(rows) for emotion, rows in by_label.items()}
+    shares = {}
+    for key, rows in groups.items():
+        prior = label_share[rows[0].emotion] if len({r.emotion for r in rows}) == 1 else None
+        shares[key] = _drawn_share(rows, prior)
+    return shares
+
+
+PRIOR_ROWS: Final = 2.0  # how many rows' worth the label's share counts in a cell
+
+
+def _drawn_share(rows: Sequence[Checked], prior: float | None) -> float:
+    if prior is None:
+        return _smoothed_share(rows)
+    share = sum(c.weight for c in rows if c.right) / sum(c.weight for c in rows)
+    return (share * len(rows) + PRIOR_ROWS * prior) / (len(rows) + PRIOR_ROWS)
+
+
+def _log_loss(predicted: Sequence[float], rows: Sequence[CvRow]) -> float:
+    loss = 0.0
+    for p, (_, right, weight, _) in zip(predicted, rows, strict=True):
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        loss -= weight * math.log(p if right else 1 - p)
+    return loss
+
+
+def fit_curve(checked: Sequence[Checked], models: list[str]) -> Calibrator:
+    """One curve on the rows with a confidence, shifted per label; each label's precision
+    for the rows without one.
+
+    A label's shift is the logit gap between how often its checked rows were right and
+    what the curve says for them, shrunk towards 0 as far as the gaps look like sampling
+    noise (`_shrunk`), so a label with few checked rows stays near the common curve."""
+    mean = sum(c.weight for c in checked) / len(checked) if checked else 1.0
+    points = [
+        (c, stats.Point(c.confidence, c.right, c.weight / mean))
+        for c in checked
+        if c.confidence is not None
+    ]
+    curve = stats.fit([point for _, point in points]) if points else None
+    precision: dict[str, float] = {}
+    gaps: dict[str, tuple[float, float]] = {}  # label -> (logit gap, its sampling variance)
+    for emotion in EMOTIONS:
+        if mine := [c for c in checked if c.emotion == emotion]:
+            precision[emotion] = _smoothed_share(mine)
+        sure = [(c, point) for c, point in points if c.emotion == emotion]
+        if curve is not None and sure:
+            weight = sum(point.weight for _, point in sure)
+            said = sum(curve(point.confidence) * point.weight for _, point in sure) / weight
+            seen = _smoothed_share([c for c, _ in sure])
+            gap = stats.logit(seen) - stats.logit(said)
+            gaps[emotion] = (gap, 1 / (len(sure) * seen * (1 - seen)))
+    method = curve.method if curve is not None else "precision"
+    today = datetime.now(UTC).date().isoformat()
+    offsets = _shrunk(gaps)
+    return Calibrator(models, today, len(checked), method, curve, precision, offsets)
+
+
+def _shrunk(gaps: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Each label's gap, shrunk by how much the labels really differ: the between-label
+    variance is DerSimonian and Laird's estimate, so gaps that are only sampling noise
+    shrink to 0 and a label that is wrong far more often than the rest keeps its shift."""
+    if len(gaps) < 2:
+        return dict.fromkeys(gaps, 0.0)
+    weights = {label: 1 / v for label, (_, v) in gaps.items()}
+    total = sum(weights.values())
+    centre = sum(weights[label] * g for label, (g, _) in gaps.items()) / total
+    q = sum(weights[label] * (g - centre) ** 2 for label, (g, _) in gaps.items())
+    scale = total - sum(w * w for w in weights.values()) / total
+    real = max(0.0, (q - (len(gaps) - 1)) / scale) if scale > 0 else 0.0
+    return {label: g * real / (real + v) for label, (g, v) in gaps.items()}
+
+
+def _smoothed_share(checked: Sequence[Checked]) -> float:
+    """The weighted share right, Jeffreys-smoothed: a label checked twice and right twice
+    is not "certain"."""
+    share = sum(c.weight for c in checked if c.right) / sum(c.weight for c in checked)
+    return (share * len(checked) + 0.5) / (len(checked) + 1)
+
+
+@dataclass
+class LabelScore:
+    precision: float
+    low: float
+    high: float
+    n: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "precision": _round(self.precision),
+            "ci95": [_round(self.low), _round(self.high)],
+            "n": self.n,
+        }
+
+
+@dataclass
+class Keep:
+    """Keep the labels with calibrated >= threshold: how many, how many of them wrong."""
+
+    threshold: float
+    kept: int
+    error: float
+    low: float
+    high: float
+
+    def sentence(self) -> str:
+        if not self.kept:
+            return f"No label has calibrated >= {self.threshold:g}; review the least sure first."
+        return (
+            f"Keep the {self.kept:,} labels with calibrated >= {self.threshold:g}: about "
+            f"{self.error:.1%} ({self.low:.1%}-{self.high:.1%}) of them are wrong."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "kept": self.kept,
+            "error": _round(self.error),
+            "error_ci95": [_round(self.low), _round(self.high)],
+            "sentence": self.sentence(),
+        }
+
+
+@dataclass
+class AuditScore:
+    labels: int
+    audited: int
+    skipped: int
+    accuracy: stats.Estimate
+    per_label: dict[str, LabelScore]
+    ece_raw: float | None
+    ece_calibrated: float | None
+    keep: Keep
+    calibrator: Calibrator
+    calibrated: int = 0  # rows of the labels CSV given a calibrated value
+    map_file: str = ""
+    raw_reliability: list[tuple[float, float, float]] = field(default_factory=list)
+    calibrated_reliability: list[tuple[float, float, float]] = field(default_factory=list)
+    coverage: list[tuple[float, float]] = field(default_factory=list)  # (share kept, accuracy)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "audited": self.audited,
+            "skipped": self.skipped,
+            "accuracy": _round(self.accuracy.value),
+            "accuracy_ci95": [_round(self.accuracy.low), _round(self.accuracy.high)],
+            "per_label": {name: score.as_dict() for name, score in self.per_label.items()},
+            "ece_raw": _round(self.ece_raw),
+            "ece_calibrated": _round(self.ece_calibrated),
+            "keep": self.keep.as_dict(),
+            "calibration": self.calibrator.as_dict() | {"file": self.map_file},
+            "calibrated_rows": self.calibrated,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None or value != value else round(value, 4)
+
+
+def score(
+    labels_csv: Path, truth_csv: Path, sample_csv: Path | None = None, *, write: bool = True
+) -> AuditScore:
+    """`audit score`: estimate from the person's answers; keep the map and write the
+    `calibrated` column (under the run lock) unless `write` is False."""
+    sample_csv = sample_csv or truth_csv.with_name("sample.csv")
+    drawn = read_sample(sample_csv)
+    truth = read_truth(truth_csv)
+    labels = _labels(labels_csv)
+    checked = [
+        Checked(
+            row.path,
+            row.emotion,
+            row.confidence,
+            row.stratum,
+            row.weight,
+            truth[row.path] == row.emotion,
+        )
+        for row in drawn
+        if truth.get(row.path, SKIP) != SKIP
+    ]
+    skipped = sum(1 for row in drawn if truth.get(row.path) == SKIP)
+    if not checked:
+        raise InputError(f"{truth_csv} answers none of the rows of {sample_csv}.")
+    model_of = {label.path: label.model for label in labels}
+    models = sorted({model_of[r.path] for r in drawn if r.path in model_of})
+    calibrator = fit_calibrator(checked, models)
+    if len(models) > 1:
+        calibrator.parts = {
+            model: fit_calibrator(mine, [model])
+            for model in models
+            if (mine := [c for c in checked if model_of.get(c.path) == model])
+        }
+    raw = [(c.confidence, c.right, c.weight) for c in checked if c.confidence is not None]
+    # Cross-validated, and measured on the same groups as the raw confidence (its bins;
+    # by label where there is none): binning by a prediction that differs between folds
+    # only by noise would sort the folds apart and measure that noise.
+    probability = stats.cross_validated(_cv_rows(checked), _predictor)
+    predicted = [(p, c.right, c.weight) for p, c in zip(probability, checked, strict=True)]
+    groups = [
+        stats.bin_of(c.confidence) if c.confidence is not None else c.emotion for c in checked
+    ]
+    result = AuditScore(
+        labels=len(labels),
+        audited=len(checked),
+        skipped=skipped,
+        accuracy=stats.stratified(_strata(labels, checked)),
+        per_label=_per_label(labels, checked),
+        ece_raw=stats.ece(raw),
+        ece_calibrated=stats.ece(predicted, groups),
+        keep=_keep(labels, checked, calibrator),
+        calibrator=calibrator,
+    )
+    result.raw_reliability = stats.reliability(raw)
+    result.calibrated_reliability = stats.reliability(predicted)
+    result.coverage = _coverage(checked, calibrator)
+    if write:
+        result.map_file = str(map_path(labels_csv))
+        result.calibrated = write_calibrated(labels_csv, calibrator)
+    return result
+
+
+def _strata(labels: Iterable[Label], checked: Sequence[Checked]) -> list[stats.Stratum]:
+    sizes = Counter(stratum(label) for label in labels)
+    audited = Counter(c.stratum for c in checked)
+    right = Counter(c.stratum for c in checked if c.right)
+    strata = []
+    for name, size in sizes.items():
+        if name.endswith(f"|{HUMAN}"):
+            strata.append(stats.Stratum(size, size, size))  # a person's label is the truth
+        else:
+            strata.append(stats.Stratum(size, audited[name], right[name]))
+    return strata
+
+
+def _per_label(labels: Sequence[Label], checked: Sequence[Checked]) -> dict[str, LabelScore]:
+    scores = {}
+    for emotion in EMOTIONS:
+        mine = [c for c in checked if c.emotion == emotion]
+        if not any(label.emotion == emotion for label in labels):
+            continue
+        found = stats.stratified(_strata((r for r in labels if r.emotion == emotion), mine))
+        scores[emotion] = LabelScore(found.value, found.low, found.high, len(mine))
+    return scores
+
+
+def _keep(labels: Sequence[Label], checked: Sequence[Checked], calibrator: Calibrator) -> Keep:
+    """Post-stratified: within each stratum, only the rows at or above the threshold."""
+    sure = {label.path for label in labels if (calibrator(label) or 0.0) >= KEEP_AT}
+    kept = [c for c in checked if c.path in sure]
+    found = stats.stratified(_strata((r for r in labels if r.path in sure), kept))
+    return Keep(KEEP_AT, len(sure), 1 - found.value, 1 - found.high, 1 - found.low)
+
+
+CvRow = tuple[float | None, bool, float, str]
+
+
+def _cv_rows(checked: Sequence[Checked]) -> list[CvRow]:
+    return [(c.confidence, c.right, c.weight, c.emotion) for c in checked]
+
+
+def _checked(train: Sequence[CvRow]) -> list[Checked]:
+    """`_cv_rows` read back: the rows a fold's map is fitted on."""
+    return [Checked("", label, c, "", w, right) for c, right, w, label in train]
+
+
+def _predictor(
+    train: Sequence[CvRow], fit: Callable[[Sequence[Checked], list[str]], Calibrator] | None = None
+) -> Callable[[float | None, str], float]:
+    """The calibrator fitted on `train`, as a function of (confidence, label)."""
+    fitted = (fit or fit_calibrator)(_checked(train), [])
+
+    def predict(confidence: float | None, emotion: str) -> float:
+        found = fitted(Label("", emotion, confidence))
+        if found is not None:
+            return found
+        known = list(fitted.precision.values())
+        return sum(known) / len(known) if known else 0.5
+
+    return predict
+
+
+def _curve_predictor(train: Sequence[CvRow]) -> Callable[[float | None, str], float]:
+    return _predictor(train, fit_curve)
+
+
+def _cell_predictor(
+    train: Sequence[CvRow], cell: Callable[[float | None, str], str]
+) -> Callable[[float | None, str], float]:
+    checked = _checked(train)
+    shares, overall = _cell_shares(checked, cell), _smoothed_share(checked)
+    return lambda confidence, emotion: shares.get(cell(confidence, emotion), overall)
+
+
+def _coverage(checked: Sequence[Checked], calibrator: Calibrator) -> list[tuple[float, float]]:
+    """(share kept, accuracy) keeping the most probably right first, from the sample."""
+    rows = sorted(
+        ((_probability(calibrator, c), c.right, c.weight) for c in checked),
+        key=lambda row: -row[0],
+    )
+    total = sum(w for _, _, w in rows)
+    points, weight, right = [], 0.0, 0.0
+    for _, correct, w in rows:
+        weight += w
+        right += w if correct else 0.0
+        points.append((weight / total, right / weight))
+    return points
+
+
+def _probability(calibrator: Calibrator, checked: Checked) -> float:
+    label = Label("", checked.emotion, checked.confidence)
+    return calibrator(label) or 0.0
+
+
+def write_calibrated(labels_csv: Path, calibrator: Calibrator) -> int:
+    """Keep the map beside the CSV and give every row it applies to its `calibrated`
+    value (atomically, under the run lock); returns how many rows got one."""
+    with rewriting(labels_csv) as table:
+        count = 0
+        for label in table.labels.values():
+            if calibrator.applies_to(label):
+                label.calibrated = calibrator(label)
+                count += label.calibrated is not None
+        with atomic_text(map_path(labels_csv)) as handle:
+            json.dump(calibrator.as_dict(), handle, indent=1)
+        write_csv_atomic(
+            labels_csv, LABEL_COLUMNS, (label.as_row() for label in table.labels.values())
+        )
+    return count
