@@ -49,7 +49,7 @@ from pictures import KINDS, encode, textured  # noqa: E402
 
 from emotag.files import images  # noqa: E402
 from emotag.files.csvfiles import LABEL_COLUMNS, Appender  # noqa: E402
-from emotag.files.settings import DEFAULT_MAX_SIDE  # noqa: E402
+from emotag.files.images import DEFAULT_MAX_SIDE  # noqa: E402
 from emotag.records import Label  # noqa: E402
 from fake_gemini import TEST_KEY  # noqa: E402
 

@@ -36,7 +36,7 @@ from pictures import KINDS  # noqa: E402
 
 from emotag.files import images  # noqa: E402
 from emotag.files.discovery import iter_images  # noqa: E402
-from emotag.files.settings import DEFAULT_MAX_SIDE  # noqa: E402
+from emotag.files.images import DEFAULT_MAX_SIDE  # noqa: E402
 from emotag.providers.gemini import (  # noqa: E402
     DEFAULT_MODEL,
     OPTIONAL_SETTINGS,

@@ -3,6 +3,7 @@ class, module, SDK or wire state, so a provider is one module and one registry e
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 import subprocess
@@ -110,3 +111,114 @@ def test_every_benchmark_and_example_still_imports() -> None:
         [sys.executable, "-c", code, *map(str, scripts)], capture_output=True, text=True
     )
     assert len(scripts) >= 8 and done.returncode == 0, done.stderr
+
+
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """Every emotag module `path` imports, at the top, inside functions or under
+    TYPE_CHECKING alike: each marks a dependency (`from emotag.cli import shared` is
+    the module `emotag.cli.shared`, not the package around it)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = {f"{node.module}.{alias.name}" for alias in node.names}
+            found |= (names & modules) or {node.module}
+    return found & modules
+
+
+def module_graph() -> dict[str, set[str]]:
+    paths = {
+        ".".join(path.relative_to(SRC.parent).with_suffix("").parts).removesuffix(".__init__"): path
+        for path in SRC.rglob("*.py")
+    }
+    return {name: imports_of(path, set(paths)) - {name} for name, path in paths.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected parts of more than one node (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            part = []
+            while (top := stack.pop()) != node:
+                part.append(top)
+            if part:
+                found.append(sorted([node, *part]))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_itself_back() -> None:
+    assert cycles(module_graph()) == []
+
+
+# The subpackages in the order they may import one another (the top: the domain records,
+# errors, emotions and choices every layer shares). `emotag` itself and `__main__` are
+# the entry points and import what they present.
+LAYERS = ("top", "files", "providers", "datasets", "quality", "run", "pages", "cli")
+
+
+def test_subpackages_import_only_the_layers_below_them() -> None:
+    def layer(module: str) -> str:
+        parts = module.split(".")
+        return parts[1] if len(parts) > 2 or (SRC / parts[-1]).is_dir() else "top"
+
+    upward = sorted(
+        f"{module} -> {other}"
+        for module, imported in module_graph().items()
+        if module not in ("emotag", "emotag.__main__")
+        for other in imported
+        if LAYERS.index(layer(other)) > LAYERS.index(layer(module))
+    )
+    assert upward == []
+    assert {layer(module) for module in module_graph()} <= set(LAYERS)
+
+
+def test_no_module_is_over_600_lines() -> None:
+    long = {
+        str(path.relative_to(SRC)): lines
+        for path in SRC.rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 600
+    }
+    assert long == {}
+
+
+def test_the_plugin_api_is_declared_and_enough_for_the_worked_plugin() -> None:
+    """The worked plugin and the code in docs/providers.md import only `emotag` and
+    `emotag.providers`, and every name they take from there is in its `__all__`."""
+    root = SRC.parent.parent
+    plugin = root / "tests/data/plugin/emotag_palette.py"
+    docs = (root / "docs/providers.md").read_text(encoding="utf-8")
+    shown = re.findall(r"^(?:from|import) emotag.*$", docs, re.M)  # its code is in parts
+    sources = [plugin.read_text(encoding="utf-8"), *shown]
+    taken: set[str] = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("emotag"):
+                assert node.module in ("emotag", "emotag.providers"), node.module
+                taken |= {alias.name for alias in node.names}
+    assert {"ProviderSpec", "Setup", "Answer", "read_text", "Prepared", "Negotiator"} <= taken
+    assert taken <= {*providers.__all__, *emotag.__all__}
+    assert all(hasattr(providers, name) for name in providers.__all__)

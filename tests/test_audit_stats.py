@@ -10,7 +10,8 @@ import pytest
 
 from emotag.emotions import EMOTIONS
 from emotag.quality import stats
-from emotag.quality.audit import Checked, allocate, draw, fit_calibrator, stratum
+from emotag.quality.audit import allocate, draw, stratum
+from emotag.quality.calibration import Checked, fit_calibrator
 from emotag.records import Label
 
 # Labels are common or rare (disgust, fear), and the model is surer of some than others.

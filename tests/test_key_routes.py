@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from conftest import TEST_KEY, make_image
 from emotag.cli import app
-from emotag.files.settings import ApiKey, cleartext_refusal
+from emotag.files.settings import ApiKey
+from emotag.providers.keys import cleartext_refusal
 from fake_gemini import FakeGemini
 
 runner = CliRunner()

@@ -76,6 +76,52 @@ def merge_target(landmarks: Path, output: Path | None, *, in_place: bool) -> Pat
     return target
 
 
+@dataclass(frozen=True, slots=True)
+class Merged:
+    target: Path
+    store: LabelStore  # its `problems` and `below_calibrated`: what was left out, and why
+    report: MergeReport
+
+
+def merge_files(
+    landmarks: Path,
+    labels_csv: Path,
+    output: Path | None = None,
+    *,
+    in_place: bool = False,
+    root: Path | None = None,
+    fallback_filename: bool = False,
+    min_calibrated: float | None = None,
+    image_column: str | None = None,
+    label_column: str = "emotion",
+    prefer: Prefer = Prefer.LABELS,
+    unmatched_path: Path | None = None,
+) -> Merged:
+    """`emotag merge`: both files must exist, the table is never overwritten unless asked
+    (`merge_target`), then the labels are read and joined on."""
+    if not landmarks.is_file():
+        raise InputError(f"Landmarks CSV not found: {landmarks}")
+    if not labels_csv.is_file():
+        raise InputError(f"Labels CSV not found: {labels_csv}")
+    target = merge_target(landmarks, output, in_place=in_place)
+    store = LabelStore.from_csv(
+        labels_csv,
+        root=root,
+        fallback="filename" if fallback_filename else None,
+        min_calibrated=min_calibrated,
+    )
+    report = merge(
+        landmarks,
+        store,
+        target,
+        image_column=image_column,
+        label_column=label_column,
+        prefer=prefer,
+        unmatched_path=unmatched_path,
+    )
+    return Merged(target, store, report)
+
+
 def merge(
     landmarks: Path,
     store: LabelStore,

@@ -9,10 +9,12 @@ from functools import cache
 from typing import TYPE_CHECKING, Final
 
 from emotag.errors import ImageError
-from emotag.files.settings import DEFAULT_MAX_SIDE
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
+
+# The long side sent: Gemini 2.x's flat 258-token tier; a face is clear at this size.
+DEFAULT_MAX_SIDE: Final = 384
 
 JPEG_QUALITY = 88
 OPTIMIZE_UP_TO_PIXELS = 256 * 256

@@ -29,7 +29,7 @@ from emotag.providers import JobState, JobStatus, Provider, ProviderSpec, Setup,
 from emotag.providers.answers import Answer, Token, read_text, usable
 from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, RESPONSE_SCHEMA
-from emotag.run.prices import Price
+from emotag.providers.seam import Price
 
 if TYPE_CHECKING:
     import aiohttp

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 from emotag.errors import AnswerError, ConfigError
 from emotag.providers import ProviderSpec, Setup
 from emotag.providers.offline.weights import MODEL_NAME
-from emotag.run.prices import Price
+from emotag.providers.seam import Price
 
 if TYPE_CHECKING:
     from emotag.files.images import Prepared

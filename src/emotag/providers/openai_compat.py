@@ -39,7 +39,7 @@ from emotag.providers import (
 from emotag.providers.answers import Answer, Token, read_text, usable
 from emotag.providers.negotiation import Negotiator, named_setting
 from emotag.providers.question import DEFAULT_PROMPT, STRICT_SCHEMA
-from emotag.run.prices import Price
+from emotag.providers.seam import Price
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI

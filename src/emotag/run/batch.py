@@ -28,7 +28,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from emotag.errors import InputError
 from emotag.files.atomic import atomic_text
-from emotag.files.settings import DEFAULT_BATCH_SIZE, DEFAULT_MAX_SIDE
+from emotag.files.images import DEFAULT_MAX_SIDE
+from emotag.files.settings import DEFAULT_BATCH_SIZE
 from emotag.providers import DEFAULT_PROVIDER, ENDED, Batches, JobStatus
 from emotag.providers.answers import Answer
 from emotag.records import Failure, Label

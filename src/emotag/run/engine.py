@@ -18,7 +18,6 @@ Pure of CLI and rendering: progress goes out through the recorder's events.
 from __future__ import annotations
 
 import asyncio
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Final
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
-from tenacity.wait import wait_exponential_jitter
 
 from emotag.errors import (
     AnswerError,
@@ -46,33 +44,14 @@ from emotag.records import Failure, Label
 from emotag.run.cascade import Cascade
 from emotag.run.options import TagOptions
 from emotag.run.outcome import decide
+from emotag.run.pacing import RateGate, Stall, backoff
 from emotag.run.planner import Step, claimed, plan
-from emotag.run.ratelimit import RateGate
 from emotag.run.recorder import Recorder, Summary
 from emotag.run.resume import ResumeIndex
 
 OUTAGE_AFTER: Final = 30.0  # seconds of nothing but network errors before the run stops
 
 Source = Callable[[Callable[[Path, str], None]], Iterable[Path]]
-
-
-class Stall:
-    """How long one kind of run-wide failure has gone on with no success in between."""
-
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-        self.since: float | None = None
-        self.last = ""
-
-    def failed(self, reason: str) -> bool:
-        """Note a failure; True once they have lasted `limit` seconds."""
-        now = time.monotonic()
-        self.since = now if self.since is None else self.since
-        self.last = reason
-        return now - self.since >= self.limit
-
-    def reset(self) -> None:
-        self.since = None
 
 
 _DONE = object()
@@ -277,7 +256,7 @@ class Engine:
         retrying = AsyncRetrying(
             stop=out_of_attempts,
             retry=retry_if_exception_type((TransientAPIError, TimeoutError)),
-            wait=self._backoff,
+            wait=backoff,
             sleep=self._nap,
             before_sleep=self._note_retry,
             reraise=True,
@@ -357,18 +336,6 @@ class Engine:
         """Back off between attempts, but not past the run's stop."""
         with suppress(TimeoutError):
             await asyncio.wait_for(self._halt.wait(), seconds)
-
-    @staticmethod
-    def _backoff(state: RetryCallState) -> float:
-        """429s wait in the shared gate; a server's RetryInfo delay is honoured; else
-        exponential with jitter."""
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, Throttled):
-            return 0.0
-        if isinstance(error, TransientAPIError) and error.retry_after is not None:
-            return error.retry_after * random.uniform(1.0, 1.2)
-        cap = 5.0 if isinstance(error, NetworkError) else 30.0
-        return float(wait_exponential_jitter(initial=0.5, max=cap, jitter=0.5)(state))
 
     def _note_retry(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None

@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from emotag.emotions import MultiFace
 from emotag.errors import ConfigError, InputError
 from emotag.files.csvfiles import errors_path_for
+from emotag.files.images import DEFAULT_MAX_SIDE
 from emotag.files.settings import (
     DEFAULT_ATTEMPTS,
     DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_SIDE,
     DEFAULT_MAX_WAIT,
     DEFAULT_OUTPUT,
     DEFAULT_TIMEOUT,
-    key_for,
     setting,
 )
 from emotag.providers import BUILTIN, DEFAULT_PROVIDER, ProviderSpec, is_loopback, spec
+from emotag.providers.keys import key_for
 from emotag.providers.question import DEFAULT_PROMPT
 from emotag.run.workers import automatic
 from emotag.votes import MAX_VOTES
@@ -32,7 +35,8 @@ from emotag.votes import MAX_VOTES
 
 @dataclass(frozen=True, slots=True)
 class TagOptions:
-    """Every option of a run. "" and 0 mean "from the environment, else the default"."""
+    """Every option of a run. "" and 0 mean "from the environment, else the default"
+    (`from_flags` turns the CLI's None into them)."""
 
     folder: Path = Path()
     output: Path = DEFAULT_OUTPUT
@@ -58,6 +62,17 @@ class TagOptions:
     cascade: float | None = None  # --cascade P: the offline model first, final from P on
     # What `resolved()` chose that the user should hear of (one line each, on stderr).
     notes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_flags(cls, flags: Mapping[str, Any]) -> TagOptions:
+        """The one conversion from the CLI's flags, by name: a flag not given (None) leaves
+        its field to the environment or the default; `--multi-face` sets `skip_multi_face`;
+        flags that are not options of the run (`--json`, `--dry-run`) are not read."""
+        fields = {field.name for field in dataclasses.fields(cls)}
+        given = {name: value for name, value in flags.items() if name in fields}
+        if (multi_face := flags.get("multi_face")) is not None:
+            given["skip_multi_face"] = multi_face is MultiFace.SKIP
+        return cls(**{name: value for name, value in given.items() if value is not None})
 
     @property
     def errors_csv(self) -> Path:

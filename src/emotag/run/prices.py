@@ -9,38 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 from emotag.errors import ConfigError
+from emotag.providers import Price, loaded
 
 # A dry run cannot see the answers: about this many output tokens each (the JSON answer
 # `{"faces": "one", "emotion": "happy"}` and a few of minimal thinking).
 OUTPUT_TOKENS_PER_ANSWER: Final = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """US dollars per million tokens for one model, and where that figure comes from."""
-
-    model: str
-    input_per_million: float
-    output_per_million: float
-    batch_discount: float  # the share batch mode takes off: 0.5 is half price
-    checked: str  # the day the source was read
-    source: str
-    until: str = ""  # the last day this price holds (a later row takes over)
-
-    def cost(self, input_tokens: int, output_tokens: int, *, batch: bool = False) -> float:
-        dollars = (
-            input_tokens * self.input_per_million + output_tokens * self.output_per_million
-        ) / 1_000_000
-        return dollars * (1 - self.batch_discount) if batch else dollars
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def price_for(model: str, on: date | None = None) -> Price | None:
@@ -48,8 +26,6 @@ def price_for(model: str, on: date | None = None) -> Price | None:
     name = model.removeprefix("models/")
     if (override := _user_prices().get(name)) is not None:
         return override
-    from emotag.providers import loaded
-
     day = (on or date.today()).isoformat()
     table = (row for provider in loaded() for row in provider.prices)
     rows = [row for row in table if row.model == name and (not row.until or day <= row.until)]

@@ -8,31 +8,26 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
 from emotag.datasets.rename import rewriting
-from emotag.errors import AnswerError, ConfigError, InputError, QuotaSpent, TransientAPIError
+from emotag.errors import AnswerError, ConfigError, QuotaSpent, TransientAPIError
 from emotag.files import images, roots
 from emotag.files.csvfiles import (
     answers_path_for,
     compact_failures,
     compact_labels,
-    errors_path_for,
-    read_answers,
     read_failures,
     read_for_rewrite,
-    read_labels,
 )
 from emotag.files.discovery import iter_images
-from emotag.files.lock import run_lock
-from emotag.files.settings import cleartext_refusal, key_for, require_key, setting
-from emotag.providers import Batches, Provider, ProviderSpec, Setup, spec
+from emotag.providers import Provider, Setup
+from emotag.providers.keys import sendable_key
 from emotag.providers.negotiation import SettingsMemory
-from emotag.quality.audit import calibration_for
+from emotag.quality.calibration import calibration_for
 from emotag.records import LabelTable
 from emotag.run import batch, workers
 from emotag.run.cascade import Cascade
@@ -213,73 +208,12 @@ def dry_run(options: TagOptions) -> Estimate:
     return result
 
 
-def batch_status(labels_csv: Path) -> batch.BatchState:
-    """`batch status`: every job's state, read again from the API."""
-    with _jobs(labels_csv) as (batches, _):
-        return batch.refresh(batches, _absolute(labels_csv))
-
-
-def batch_wait(
-    labels_csv: Path, *, poll: float, on_poll: Callable[[batch.BatchState], None]
-) -> batch.BatchState:
-    with _jobs(labels_csv) as (batches, _):
-        return batch.wait(batches, _absolute(labels_csv), poll=poll, on_poll=on_poll)
-
-
-def batch_cancel(labels_csv: Path) -> int:
-    with _jobs(labels_csv) as (batches, _):
-        return batch.cancel(batches, _absolute(labels_csv))
-
-
-def batch_fetch(labels_csv: Path, errors_csv: Path | None) -> batch.FetchResult:
-    """`batch fetch`: record the finished jobs' answers as `tag` would, under the run lock."""
-    labels_csv = _absolute(labels_csv)
-    errors = errors_path_for(labels_csv) if errors_csv is None else errors_csv.absolute()
-    with _jobs(labels_csv) as (batches, model), run_lock(labels_csv):
-        labelled = frozenset(read_labels(labels_csv).labels)
-        paid = read_answers(answers_path_for(labels_csv), model)
-        recorder = Recorder(labels_csv, errors, model, calibrate=calibration_for(labels_csv))
-        try:
-            result = batch.fetch(batches, recorder, labelled, paid)
-        finally:
-            recorder.close()
-        compact_failures(errors, [*labelled, *recorder.labelled_paths])
-        return result
-
-
-@contextmanager
-def _jobs(labels_csv: Path) -> Iterator[tuple[Batches, str]]:
-    """The batch API of the provider that holds the jobs recorded beside `labels_csv`,
-    and their model."""
-    labels_csv = _absolute(labels_csv)
-    state = batch.load_state(labels_csv)
-    if state is None:
-        raise InputError(
-            f"No batch jobs recorded for {labels_csv}; start with 'emotag tag DIR --batch'."
-        )
-    chosen = spec(state.provider)
-    if chosen.batches is None:
-        raise ConfigError(f"The {chosen.name} provider has no batch API.")
-    # The provider's base-URL variable wins (the API moved), else where the jobs went.
-    base_url = setting(chosen.base_url_var) or state.base_url
-    setup = Setup(state.model, _key(chosen, base_url), base_url, chosen.endpoint(base_url))
-    batches = chosen.batches(setup, None)
-    try:
-        yield batches, state.model
-    finally:
-        batches.close()
-
-
-def _absolute(path: Path) -> Path:
-    return Path(os.path.abspath(path))
-
-
 @contextmanager
 def _run(
     options: TagOptions, on_event: Callable[[Event], None] = lambda e: None
 ) -> Iterator[tuple[ResumeIndex, Recorder, Cascade | None]]:
     """Lock the labels CSV, load what is done, and open the recorder."""
-    _key(options.spec, options.base_url)  # before any work
+    sendable_key(options.spec, options.base_url)  # before any work
     cascade = _cascade(options)
     with rewriting(options.output) as table:  # a rename killed half-way: its moves first
         compact_labels(options.output, table)
@@ -364,7 +298,7 @@ def _setup(options: TagOptions, warn: Callable[[str], None]) -> Setup:
         raise ConfigError(f"--logprobs: the {chosen.name} provider gives no log probabilities.")
     return Setup(
         model=options.model,
-        key=_key(chosen, options.base_url),
+        key=sendable_key(chosen, options.base_url),
         base_url=options.base_url,
         endpoint=chosen.endpoint(options.base_url),
         timeout=options.timeout + 5,
@@ -373,23 +307,6 @@ def _setup(options: TagOptions, warn: Callable[[str], None]) -> Setup:
         logprobs=options.logprobs,
         on_warning=warn,
     )
-
-
-def _key(chosen: ProviderSpec, base_url: str | None) -> str:
-    """The key that may go where this run sends (see `settings.key_for`); a base URL the
-    provider says needs none (a server on this machine) gets a placeholder."""
-    if not chosen.keyed:
-        return ""
-    endpoint = chosen.endpoint(base_url)
-    if not chosen.needs_key(base_url):
-        found = key_for(chosen, endpoint)
-    else:
-        found = require_key(chosen, endpoint)
-    if found is None:
-        return "not-needed"
-    if refusal := cleartext_refusal(base_url, found):
-        raise ConfigError(refusal)
-    return found.value
 
 
 async def _settle(provider: Provider, warn: Callable[[str], None]) -> None:

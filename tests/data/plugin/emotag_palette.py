@@ -13,10 +13,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from emotag.files.images import Prepared
-from emotag.providers import ProviderSpec, Setup
-from emotag.providers.answers import Answer, read_text
-from emotag.providers.negotiation import Negotiator
+from emotag.providers import Answer, Negotiator, Prepared, ProviderSpec, Setup, read_text
 
 PALETTE = {
     "happy": (240, 200, 20),

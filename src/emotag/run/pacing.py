@@ -1,10 +1,18 @@
-"""A client-side request pacer shared by all workers: an RPM ceiling and 429 back-off."""
+"""When to send and when to try again: the rate gate every sender shares (an RPM ceiling,
+a shared pause with one probe after a 429), the back-off between attempts, and the
+stalls that stop a run (nothing but 429s, or no answer at all, for too long)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from contextlib import suppress
+
+from tenacity import RetryCallState
+from tenacity.wait import wait_exponential_jitter
+
+from emotag.errors import NetworkError, Throttled, TransientAPIError
 
 
 class RateGate:
@@ -67,3 +75,34 @@ class RateGate:
             self._recovering = False
             self._probe_out = False
             self._recovered.set()
+
+
+def backoff(state: RetryCallState) -> float:
+    """429s wait in the shared gate; a server's RetryInfo delay is honoured; else
+    exponential with jitter."""
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, Throttled):
+        return 0.0
+    if isinstance(error, TransientAPIError) and error.retry_after is not None:
+        return error.retry_after * random.uniform(1.0, 1.2)
+    cap = 5.0 if isinstance(error, NetworkError) else 30.0
+    return float(wait_exponential_jitter(initial=0.5, max=cap, jitter=0.5)(state))
+
+
+class Stall:
+    """How long one kind of run-wide failure has gone on with no success in between."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.since: float | None = None
+        self.last = ""
+
+    def failed(self, reason: str) -> bool:
+        """Note a failure; True once they have lasted `limit` seconds."""
+        now = time.monotonic()
+        self.since = now if self.since is None else self.since
+        self.last = reason
+        return now - self.since >= self.limit
+
+    def reset(self) -> None:
+        self.since = None

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from emotag.run import ratelimit
-from emotag.run.ratelimit import RateGate
+from emotag.run import pacing
+from emotag.run.pacing import RateGate
 
 _real_sleep = asyncio.sleep
 
@@ -28,8 +28,8 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
-    monkeypatch.setattr(ratelimit.time, "monotonic", c.monotonic)
-    monkeypatch.setattr(ratelimit.asyncio, "sleep", c.sleep)
+    monkeypatch.setattr(pacing.time, "monotonic", c.monotonic)
+    monkeypatch.setattr(pacing.asyncio, "sleep", c.sleep)
     return c
 
 
