@@ -79,7 +79,7 @@ def main() -> None:
         work = Path(scratch)
         make_images(work / "in", options.images)
         fake = subprocess.Popen(
-            [sys.executable, str(TESTS / "fake_gemini.py")],
+            [sys.executable, "-m", "fakes.gemini_api"],
             stdout=subprocess.PIPE,
             text=True,
             cwd=TESTS,

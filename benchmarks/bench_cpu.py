@@ -51,7 +51,7 @@ from emotag.files import images  # noqa: E402
 from emotag.files.csvfiles import LABEL_COLUMNS, Appender  # noqa: E402
 from emotag.files.images import DEFAULT_MAX_SIDE  # noqa: E402
 from emotag.records import Label  # noqa: E402
-from fake_gemini import TEST_KEY  # noqa: E402
+from fakes.gemini_api import TEST_KEY  # noqa: E402
 
 
 def least(fn: Callable[[], None], rounds: int) -> float:

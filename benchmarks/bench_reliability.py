@@ -24,7 +24,8 @@ from PIL import Image  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from emotag.cli import app  # noqa: E402
-from fake_gemini import COLOURS, TEST_KEY, FakeGemini, Reply, start  # noqa: E402
+from fakes.colours import COLOURS  # noqa: E402
+from fakes.gemini_api import TEST_KEY, FakeGemini, Reply, start  # noqa: E402
 
 EMOTIONS = list(COLOURS)[:7]
 

@@ -51,7 +51,8 @@ from emotag.run.options import TagOptions  # noqa: E402
 from emotag.run.recorder import Recorder  # noqa: E402
 from emotag.run.resume import ResumeIndex  # noqa: E402
 from emotag.run.workers import automatic  # noqa: E402
-from fake_gemini import COLOURS, TEST_KEY  # noqa: E402
+from fakes.colours import COLOURS  # noqa: E402
+from fakes.gemini_api import TEST_KEY  # noqa: E402
 
 KEY = TEST_KEY
 
@@ -63,9 +64,10 @@ class RemoteFake:
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE.parent / "tests" / "fake_gemini.py")],
+            [sys.executable, "-m", "fakes.gemini_api"],
             stdout=subprocess.PIPE,
             text=True,
+            cwd=HERE.parent / "tests",
         )
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()

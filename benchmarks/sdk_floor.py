@@ -15,7 +15,7 @@ from google.genai import types
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from emotag.providers.gemini import DEFAULT_PROMPT, RESPONSE_SCHEMA
-from fake_gemini import TEST_KEY
+from fakes.gemini_api import TEST_KEY
 
 
 async def main(url: str, folder: Path, concurrency: int) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.pages.review_page import CSP
-from fake_gemini import FakeGemini, Reply
+from fakes.gemini_api import FakeGemini, Reply
+from helpers import make_image, read_csv
 
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")

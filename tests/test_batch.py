@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_image, posix_only, read_csv, start_cli
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.run import batch
-from fake_gemini import FakeGemini, Reply
+from fakes.gemini_api import FakeGemini, Reply
+from helpers import make_image, posix_only, read_csv, start_cli
 
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")

@@ -11,11 +11,11 @@ import pytest
 from openai import OpenAI
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.run import batch
-from fake_openai import OPENAI_TEST_KEY, FakeOpenAI, Scripted
+from fakes.openai_api import OPENAI_TEST_KEY, FakeOpenAI, Reply
+from helpers import make_image, read_csv
 
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")
@@ -141,7 +141,7 @@ def test_expired_job_keeps_the_answers_it_has_and_retry_sends_the_rest(
     root = tmp_path / "in"
     folder(root, 4)
     make_image(root / "zz_bad.png", "cyan")  # sorted last: among the expired
-    server.by_colour["cyan"] = Scripted.error(
+    server.by_colour["cyan"] = Reply.error(
         400, "You uploaded an unsupported image.", "invalid_request_error", "invalid_image"
     )
     server.batch_outcome = "expired"  # the first half of the lines was answered

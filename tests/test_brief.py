@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.files.roots import roots_path
-from fake_gemini import FakeGemini
+from fakes.gemini_api import FakeGemini
+from helpers import make_image, read_csv
 
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")

@@ -11,12 +11,12 @@ import pytest
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.providers.offline import MODEL_NAME
 from emotag.records import Label
 from emotag.run.cascade import Cascade
-from fake_gemini import FakeGemini
+from fakes.gemini_api import FakeGemini
+from helpers import make_image, read_csv
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "faces"
 LABELS = Path("dataset/llm_labels.csv")

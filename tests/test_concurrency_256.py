@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from emotag.cli import app
-from fake_gemini import TEST_KEY, FakeGemini, Reply
+from fakes.gemini_api import TEST_KEY, FakeGemini, Reply
 from test_real_api import blamed, folder, labels, tag
 
 if TYPE_CHECKING:

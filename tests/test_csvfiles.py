@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import csv_line
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError, OutputError
 from emotag.files.csvfiles import (
@@ -29,6 +28,7 @@ from emotag.files.csvfiles import (
 )
 from emotag.files.lock import run_lock
 from emotag.records import NO_FACE, Failure, Label
+from helpers import csv_line
 
 
 def write_labels(path: Path, labels: list[Label]) -> None:

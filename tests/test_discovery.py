@@ -3,8 +3,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import posix_only
 from emotag.files.discovery import iter_images
+from helpers import posix_only
 
 
 def touch(path: Path) -> Path:

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import make_image
 from emotag.cli import app
-from fake_gemini import TEST_KEY, FakeGemini
+from fakes.gemini_api import TEST_KEY, FakeGemini
+from helpers import make_image
 
 runner = CliRunner()
 
@@ -169,3 +169,18 @@ def test_the_batch_body_is_taken_as_googles_rest_docs_spell_it(fake: FakeGemini)
     status, body = call(fake, "POST", "/v1/models/gemini-3.5-flash-lite:batchGenerateContent", rest)
     assert status == 200, body
     assert body["metadata"]["displayName"] == "emotag"
+
+
+def test_both_fakes_script_replies_one_way() -> None:
+    """A reply per colour, the same every time, or a list taken in turn and then the
+    fake's own answer; each fake's Reply adds only its answer's fields to the wire's."""
+    from fakes import gemini_api, openai_api, server
+
+    assert issubclass(gemini_api.Reply, server.Reply)
+    assert issubclass(openai_api.Reply, server.Reply)
+    fixed, first, second = server.Reply(status=500), server.Reply(hang=1.0), server.Reply()
+    script: dict[str, server.Reply | list[server.Reply]] = {"sad": fixed, "happy": [first, second]}
+    assert [server.scripted(script, "sad") for _ in range(3)] == [fixed] * 3
+    taken = [server.scripted(script, "happy") for _ in range(3)]
+    assert taken[0] is first and taken[1] is second and taken[2] is None
+    assert server.scripted(script, None) is None

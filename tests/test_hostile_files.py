@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import csv_line, make_image, posix_only, read_csv
 from emotag.cli import app
 from emotag.files.csvfiles import LABEL_COLUMNS
 from emotag.files.discovery import iter_images
 from emotag.providers.negotiation import MOST_REPORTED, Negotiator, SettingsMemory
-from fake_gemini import FakeGemini
-from fake_openai import FakeOpenAI
+from fakes.gemini_api import FakeGemini
+from fakes.openai_api import FakeOpenAI
+from helpers import csv_line, make_image, posix_only, read_csv
 
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.datasets.dupes import dhash, find_near_duplicates
 from emotag.emotions import EMOTIONS
 from emotag.files.csvfiles import LABEL_COLUMNS
-from fake_gemini import FakeGemini, Reply
+from fakes.gemini_api import FakeGemini, Reply
+from helpers import make_image, read_csv
 
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")

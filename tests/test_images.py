@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import read_csv
 from emotag.cli import app
 from emotag.errors import ImageError
 from emotag.files.images import prepare
+from helpers import read_csv
 
 
 def encode(img: Image.Image, fmt: str, **options: object) -> bytes:
@@ -157,7 +157,7 @@ def heic(path: Path, colour: str) -> Path:
     """A phone-style HEIC photo (pillow-heif writes it)."""
     import pillow_heif
 
-    from fake_gemini import COLOURS
+    from fakes.colours import COLOURS
 
     pillow_heif.register_heif_opener()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, make_image
 from emotag.cli import app
 from emotag.files.settings import ApiKey
 from emotag.providers.keys import cleartext_refusal
-from fake_gemini import FakeGemini
+from fakes.gemini_api import TEST_KEY, FakeGemini
+from helpers import make_image
 
 runner = CliRunner()
 

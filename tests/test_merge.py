@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.files.csvfiles import LABEL_COLUMNS, Appender
 from emotag.records import Label
+from helpers import make_image, read_csv
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,7 +127,7 @@ def test_tag_then_merge_then_example_script(gemini, tmp_path: Path) -> None:
     }.items():
         make_image(root / name, emotion)
     make_image(root / "unlabelled" / "m_y_a_fear.png", "cyan")
-    from fake_gemini import Reply
+    from fakes.gemini_api import Reply
 
     gemini.by_colour["cyan"] = Reply.cut_off()
     assert runner.invoke(app, ["tag", str(root)]).exit_code == 1  # one off-list answer

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import make_image, read_csv
 from emotag.emotions import EMOTIONS
+from helpers import make_image, read_csv
 
 PLUGIN = Path(__file__).parent / "data" / "plugin"
 

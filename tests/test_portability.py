@@ -10,9 +10,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, make_image, posix_only, read_csv
 from emotag.cli import app
-from fake_gemini import FakeGemini
+from fakes.gemini_api import TEST_KEY, FakeGemini
+from helpers import make_image, posix_only, read_csv
 
 # Runs emotag's CLI with `import fcntl` failing, as on Windows.
 WITHOUT_FCNTL = "import sys; sys.modules['fcntl'] = None; from emotag.cli import main; main()"

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_image
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.errors import ConfigError
 from emotag.run.prices import OUTPUT_TOKENS_PER_ANSWER, price_for
-from fake_gemini import FakeGemini
+from fakes.gemini_api import FakeGemini
+from helpers import make_image
 
 runner = CliRunner()
 

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, make_image, read_csv
 from emotag.cli import app
 from emotag.providers.offline import weights
-from fake_gemini import FakeGemini
+from fakes.gemini_api import TEST_KEY, FakeGemini
+from helpers import make_image, read_csv
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "faces"
 runner = CliRunner()

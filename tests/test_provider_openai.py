@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.errors import AnswerError, FatalAPIError
 from emotag.providers.openai_compat import map_api_error
-from fake_openai import OPENAI_TEST_KEY, FakeOpenAI, Scripted, error_body, start
+from fakes.openai_api import OPENAI_TEST_KEY, FakeOpenAI, Reply, error_body, start
+from helpers import make_image, read_csv
 
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")
@@ -157,12 +157,12 @@ def test_throttling_errors_and_refusals(server: FakeOpenAI, tmp_path: Path) -> N
     make_image(tmp_path / "in" / "flaky.png", "sad")
     make_image(tmp_path / "in" / "refused.png", "cyan")
     make_image(tmp_path / "in" / "filtered.png", "black")
-    throttled = Scripted.error(429, "Rate limit reached", "requests", "rate_limit_exceeded")
+    throttled = Reply.error(429, "Rate limit reached", "requests", "rate_limit_exceeded")
     server.by_colour.update(
-        happy=[Scripted(429, throttled.body, {"retry-after": "0.3"})] * 3,
-        sad=[Scripted.error(500, "boom", "server_error")] * 2,
-        cyan=Scripted(refusal="I can't help with identifying people."),
-        black=Scripted(finish="content_filter"),
+        happy=[Reply(429, throttled.body, {"retry-after": "0.3"})] * 3,
+        sad=[Reply.error(500, "boom", "server_error")] * 2,
+        cyan=Reply(refusal="I can't help with identifying people."),
+        black=Reply(finish="content_filter"),
     )
     result = tag(str(tmp_path / "in"), "--attempts", "3", "--json")
     assert result.exit_code == 1, result.output
@@ -291,7 +291,7 @@ def test_a_model_that_takes_no_images_stops_the_run_and_blames_none(
 def test_an_unexplained_refusal_stops_before_any_answer_and_costs_one_image_after(
     server: FakeOpenAI, tmp_path: Path
 ) -> None:
-    odd = Scripted.error(400, "Something about this request is off.", "invalid_request_error")
+    odd = Reply.error(400, "Something about this request is off.", "invalid_request_error")
     server.by_colour["cyan"] = [odd] * 20
     make_image(tmp_path / "first" / "a.png", "cyan")
     stopped = tag(str(tmp_path / "first"), "-o", "first.csv")
@@ -312,7 +312,7 @@ def test_rate_limits_wait_as_the_server_says_and_cost_no_attempt(
     server: FakeOpenAI, tmp_path: Path, header: str
 ) -> None:
     truth = folder(tmp_path / "in", 6)
-    server.by_colour["happy"] = [Scripted.rate_limited(0.2, header)] * 3
+    server.by_colour["happy"] = [Reply.rate_limited(0.2, header)] * 3
     result = tag(str(tmp_path / "in"), "--attempts", "2", "--json")
     assert result.exit_code == 0, result.output  # three 429s, two attempts: none spent
     assert labels() == truth and json.loads(result.stdout)["throttled"] == 3
@@ -464,8 +464,8 @@ def test_a_hang_costs_an_attempt_and_a_dropped_connection_none(
     truth = folder(tmp_path / "in", 14)
     server.latency = 0.05
     server.by_colour.update(
-        happy=[Scripted(hang=30)],  # past --timeout: one attempt spent, then answered
-        sad=[Scripted(drop=True)] * 3,  # three drops with --attempts 2: free, or it fails
+        happy=[Reply(hang=30)],  # past --timeout: one attempt spent, then answered
+        sad=[Reply(drop=True)] * 3,  # three drops with --attempts 2: free, or it fails
     )
     result = tag(str(tmp_path / "in"), "--timeout", "1", "--attempts", "2", "--json")
     assert result.exit_code == 0, result.output

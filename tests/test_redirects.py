@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, make_image, read_csv, running_fake
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
-from fake_gemini import FakeGemini, Reply
-from fake_openai import OPENAI_TEST_KEY, FakeOpenAI, Scripted
+from fakes.gemini_api import TEST_KEY, FakeGemini, Reply
+from fakes.openai_api import OPENAI_TEST_KEY, FakeOpenAI
+from fakes.openai_api import Reply as OpenAIReply
+from helpers import make_image, read_csv, running_fake
 
 runner = CliRunner()
 
@@ -51,7 +52,7 @@ def test_an_openai_compatible_redirect_stops_the_run_and_nothing_reaches_its_tar
 ) -> None:
     for colour in EMOTIONS:
         server.by_colour[colour] = [
-            Scripted(status, {}, {"location": f"{elsewhere.url}/v1/chat/completions"})
+            OpenAIReply(status, {}, {"location": f"{elsewhere.url}/v1/chat/completions"})
         ] * 10
     result = runner.invoke(
         app, ["tag", str(faces(tmp_path / "in")), "--provider", "openai", "-m", "gpt-4.1-mini"]

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from conftest import TEST_KEY, csv_line, make_image, posix_only, read_csv, start_cli
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.errors import FatalAPIError
 from emotag.files.csvfiles import read_labels
-from fake_gemini import FakeGemini, Reply
+from fakes.gemini_api import TEST_KEY, FakeGemini, Reply
+from helpers import csv_line, make_image, posix_only, read_csv, start_cli
 from test_images import encode, png_with_size
 
 runner = CliRunner()
@@ -212,10 +212,10 @@ def test_hostile_images_are_reported_and_the_rest_labelled(
 def test_file_deleted_between_discovery_and_upload(tmp_path: Path) -> None:
     import asyncio
 
-    from conftest import ScriptedProvider
     from emotag.run.engine import Engine
     from emotag.run.recorder import Recorder
     from emotag.run.resume import ResumeIndex
+    from helpers import ScriptedProvider
 
     kept = make_image(tmp_path / "a.png")
     gone = tmp_path / "gone.png"

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import csv_line, make_image, read_csv
 from emotag.cli import app
 from emotag.datasets import rename as renaming
 from emotag.emotions import emotion_from_filename
@@ -15,6 +14,7 @@ from emotag.errors import InputError
 from emotag.files.csvfiles import LABEL_COLUMNS, Appender
 from emotag.files.roots import inside, record
 from emotag.records import Label
+from helpers import csv_line, make_image, read_csv
 
 runner = CliRunner()
 

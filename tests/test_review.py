@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv
 from emotag.cli import app
-from fake_gemini import FakeGemini, Reply
+from fakes.gemini_api import FakeGemini, Reply
+from helpers import make_image, read_csv
 
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import csv_line, make_image, read_csv, start_cli
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.files.csvfiles import LABEL_COLUMNS, read_labels
 from emotag.records import Label
-from fake_gemini import FakeGemini
+from fakes.gemini_api import FakeGemini
+from helpers import csv_line, make_image, read_csv, start_cli
 from winrules import windows_rules
 
 __all__ = ["windows_rules"]  # the fixture, imported for pytest to find

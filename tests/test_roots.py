@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import csv_line, make_image, posix_only, read_csv
 from emotag.cli import app
 from emotag.files.csvfiles import ERROR_COLUMNS
 from emotag.files.roots import recorded, roots_path
-from fake_gemini import FakeGemini
+from fakes.gemini_api import FakeGemini
+from helpers import csv_line, make_image, posix_only, read_csv
 from winrules import windows_rules
 
 __all__ = ["windows_rules"]  # the fixture, imported for pytest to find

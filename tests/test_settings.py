@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, MemoryKeyring, make_image
 from emotag.cli import app
 from emotag.errors import ConfigError
 from emotag.files.settings import ApiKey, find_key, mask, setting
 from emotag.providers.gemini import SPEC as GEMINI
 from emotag.providers.keys import require_key
-from fake_gemini import FakeGemini
+from fakes.gemini_api import TEST_KEY, FakeGemini
+from helpers import MemoryKeyring, make_image
 
 runner = CliRunner()
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import TEST_KEY, make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
-from fake_gemini import LABEL_LOGPROB, FakeGemini, Reply
+from fakes.gemini_api import LABEL_LOGPROB, TEST_KEY, FakeGemini, Reply
+from helpers import make_image, read_csv
 
 runner = CliRunner()
 

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from conftest import make_image, read_csv
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.votes import answers_in, counted, is_split, is_tie, tally, vote_count
-from fake_gemini import FakeGemini
+from fakes.gemini_api import FakeGemini
+from helpers import make_image, read_csv
 
 runner = CliRunner()
 LABELS = Path("dataset/llm_labels.csv")

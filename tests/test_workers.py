@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_image, read_csv, start_cli
 from emotag.errors import (
     AnswerError,
     ConfigError,
@@ -37,8 +36,10 @@ from emotag.providers import Setup, spec
 from emotag.providers.negotiation import SettingsMemory
 from emotag.run import workers
 from emotag.run.options import TagOptions
-from fake_gemini import EMOTION_COLOURS, TEST_KEY, FakeGemini, Reply
-from fake_openai import OPENAI_TEST_KEY, FakeOpenAI
+from fakes.colours import EMOTION_COLOURS
+from fakes.gemini_api import TEST_KEY, FakeGemini, Reply
+from fakes.openai_api import OPENAI_TEST_KEY, FakeOpenAI
+from helpers import make_image, read_csv, start_cli
 from test_real_api import folder
 
 LABELS = Path("dataset/llm_labels.csv")

@@ -47,8 +47,8 @@ def prepare(raw: bytes, max_side: int = DEFAULT_MAX_SIDE) -> Prepared:
     """Decode, orient, convert to RGB and shrink; raise ImageError with a readable reason."""
     rgb = load_rgb(raw, max_side)
     out = io.BytesIO()
-    # Optimised Huffman tables are a second pass: on small pictures it costs little and
-    # saves 4-28% of the bytes; at 384x299 it costs 0.5 ms to save 3% (docs/performance.md).
+    # Optimised Huffman tables are a second pass: worth it on small pictures, which it
+    # shrinks most for least CPU, not on larger ones (docs/performance.md has the figures).
     optimize = rgb.width * rgb.height <= OPTIMIZE_UP_TO_PIXELS
     rgb.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=optimize)
     return Prepared(out.getvalue(), "image/jpeg", *rgb.size)
@@ -101,7 +101,8 @@ def _check_decoder(brand: bytes) -> None:
 
 @cache
 def _heif_registered() -> bool:
-    """pillow-heif's opener, registered on the first HEIF file (its import costs 80 ms)."""
+    """pillow-heif's opener, registered on the first HEIF file (its import is slow, and
+    most folders have none)."""
     try:
         import pillow_heif  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
@@ -132,8 +133,8 @@ def _shrink(img: PILImage.Image, box: tuple[int, int]) -> PILImage.Image:
     if img.size == box:
         return img
     # reducing_gap: an exact integer reduce() first, then one filtered step over at most 2x.
-    # Over so short a step bilinear keeps the detail (within 0.3 dB PSNR of LANCZOS against
-    # a full-size LANCZOS reference, docs/performance.md) for 60% of LANCZOS' CPU.
+    # Over so short a step bilinear keeps the detail of LANCZOS for less CPU
+    # (docs/performance.md compares the filters).
     return img.resize(box, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 

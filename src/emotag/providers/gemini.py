@@ -212,8 +212,8 @@ def make_client(
     timeout: float = 60.0,
     session: aiohttp.ClientSession | None = None,
 ) -> genai.Client:
-    """The SDK client, on aiohttp (google-genai[aiohttp], the SDK's faster stack: a
-    third less CPU per request than httpx2 at --concurrency 256, docs/performance.md),
+    """The SDK client, on aiohttp (google-genai[aiohttp], the SDK's faster stack at high
+    concurrency, docs/performance.md),
     through `session` where given (`sessions.own_session`), with the environment's proxy.
 
     One attempt per call: emotag's engine owns retrying. That also turns off the SDK's
@@ -246,8 +246,8 @@ def read_reply(reply: str | dict[str, Any], n: int = 0) -> list[Answer]:
 
     Read from the JSON, not through the SDK's response type: that type refuses any field
     newer than the installed SDK (`extra="forbid"`; the SDK's own calls strip such fields
-    first, privately), and the API adds fields when it likes. Validating it was also a
-    tenth of a request's CPU."""
+    first, privately), and the API adds fields when it likes. Validating it also cost
+    CPU on every request (docs/performance.md)."""
     try:
         data: dict[str, Any] = json.loads(reply) if isinstance(reply, str) else reply
         usage = data.get("usageMetadata") or {}

@@ -1,8 +1,8 @@
 """emotag's own aiohttp session for an SDK's requests: it reads the environment once.
 
 google-genai builds its aiohttp session with `trust_env=True`, so aiohttp looks up the
-proxy and ~/.netrc in a worker thread on every request: at --concurrency 256 that was
-0.85 ms of a 1.9 ms request's CPU (docs/performance.md). This session does not trust
+proxy and ~/.netrc in a worker thread on every request, a large share of a request's
+CPU at high concurrency (docs/performance.md has the figures). This session does not trust
 the environment; the proxy the environment names for the API is read once per client
 and sent with each request, so HTTPS_PROXY and NO_PROXY work as before. ~/.netrc is
 not read: the API key authenticates.

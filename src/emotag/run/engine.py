@@ -344,8 +344,8 @@ class Engine:
 
 def _planners() -> int:
     """As many planners as the default thread pool has threads (cores + 4): reads in
-    flight for a slow network share, without a backlog of decodes in the pool. Measured
-    at -c 32 on 2 cores: 2 to 6 planners reach 95-96% of ideal, one per slot 81-90%."""
+    flight for a slow network share, without a backlog of decodes in the pool (a few
+    planners beat one per slot: docs/performance.md)."""
     return min(32, usable_cores() + 4)
 
 

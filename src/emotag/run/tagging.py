@@ -103,7 +103,7 @@ async def _live(
     if own_process:
         # What is imported now lives as long as the process: keep it out of the
         # collector's scans, which would rescan the SDK's many objects all run long
-        # (with lazy imports, -16% CPU on 200 small images, docs/performance.md).
+        # (docs/performance.md measures what it saves).
         gc.freeze()
     try:
         await Engine(provider, recorder, index, options, cascade).run(_source(options))

@@ -1,7 +1,7 @@
 """Send a run's requests from worker processes, past one thread's worth of SDK CPU.
 
-At `--concurrency 256` the one event-loop thread was the limit: half of its CPU was the
-SDK's HTTP stack (docs/performance.md). `WorkerPool` is a `Provider` whose requests are
+At `--concurrency 256` the one event-loop thread was the limit, much of its CPU the SDK's
+HTTP stack (docs/performance.md). `WorkerPool` is a `Provider` whose requests are
 sent by a few worker processes, each with its own client built from the same `Setup`.
 The parent keeps all that makes a run safe: the lock, the rows, the rate gate, the
 retries and the stops. A worker only sends what it is given and says what came back.

@@ -1,14 +1,12 @@
 """A loopback fake of the Gemini `generateContent` endpoint, for end-to-end tests.
 
 It speaks the real wire format, decodes the uploaded image and "sees" its colour: each of
-the seven emotions has a colour (see COLOURS), so a test image's label is known in
+the seven emotions has a colour (`fakes.colours`), so a test image's label is known in
 advance. Faults are scripted per colour, per request, or at random rates.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import random
 import re
@@ -18,28 +16,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from PIL import Image
-
-from google_protos import named, request_problem
-
-EMOTION_COLOURS = ("happy", "surprise", "angry", "disgust", "fear", "neutral", "sad")
-COLOURS: dict[str, tuple[int, int, int]] = {
-    "happy": (240, 200, 20),
-    "surprise": (250, 120, 0),
-    "angry": (200, 20, 20),
-    "disgust": (20, 140, 20),
-    "fear": (130, 20, 150),
-    "neutral": (128, 128, 128),
-    "sad": (20, 40, 210),
-    # Not emotions: colours tests use to script special answers.
-    "cyan": (0, 230, 230),
-    "ambiguous": (200, 160, 100),  # answers happy or surprise at random (ambiguous_happy)
-    "white": (255, 255, 255),
-    "black": (0, 0, 0),
-}
+from fakes import server
+from fakes.colours import colour_of, decode, seen_label
+from fakes.google_protos import named, request_problem
 
 # The API version segment the supported SDK range (google-genai 3.x) sends, and no other:
 # a wire change must fail loudly here, not pass unnoticed.
@@ -65,23 +46,18 @@ REFUSALS = {
 
 
 @dataclass(frozen=True)
-class Reply:
-    """What the fake answers to one request."""
+class Reply(server.Reply):
+    """What the fake answers to one request; a 200 without a `body` is the label the
+    colour says, as JSON with these fields."""
 
-    status: int = 200
-    body: dict[str, Any] | None = None
     text: str | None = None  # model text; None means "the label the colour says"
-    hang: float = 0.0
     faces: str = "one"  # the face count in a JSON answer: none, one or several
     emotion: str | None = None  # a JSON answer with this label instead of the colour's
-    drop: bool = False  # close the connection without an answer (a network blip)
-    cut: bool = False  # the answer's headers and half its body, then the connection resets
-    location: str = ""  # with a 3xx status: where the redirect points
 
     @staticmethod
     def redirect(url: str, status: int = 307) -> Reply:
         """A redirect elsewhere, as a hostile or misconfigured endpoint might answer."""
-        return Reply(status=status, body={}, location=url)
+        return Reply(status=status, body={}, headers={"Location": url})
 
     @staticmethod
     def error(code: int, status: str, message: str = "", retry_delay: str | None = None) -> Reply:
@@ -254,13 +230,7 @@ class FakeGemini:
                 return Reply.error(429, "RESOURCE_EXHAUSTED", "Quota exceeded", self.quota_delay)
             if self.queue:
                 return self.queue.pop(0)
-            scripted = self.by_colour.get(seen.colour or "")
-            if isinstance(scripted, list):
-                if scripted:
-                    return scripted.pop(0)
-            elif scripted is not None:
-                return scripted
-            return self._random_fault() or Reply()
+            return server.scripted(self.by_colour, seen.colour) or self._random_fault() or Reply()
 
     def _random_fault(self) -> Reply | None:
         roll = self._rng.random()
@@ -339,7 +309,7 @@ def _image_problem(body: dict[str, Any]) -> str | None:
             if not inline:
                 continue
             magic = IMAGE_MAGIC.get(inline.get("mimeType", ""))
-            if magic is None or not _decode(inline.get("data", "")).startswith(magic):
+            if magic is None or not decode(inline.get("data", "")).startswith(magic):
                 return BAD_IMAGE
     return None
 
@@ -359,14 +329,6 @@ def _invalid_request(body: dict[str, Any], model: str) -> str | None:
     return _thinking_problem(config, model) or _image_problem(body)
 
 
-def seen_label(colour: str | None, rng: random.Random, happy_share: float) -> str:
-    """The emotion a fake sees in a colour: an "ambiguous" face is happy `happy_share` of
-    the time, else surprise; a colour that is no emotion looks neutral."""
-    if colour == "ambiguous":
-        return "happy" if rng.random() < happy_share else "surprise"
-    return colour if colour in EMOTION_COLOURS else "neutral"
-
-
 def _usage(prompt_tokens: int) -> dict[str, int]:
     return {
         "promptTokenCount": prompt_tokens,
@@ -375,28 +337,12 @@ def _usage(prompt_tokens: int) -> dict[str, int]:
     }
 
 
-def _decode(data: str) -> bytes:
-    # The SDK sends URL-safe base64 and may drop padding.
-    cleaned = data.replace("-", "+").replace("_", "/")
-    return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4))
-
-
-def nearest_colour(rgb: tuple[float, ...]) -> str:
-    def distance(name: str) -> float:
-        return sum((a - b) ** 2 for a, b in zip(COLOURS[name], rgb, strict=True))
-
-    return min(COLOURS, key=distance)
-
-
 def _inspect_image(body: dict[str, Any]) -> tuple[tuple[int, int] | None, str | None]:
     for content in body.get("contents", []):
         for part in content.get("parts", []):
             inline = part.get("inlineData") or part.get("inline_data")
             if inline:
-                with Image.open(io.BytesIO(_decode(inline["data"]))) as img:
-                    rgb = img.convert("RGB")
-                    mean = rgb.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
-                    return rgb.size, nearest_colour(tuple(mean))
+                return colour_of(decode(inline["data"]))
     return None, None
 
 
@@ -557,14 +503,12 @@ def _public(job: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in job.items() if not k.startswith("_")}
 
 
-def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # else headers and body meet delayed ACKs: +40 ms
+def _handler(state: FakeGemini) -> type[server.Handler]:
+    class Handler(server.Handler):
+        json_type = "application/json; charset=UTF-8"
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length)
+            raw = self.read_body()
             route = self.path.split("?", 1)[0]
             if route.startswith("/_upload/"):  # upload chunks carry no key, as with Google
                 self._upload(route, raw)
@@ -578,16 +522,16 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw or b"{}")
                 if problem := _invalid_batch(state, body):
                     error = {"code": 400, "status": "INVALID_ARGUMENT", "message": problem}
-                    self._send(400, {"error": error})
+                    self.send_json(400, {"error": error})
                     return
-                self._send(200, _create_batch(state, found.group(1), body, self.headers))
+                self.send_json(200, _create_batch(state, found.group(1), body, self.headers))
                 return
             if found := BATCH_CANCEL.match(route):
                 if self._known_job(found.group(1)):
                     meta = _job(state, found.group(1))["metadata"]
                     if meta["state"] in ("BATCH_STATE_PENDING", "BATCH_STATE_RUNNING"):
                         meta["state"] = "BATCH_STATE_CANCELLED"  # a finished job stays as it is
-                    self._send(200, {})
+                    self.send_json(200, {})
                 return
             match = PATH.match(route)
             if not match:
@@ -598,7 +542,7 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             seen = Seen(
                 path=self.path,
                 model=match.group("model"),
-                headers={k.lower(): v for k, v in self.headers.items()},
+                headers=self.lowered_headers(),
                 body=body,
                 image_size=size,
                 colour=colour,
@@ -630,20 +574,20 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 if state._stopping.is_set():
                     return
             if reply.drop:
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
+                self.hang_up()
                 return
             try:
                 answer = _answer(state, seen, reply)
             except FakeMisuse as exc:
                 state.misuse.append(str(exc))
-                self._send(500, {"error": {"code": 500, "status": "INTERNAL", "message": str(exc)}})
+                self.send_json(
+                    500, {"error": {"code": 500, "status": "INTERNAL", "message": str(exc)}}
+                )
                 return
             if reply.status == 200 and not reply.cut:
                 with state._lock:
                     state.answered += 1
-            moved = {"Location": reply.location} if reply.location else None
-            self._send(reply.status, answer, moved, cut=reply.cut)
+            self.send_json(reply.status, answer, reply.headers, cut=reply.cut)
 
         def _hung_up(self) -> bool:
             """The client closed the connection while its request was held: an HTTP/1.1
@@ -657,7 +601,7 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 # Control channel for a fake in another process (benchmarks): request times.
                 with state._lock:
                     times = [s.time for s in state.seen if s.model]
-                self._send(
+                self.send_json(
                     200,
                     {"count": len(times), "times": times, "max_in_flight": state.max_in_flight},
                 )
@@ -666,28 +610,28 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 return
             if found := FILE_DOWNLOAD.match(route):
                 if self._known_file(found.group(1)):
-                    self._send_bytes(state.files[f"files/{found.group(1)}"])
+                    self.send_bytes(200, state.files[f"files/{found.group(1)}"])
                 return
             if found := FILE_GET.match(route):
                 if self._known_file(found.group(1)):
-                    self._send(200, _file_json(state, f"files/{found.group(1)}"))
+                    self.send_json(200, _file_json(state, f"files/{found.group(1)}"))
                 return
             if found := BATCH_GET.match(route):
                 if self._known_job(found.group(1)):
-                    self._send(200, _poll_batch(state, found.group(1)))
+                    self.send_json(200, _poll_batch(state, found.group(1)))
                 return
             if BATCH_LIST.match(route):
-                self._send(200, {"operations": [_public(job) for job in state.jobs.values()]})
+                self.send_json(200, {"operations": [_public(job) for job in state.jobs.values()]})
                 return
             self._not_found()
 
         def _refused(self) -> bool:
             """Answer a request without the right key as Google does; True if refused."""
-            refusal = state.key_error({k.lower(): v for k, v in self.headers.items()})
+            refusal = state.key_error(self.lowered_headers())
             if refusal is not None:
                 with state._lock:
                     state.key_refusals += 1
-                self._send(refusal.status, refusal.body or {})
+                self.send_json(refusal.status, refusal.body or {})
             return refusal is not None
 
         def _known_file(self, file_id: str) -> bool:
@@ -704,17 +648,17 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
 
         def _not_found(self, message: str = "") -> None:
             error = {"code": 404, "status": "NOT_FOUND", "message": message or self.path}
-            self._send(404, {"error": error})
+            self.send_json(404, {"error": error})
 
         def do_PUT(self) -> None:
             if self.path != "/_config":
-                self._send(
+                self.send_json(
                     404, {"error": {"code": 404, "status": "NOT_FOUND", "message": self.path}}
                 )
                 return
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+            body = json.loads(self.read_body())
             state.latency = float(body.get("latency", state.latency))
-            self._send(200, {"latency": state.latency})
+            self.send_json(200, {"latency": state.latency})
 
         def do_DELETE(self) -> None:
             if self._refused():
@@ -722,7 +666,7 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
             found = BATCH_GET.match(self.path.split("?", 1)[0])
             if found and self._known_job(found.group(1)):
                 state.jobs.pop(f"batches/{found.group(1)}")
-                self._send(200, {})
+                self.send_json(200, {})
             elif not found:
                 self._not_found()
 
@@ -732,82 +676,31 @@ def _handler(state: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 state.uploads_started += 1
                 upload_id = f"u{state.uploads_started}"
                 state.uploads[upload_id] = bytearray()
-                self._send(200, {}, {"X-Goog-Upload-URL": f"{state.url}/_upload/{upload_id}"})
+                self.send_json(200, {}, {"X-Goog-Upload-URL": f"{state.url}/_upload/{upload_id}"})
                 return
             upload_id = route.rsplit("/", 1)[1]
             state.uploads[upload_id] += raw
             if "finalize" not in (self.headers.get("X-Goog-Upload-Command") or ""):
-                self._send(200, {}, {"X-Goog-Upload-Status": "active"})
+                self.send_json(200, {}, {"X-Goog-Upload-Status": "active"})
                 return
             name = f"files/{upload_id}"
             state.files[name] = bytes(state.uploads.pop(upload_id))
-            self._send(200, {"file": _file_json(state, name)}, {"X-Goog-Upload-Status": "final"})
-
-        def _send_bytes(self, data: bytes) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _send(
-            self,
-            status: int,
-            payload: dict[str, Any],
-            headers: dict[str, str] | None = None,
-            *,
-            cut: bool = False,
-        ) -> None:
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data[: len(data) // 2] if cut else data)
-                if cut:
-                    self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (timeout); nothing to answer
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+            self.send_json(
+                200, {"file": _file_json(state, name)}, {"X-Goog-Upload-Status": "final"}
+            )
 
     return Handler
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # socketserver listens with a backlog of 5: hundreds of clients connecting at once
-    # (--concurrency 256) overflow it and wait out a 1 s SYN retry, which no server has.
-    request_queue_size = 1024
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that timed out and hung up is normal here; keep stderr for emotag.
-        return
-
-
 def start(state: FakeGemini) -> Callable[[], None]:
     """Serve `state` on 127.0.0.1 in a thread; return a function that stops it."""
-    server = _Server(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        state._stopping.set()
-        server.shutdown()
-        server.server_close()
-
+    state.url, stop = server.serve(_handler(state), state._stopping)
     return stop
 
 
 def main() -> None:
-    """Run the fake on its own (for benchmarks and manual tries): python -m fake_gemini."""
+    """Run the fake on its own (for benchmarks and manual tries): `python -m
+    fakes.gemini_api` from the tests folder."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)

@@ -29,15 +29,14 @@ import itertools
 import json
 import random
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from fake_gemini import COLOURS, _decode, _Server, nearest_colour, seen_label
+from fakes import server
+from fakes.colours import colour_of, decode, seen_label
 
 OPENAI_TEST_KEY = "FAKE-openai-test-key-abcdefghijklmnopqrstuvwxyz"
 ROUTE = "/v1/chat/completions"
@@ -82,38 +81,34 @@ def error_body(
 
 
 @dataclass(frozen=True)
-class Scripted:
-    """A reply other than the colour's label."""
+class Reply(server.Reply):
+    """A reply other than the colour's label: a 200 without a `body` is that label, with
+    this refusal or finish reason."""
 
-    status: int = 200
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
     refusal: str | None = None
     finish: str = "stop"
-    hang: float = 0.0  # seconds before answering (past the client's timeout: a hang)
-    drop: bool = False  # close the connection without an answer
 
     @staticmethod
     def error(
         status: int, message: str, kind: str, code: str | None = None, param: str | None = None
-    ) -> Scripted:
-        return Scripted(status, error_body(message, kind, param, code))
+    ) -> Reply:
+        return Reply(status, error_body(message, kind, param, code))
 
     @staticmethod
-    def rate_limited(seconds: float, header: str = "retry-after") -> Scripted:
+    def rate_limited(seconds: float, header: str = "retry-after") -> Reply:
         """429 rate_limit_exceeded as OpenAI sends it, the wait in `header`."""
         wait = f"{seconds:g}" if header == "retry-after" else f"{seconds:g}s"
         message = (
             "Rate limit reached for gpt-4.1-mini in organization org-fake on requests per min "
             f"(RPM): Limit 3, Used 3, Requested 1. Please try again in {seconds:g}s."
         )
-        return Scripted(
+        return Reply(
             429, error_body(message, "requests", None, "rate_limit_exceeded"), {header: wait}
         )
 
     @staticmethod
-    def no_credit() -> Scripted:
-        return Scripted.error(429, QUOTA_MESSAGE, "insufficient_quota", "insufficient_quota")
+    def no_credit() -> Reply:
+        return Reply.error(429, QUOTA_MESSAGE, "insufficient_quota", "insufficient_quota")
 
 
 @dataclass
@@ -136,7 +131,7 @@ class FakeOpenAI:
     reported_model: str | None = None  # the name answers come back under; None: as asked
     chatty: bool = False  # in text mode, answer a sentence rather than a bare word
     unsupported: set[str] = field(default_factory=set)  # request fields it answers 400 to
-    by_colour: dict[str, Scripted | list[Scripted]] = field(default_factory=dict)
+    by_colour: dict[str, Reply | list[Reply]] = field(default_factory=dict)
     ambiguous_happy: float = 0.6
     seen: list[Seen] = field(default_factory=list)
     answered: int = 0
@@ -161,19 +156,17 @@ class FakeOpenAI:
     def requests(self) -> list[Seen]:
         return list(self.seen)
 
-    def reply(self, seen: Seen, headers: dict[str, str]) -> Scripted:
+    def reply(self, seen: Seen, headers: dict[str, str]) -> Reply:
         """What to answer one request: a status and body, maybe after a hang, or a drop."""
         body = seen.body
         refused = self._refusal(body, headers)
         if refused is not None:
             return refused
         with self._lock:
-            scripted = self.by_colour.get(seen.colour or "")
-            if isinstance(scripted, list):
-                scripted = scripted.pop(0) if scripted else None
+            scripted = server.scripted(self.by_colour, seen.colour)
             if scripted is None or scripted.status == 200:
                 if self.credit is not None and self.answered >= self.credit:
-                    scripted = Scripted.no_credit()
+                    scripted = Reply.no_credit()
                 else:
                     self.answered += 1
         if scripted is not None and (scripted.status != 200 or scripted.drop):
@@ -182,7 +175,7 @@ class FakeOpenAI:
         choices = [
             self._choice(i, seen, form, body, scripted) for i in range(int(body.get("n", 1)))
         ]
-        return Scripted(
+        return Reply(
             200,
             {
                 "id": "chatcmpl-fake",
@@ -195,23 +188,21 @@ class FakeOpenAI:
             hang=scripted.hang if scripted is not None else 0.0,
         )
 
-    def _refusal(self, body: dict[str, Any], headers: dict[str, str]) -> Scripted | None:
+    def _refusal(self, body: dict[str, Any], headers: dict[str, str]) -> Reply | None:
         """What the real API answers a request it will not take, in its own words."""
         if (refused := self._key_refusal(headers)) is not None:
             return refused
         for name in sorted(set(body) - KNOWN_FIELDS):
             message = f"Unrecognized request argument supplied: {name}"
-            return Scripted.error(400, message, "invalid_request_error")
+            return Reply.error(400, message, "invalid_request_error")
         if body.get("model") == "no-such-model":
             message = f"The model `{body['model']}` does not exist or you do not have access to it."
-            return Scripted.error(404, message, "invalid_request_error", "model_not_found")
+            return Reply.error(404, message, "invalid_request_error", "model_not_found")
         for name in sorted(self.unsupported & set(body)):
             message = f"Unsupported parameter: '{name}' is not supported with this model."
-            return Scripted.error(
-                400, message, "invalid_request_error", "unsupported_parameter", name
-            )
+            return Reply.error(400, message, "invalid_request_error", "unsupported_parameter", name)
         if not self.vision and _has_image(body):
-            return Scripted.error(
+            return Reply.error(
                 400,
                 NO_VISION_MESSAGE,
                 "invalid_request_error",
@@ -221,20 +212,20 @@ class FakeOpenAI:
         form = body.get("response_format") or {"type": "text"}
         if form.get("type") not in self.formats:
             message = f"response_format {form.get('type')} is not supported by this server"
-            return Scripted.error(400, message, "invalid_request_error", None, "response_format")
+            return Reply.error(400, message, "invalid_request_error", None, "response_format")
         problem = _format_problem(form, body)
         if problem is not None:
-            return Scripted.error(400, problem[1], "invalid_request_error", None, problem[0])
+            return Reply.error(400, problem[1], "invalid_request_error", None, problem[0])
         if body.get("logprobs") and not self.logprobs:
             message = "logprobs are not supported by this server"
-            return Scripted.error(400, message, "invalid_request_error", None, "logprobs")
+            return Reply.error(400, message, "invalid_request_error", None, "logprobs")
         if int(body.get("n", 1)) > 1 and not self.multiple_choices:
             message = "'n' must be 1 for this model"
-            return Scripted.error(400, message, "invalid_request_error", None, "n")
+            return Reply.error(400, message, "invalid_request_error", None, "n")
         return None
 
     def _choice(
-        self, index: int, seen: Seen, form: str, body: dict[str, Any], scripted: Scripted | None
+        self, index: int, seen: Seen, form: str, body: dict[str, Any], scripted: Reply | None
     ) -> dict[str, Any]:
         with self._lock:
             label = seen_label(seen.colour, self._rng, self.ambiguous_happy)
@@ -306,7 +297,7 @@ class FakeOpenAI:
                 return self._cancel(self.batches[parts[1]])
         return 404, error_body(f"Invalid URL ({method} {path})", "invalid_request_error")
 
-    def _key_refusal(self, headers: dict[str, str]) -> Scripted | None:
+    def _key_refusal(self, headers: dict[str, str]) -> Reply | None:
         auth = headers.get("authorization", "")
         if self.api_key is not None and auth != f"Bearer {self.api_key}":
             shown = auth.removeprefix("Bearer ")
@@ -314,7 +305,7 @@ class FakeOpenAI:
                 f"Incorrect API key provided: {shown[:3]}***{shown[-4:]}. You can find your "
                 "API key at https://platform.openai.com/account/api-keys."
             )
-            return Scripted.error(401, message, "invalid_request_error", "invalid_api_key")
+            return Reply.error(401, message, "invalid_request_error", "invalid_api_key")
         return None
 
     def _upload(self, raw: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
@@ -629,44 +620,35 @@ def _strict_problem(schema: dict[str, Any], context: tuple[str, ...]) -> str | N
 
 
 def _colour(body: dict[str, Any]) -> str | None:
-    import io
-
-    from PIL import Image
-
     for message in body.get("messages", []):
         content = message.get("content")
         for part in content if isinstance(content, list) else []:
             url = (part.get("image_url") or {}).get("url", "") if isinstance(part, dict) else ""
             if found := DATA_URI.match(url):
-                with Image.open(io.BytesIO(_decode(found.group("data")))) as img:
-                    mean = img.convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
-                    return nearest_colour(tuple(mean))
+                return colour_of(decode(found.group("data")))[1]
     return None
 
 
 def start(state: FakeOpenAI) -> Callable[[], None]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
+    class Handler(server.Handler):
         def do_GET(self) -> None:
             self._batch_api("GET", b"")
 
         def _batch_api(self, method: str, raw: bytes) -> None:
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, body = state.route(method, self.path.split("?", 1)[0], raw, headers)
+            route = self.path.split("?", 1)[0]
+            status, body = state.route(method, route, raw, self.lowered_headers())
             if isinstance(body, bytes):
-                self._send_bytes(status, body, "application/octet-stream")
+                self.send_bytes(status, body)
             else:
-                self._send(status, body)
+                self.send_json(status, body)
 
         def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+            raw = self.read_body()
             if self.path.split("?", 1)[0] != ROUTE:
                 self._batch_api("POST", raw)
                 return
             body = json.loads(raw or b"{}")
-            headers = {k.lower(): v for k, v in self.headers.items()}
+            headers = self.lowered_headers()
             seen = Seen(body, headers, _colour(body))
             with state._lock:
                 state.seen.append(seen)
@@ -676,44 +658,13 @@ def start(state: FakeOpenAI) -> Callable[[], None]:
             if answer.hang:
                 state._stopping.wait(answer.hang)
             if answer.drop or state._stopping.is_set():
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
+                self.hang_up()
                 return
-            self._send(answer.status, answer.body or {}, answer.headers)
+            self.send_json(answer.status, answer.body or {}, answer.headers, cut=answer.cut)
 
-        def _send(
-            self, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None
-        ) -> None:
-            self._send_bytes(status, json.dumps(payload).encode(), "application/json", extra)
-
-        def _send_bytes(
-            self, status: int, data: bytes, kind: str, extra: dict[str, str] | None = None
-        ) -> None:
-            try:
-                self.send_response(status)
-                for key, value in (extra or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = _Server(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        state._stopping.set()
-        server.shutdown()
-        server.server_close()
-
+    root, stop = server.serve(Handler, state._stopping)
+    state.url = f"{root}/v1"
     return stop
 
 
-__all__ = ["COLOURS", "OPENAI_TEST_KEY", "FakeOpenAI", "Scripted", "error_body", "start"]
+__all__ = ["OPENAI_TEST_KEY", "FakeOpenAI", "Reply", "error_body", "start"]

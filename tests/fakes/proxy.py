@@ -8,9 +8,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from fakes.server import serve
 
 # Per hop, never relayed (RFC 9110 7.6.1); the body is re-sent with its own length.
 _HOP: frozenset[str] = frozenset(
@@ -63,21 +65,12 @@ def _handler(state: Proxy) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # a run's connections arrive at once
-
-
 @contextmanager
 def forward_proxy() -> Iterator[Proxy]:
     """A running proxy for the length of the block."""
     state = Proxy()
-    server = _Server(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    state.url, stop = serve(_handler(state))
     try:
         yield state
     finally:
-        server.shutdown()
-        server.server_close()
+        stop()
