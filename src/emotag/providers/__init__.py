@@ -8,8 +8,15 @@ request, a batch API), and how to build its client. The run, the dry run, batch 
 
 Built-in providers are listed in `BUILTIN`; any other registers through the entry-point
 group `emotag.providers` (docs/providers.md has a worked example). No SDK is imported
-until a client is built, so `emotag --help` stays fast.
+until a client is built, so `emotag --help` stays fast: the names a provider needs only
+when it runs (the answer and its reader, the prepared image, the negotiator) are imported
+on first use.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from emotag.errors import (
     AnswerError,
@@ -20,9 +27,6 @@ from emotag.errors import (
     Throttled,
     TransientAPIError,
 )
-from emotag.files.images import Prepared
-from emotag.providers.answers import Answer, Token, read_text
-from emotag.providers.negotiation import Negotiator
 from emotag.providers.question import DEFAULT_PROMPT
 from emotag.providers.registry import BUILTIN, DEFAULT_PROVIDER, loaded, names, spec
 from emotag.providers.seam import (
@@ -40,6 +44,19 @@ from emotag.providers.seam import (
     is_loopback,
     redirected,
 )
+
+if TYPE_CHECKING:
+    from emotag.files.images import Prepared
+    from emotag.providers.answers import Answer, Token, read_text
+    from emotag.providers.negotiation import Negotiator
+
+_HOMES = {
+    "Prepared": "emotag.files.images",
+    "Answer": "emotag.providers.answers",
+    "Token": "emotag.providers.answers",
+    "read_text": "emotag.providers.answers",
+    "Negotiator": "emotag.providers.negotiation",
+}
 
 # What a provider plugin may import (docs/providers.md): the spec and the protocols, the
 # setup, the answer and its reader, the prepared image, the negotiator, and the errors
@@ -77,3 +94,9 @@ __all__ = [
     "redirected",
     "spec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(_HOMES[name]), name)
+    raise AttributeError(name)
