@@ -5,6 +5,7 @@ for POSIX-only tests. Tests import these from here, never from `conftest`."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import pytest
 from keyring.backend import KeyringBackend
 from PIL import Image
 
+from emotag.records import Label
+from emotag.run.cascade import Cascade
 from fakes.colours import COLOURS
 from fakes.gemini_api import TEST_KEY, FakeGemini, start
 
@@ -123,3 +126,26 @@ class ScriptedProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+class Judged(Cascade):
+    """A cascade whose offline opinion is given, not computed (the model has its own tests)."""
+
+    __slots__ = ("given",)
+
+    def __init__(self, threshold: float, given: Label | None) -> None:
+        super().__init__(threshold, tokens=lambda width, height: width * height // 100)
+        object.__setattr__(self, "given", given)
+
+    def opinion(self, path: str, digest: str, jpeg: bytes) -> Label | None:
+        if self.given is None:
+            return None
+        return dataclasses.replace(self.given, path=path, sha256=digest)
+
+
+def offline_label(confidence: float, faces: str = "1") -> Label:
+    """A label as the offline model gives it, with this probability and face count."""
+    from emotag.providers import offline
+
+    source, model = offline.CONFIDENCE_SOURCE, offline.MODEL_NAME
+    return Label("", "sad", confidence, source, model, faces)

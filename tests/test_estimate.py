@@ -15,7 +15,7 @@ from emotag.run.estimate import Estimate, estimate
 from emotag.run.prices import OUTPUT_TOKENS_PER_ANSWER, price_for
 from emotag.run.recorder import Recorder
 from emotag.run.resume import ResumeIndex
-from helpers import make_image
+from helpers import Judged, make_image, offline_label
 
 PRICED = "gemini-3.5-flash-lite"  # a model the price table knows
 
@@ -28,9 +28,12 @@ def paths(folder: Path) -> Callable[[Callable[[Path, str], None]], Iterable[Path
     return lambda skip: sorted(folder.iterdir())
 
 
-def counted(folder: Path, index: ResumeIndex, model: str = PRICED) -> Estimate:
+def counted(
+    folder: Path, index: ResumeIndex, model: str = PRICED, cascade: Judged | None = None
+) -> Estimate:
     recorder = Recorder(folder / "labels.csv", folder / "errors.csv", model, write=False)
-    return estimate(paths(folder / "in"), index, recorder, max_side=100, tokens=tokens)
+    source = paths(folder / "in")
+    return estimate(source, index, recorder, max_side=100, tokens=tokens, cascade=cascade)
 
 
 def digest(path: Path) -> str:
@@ -113,3 +116,57 @@ def test_batch_jobs_round_up() -> None:
     assert Estimate(to_send=10).batch_jobs(4) == 3
     assert Estimate(to_send=8).batch_jobs(4) == 2
     assert Estimate(to_send=0).batch_jobs(4) == 0
+
+
+def test_the_json_keys_are_the_documented_ones_with_their_counts(folder: Path) -> None:
+    inside = folder / "in"
+    index = ResumeIndex(done_paths={str(inside / "d.png")}, no_face={digest(inside / "e.png")})
+    data = counted(folder, index).as_dict()
+    cost = data.pop("estimated_cost_usd")
+    assert cost is not None and cost > 0
+    assert data.pop("price")["model"] == PRICED
+    assert data == {
+        "found": 6,
+        "already_done": 1,
+        "duplicates": 1,
+        "to_send": 2,
+        "unreadable": 1,
+        "remembered_no_face": 1,
+        "input_tokens": 240,
+        "output_tokens": 2 * OUTPUT_TOKENS_PER_ANSWER,
+        "warnings": [],
+    }
+    again = ResumeIndex(done_paths=set(index.done_paths), no_face=set(index.no_face))
+    billed = counted(folder, again).as_dict(batch_size=1)["batch_billed_input_tokens"]
+    assert (billed, type(billed)) == (120, int)
+
+
+def test_a_cascade_dry_run_counts_what_the_offline_model_settles(folder: Path) -> None:
+    """Every readable image is settled here, a copy too (judging it again costs nothing):
+    nothing to send, and what paying for them all would have cost, at the votes asked
+    for, live or in batch."""
+    price = price_for(PRICED)
+    assert price is not None
+    index = ResumeIndex(votes=3)
+    result = counted(folder, index, cascade=Judged(0.5, offline_label(0.9)))
+    assert (result.to_send, result.settled_locally, result.duplicates) == (0, 5, 0)
+    # The cascade's own token rule (Judged: pixels / 100) for the sizes sent.
+    assert result.saved_input_tokens == 2 * 50 + 20 + 2 * 30
+    data = result.as_dict()
+    assert data["settled_locally"] == 5
+    paid = price.cost(3 * result.saved_input_tokens, 3 * 5 * OUTPUT_TOKENS_PER_ANSWER)
+    assert data["estimated_cost_all_paid_usd"] == pytest.approx(paid)
+    batch = result.as_dict(batch_size=10)
+    assert batch["estimated_cost_all_paid_usd"] == pytest.approx(paid / 2)
+
+
+def test_copies_in_one_run_are_sent_once_and_a_faceless_image_not_at_all(
+    tmp_path: Path,
+) -> None:
+    first = make_image(tmp_path / "in" / "x.png", "happy")
+    for name in ("y.png", "z.png"):
+        (tmp_path / "in" / name).write_bytes(first.read_bytes())
+    faceless = make_image(tmp_path / "in" / "w.png", "sad")
+    result = counted(tmp_path, ResumeIndex(no_face={digest(faceless)}))
+    assert (result.found, result.to_send, result.duplicates) == (4, 1, 2)
+    assert (result.remembered_no_face, result.unreadable) == (1, [])
