@@ -131,3 +131,16 @@ def test_links_a_folder_in_the_way_and_missing_images(
     assert partial.exit_code == 1 and json.loads(partial.stdout)["missing"] == [source]
     assert len(read_csv(Path("later/metadata.csv"))) == 8
     assert not list(Path().glob(".*.partial"))
+
+
+def test_a_bad_row_refuses_the_export_before_anything_is_written(
+    tagged: dict[str, str],
+) -> None:
+    """An export that left a row out would say nothing of it: it names the line instead."""
+    with LABELS.open("a", encoding="utf-8", newline="") as handle:
+        handle.write(f"x.png,{next(iter(tagged))},furious,0.5\r\n")
+    result = export("--format", "folders", "-o", "out")
+    assert result.exit_code == 2
+    assert "1 bad row(s) in" in result.output
+    assert "an export would leave them out" in result.output
+    assert not Path("out").exists()

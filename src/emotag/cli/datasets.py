@@ -322,7 +322,7 @@ def export_labels(
         how = "linked" if result.linked else "copied"
         out.print(f"Exported {result.images} image(s), {how}, to {result.output}", markup=False)
     for warning in result.warnings:
-        err.print(Text.assemble(("Warning:", "yellow"), f" {warning}"), highlight=False)
+        said("Warning:", "yellow", f" {warning}")
     for path in result.missing:
         said("Missing:", "yellow", f" {path}")
     for refusal in result.refused:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.text import Text
 
 from emotag.cli import shared
 from emotag.cli.shared import (
@@ -298,7 +297,7 @@ def _tag_dry_run(config: TagOptions, batch_size: int | None, *, as_json: bool) -
 
     result = tagging.dry_run(config)
     for warning in result.warnings:
-        err.print(Text.assemble(("Warning:", "yellow"), f" {warning}"), highlight=False)
+        said("Warning:", "yellow", f" {warning}")
     if as_json:
         out.print_json(data=result.as_dict(batch_size))
     else:
@@ -310,7 +309,7 @@ def _tag_batch(config: TagOptions, batch_size: int, *, as_json: bool) -> None:
 
     submitted = tagging.tag_batch(config, batch_size)
     for warning in submitted.warnings:
-        err.print(Text.assemble(("Warning:", "yellow"), f" {warning}"), highlight=False)
+        said("Warning:", "yellow", f" {warning}")
     if as_json:
         out.print_json(data=submitted.as_dict())
     elif submitted.reattached:
@@ -358,7 +357,7 @@ def _tag_live(config: TagOptions, *, as_json: bool, quiet: bool) -> None:
             out.print(line, soft_wrap=True)
     if not view.enabled:  # a live progress view has shown them already
         for warning in summary.warnings:
-            err.print(Text.assemble(("Warning:", "yellow"), f" {warning}"), highlight=False)
+            said("Warning:", "yellow", f" {warning}")
     if summary.failed:
         err.print(
             f"{summary.failed} image(s) failed; see {config.errors_csv}.",

@@ -25,7 +25,7 @@ from emotag.choices import Format
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError, OutputError
 from emotag.files.atomic import ENCODING, ERRORS
-from emotag.files.csvfiles import read_labels
+from emotag.files.csvfiles import read_whole
 from emotag.files.roots import Boundary, boundary
 from emotag.records import Label, decimal
 
@@ -101,11 +101,7 @@ def export(
 def _items(labels_csv: Path, within: Boundary) -> tuple[list[_Item], list[str], list[str]]:
     """The labelled images still on disk, each with a name unique in the export; the rows
     it may not read are listed apart."""
-    table = read_labels(labels_csv)
-    if table.problems:
-        raise InputError(
-            f"{len(table.problems)} bad row(s) in {labels_csv} ({'; '.join(table.problems[:3])})."
-        )
+    table = read_whole(labels_csv, "an export would leave them out without a word")
     present: list[Label] = []
     missing: list[str] = []
     refused: list[str] = []

@@ -8,8 +8,7 @@ import errno
 import os
 import string
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +18,15 @@ from emotag.choices import OnConflict
 from emotag.emotions import normalise
 from emotag.errors import InputError, OutputError
 from emotag.files.atomic import ENCODING, ERRORS, READING
-from emotag.files.csvfiles import LABEL_COLUMNS, read_for_rewrite, read_labels, write_csv_atomic
+from emotag.files.csvfiles import read_for_rewrite, read_labels
 from emotag.files.lock import run_lock
-from emotag.files.roots import Boundary, boundary, csv_folder, from_folder
+from emotag.files.rewrites import (
+    rename_marker,
+    rewriting,
+    settle_interrupted,
+    update_labels_csv,
+)
+from emotag.files.roots import Boundary, boundary
 from emotag.records import Label, LabelTable
 
 Status = Literal["rename", "unchanged", "conflict", "missing"]
@@ -153,15 +158,17 @@ def plan_from_csv(
     on_conflict: OnConflict = OnConflict.SUFFIX,
     roots: Sequence[Path] = (),
     follow_symlinks: bool = False,
+    table: LabelTable | None = None,
 ) -> RenamePlan:
     """The plan for the CSV's rows, only for files under the folders `tag` labelled for it
-    (or the `roots` given)."""
+    (or the `roots` given); `table`: the CSV as already read."""
     if not labels_csv.is_file():
         raise InputError(f"Labels CSV not found: {labels_csv}")
     if template is not None:
         check_template(template)
     within = boundary(labels_csv, roots, follow_symlinks=follow_symlinks)
-    table = read_labels(labels_csv)
+    if table is None:
+        table = read_labels(labels_csv)
     result = plan(table.labels.values(), template=template, on_conflict=on_conflict, within=within)
     result.problems[:0] = table.problems
     return result
@@ -253,24 +260,27 @@ def rename_from_csv(
     when nothing was asked to be)."""
     with run_lock(labels_csv):
         settle_interrupted(labels_csv)
-        if update_csv and labels_csv.is_file():
-            read_for_rewrite(labels_csv)  # a CSV it could not rewrite: refused before any move
+        # Read once: a CSV it could not rewrite is refused before any move, and the same
+        # rows are planned and then pointed at the new names (nothing else writes them
+        # while the lock is held).
+        table = read_for_rewrite(labels_csv) if update_csv and labels_csv.is_file() else None
         found = plan_from_csv(
             labels_csv,
             template=template,
             on_conflict=on_conflict,
             roots=roots,
             follow_symlinks=follow_symlinks,
+            table=table,
         )
         if not go_ahead(found) or not found.renames:
             return found, None
         path = journal or default_journal(labels_csv)
-        marker = _marker(labels_csv)
-        if update_csv:
+        marker = rename_marker(labels_csv)
+        if table is not None:
             marker.write_text(str(path.absolute()), encoding="utf-8")
         result = apply(found, path, on_conflict=on_conflict)
-        if update_csv:
-            update_labels_csv(labels_csv, {str(s.old): str(s.new) for s in result.done})
+        if table is not None:
+            update_labels_csv(labels_csv, {str(s.old): str(s.new) for s in result.done}, table)
             marker.unlink()
         return found, result
 
@@ -292,60 +302,6 @@ def undo_into_csv(
         result = undo(journal, within)
         update_labels_csv(labels_csv, result.moved)
         return result
-
-
-def settle_interrupted(labels_csv: Path) -> int:
-    """A rename killed half-way left its marker: point the CSV at the files its journal
-    moved (the new name exists, the old one does not), then drop the marker. Returns the
-    rows changed. Call with the run lock held."""
-    marker = _marker(labels_csv)
-    if not marker.is_file():
-        return 0
-    journal = Path(marker.read_text(encoding="utf-8").strip())
-    moved: dict[str, str] = {}
-    if journal.is_file():
-        with open(journal, encoding=READING, errors=ERRORS, newline="") as handle:
-            for row in csv.DictReader(handle):
-                old, new = Path(row.get("old") or ""), Path(row.get("new") or "")
-                if str(old) and str(new) and new.exists() and not old.exists():
-                    moved[str(old)] = str(new)
-    changed = update_labels_csv(labels_csv, moved) if labels_csv.is_file() else 0
-    marker.unlink()
-    return changed
-
-
-def _marker(labels_csv: Path) -> Path:
-    return labels_csv.with_name(f".{labels_csv.name}.renaming")
-
-
-@contextmanager
-def rewriting(labels_csv: Path) -> Iterator[LabelTable]:
-    """The labels CSV for a command that rewrites it: read under the run lock, held until
-    the block ends, after a rename killed half-way has reached it (`settle_interrupted`),
-    and refused where a row cannot be read (`read_for_rewrite`)."""
-    with run_lock(labels_csv):
-        settle_interrupted(labels_csv)
-        yield read_for_rewrite(labels_csv)
-
-
-def update_labels_csv(labels_csv: Path, moved: Mapping[str, str]) -> int:
-    """Point the labels CSV at renamed files (atomic rewrite); return rows changed. A row's
-    relative path is read from the CSV's folder, as the rename read it."""
-    table = read_for_rewrite(labels_csv)
-    base = csv_folder(labels_csv)
-    changed = 0
-    rows = []
-    for label in table.labels.values():
-        row = label.as_row()
-        new = moved.get(label.path) or moved.get(from_folder(base, label.path))
-        if new is not None:
-            changed += 1
-            row["path"] = new
-            row["filename"] = Path(new).name
-        rows.append(row)
-    if changed:
-        write_csv_atomic(labels_csv, LABEL_COLUMNS, rows)
-    return changed
 
 
 def move_without_replacing(old: Path, new: Path) -> None:

@@ -121,14 +121,19 @@ def _read_labels(path: Path) -> LabelTable:
 
 
 def read_for_rewrite(path: Path) -> LabelTable:
-    """The labels CSV for a command that rewrites it, refused (naming the first bad lines)
-    where a row cannot be read: the rewrite would drop it."""
+    """The labels CSV for a command that rewrites it: the rewrite would drop a bad row."""
+    return read_whole(path, "emotag will not rewrite a CSV with rows it cannot read")
+
+
+def read_whole(path: Path, why: str) -> LabelTable:
+    """The labels CSV, refused (naming the first bad lines) where a row cannot be read;
+    `why` says what the command would do with such a row."""
     table = read_labels(path)
     if table.problems:
         shown = "; ".join(table.problems[:3])
         raise InputError(
             f"{len(table.problems)} bad row(s) in {path} ({shown}). Fix or delete them and "
-            "run again; emotag will not rewrite a CSV with rows it cannot read."
+            f"run again; {why}."
         )
     return table
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from emotag.datasets.rename import rewriting
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError
 from emotag.files.atomic import ERRORS, READING, atomic_text
 from emotag.files.csvfiles import LABEL_COLUMNS, read_for_rewrite, write_csv_atomic
+from emotag.files.rewrites import rewriting
 from emotag.quality import stats
 from emotag.quality.calibration import (
     Calibrator,

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from emotag.datasets.rename import rewriting
 from emotag.emotions import is_emotion
 from emotag.errors import InputError
 from emotag.files.atomic import ERRORS, READING
 from emotag.files.csvfiles import LABEL_COLUMNS, label_from_row, write_csv_atomic
+from emotag.files.rewrites import rewriting
 from emotag.records import HUMAN, Label, LabelTable
 
 JOURNAL_COLUMNS = ("path", "before", "after")

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from emotag.datasets.rename import rewriting
 from emotag.errors import AnswerError, ConfigError, QuotaSpent, TransientAPIError
 from emotag.files import images, roots
 from emotag.files.csvfiles import (
@@ -24,6 +23,7 @@ from emotag.files.csvfiles import (
     read_for_rewrite,
 )
 from emotag.files.discovery import iter_images
+from emotag.files.rewrites import rewriting
 from emotag.providers import Provider, Setup
 from emotag.providers.keys import sendable_key
 from emotag.providers.negotiation import SettingsMemory
