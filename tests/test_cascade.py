@@ -145,6 +145,12 @@ def test_batch_jobs_hold_only_the_doubtful_images(gemini: FakeGemini, folder: Pa
     rows = by_name(LABELS)
     assert len(rows) == 9
     assert sum(r["model"] == PAID for r in rows.values()) == 5
+    # Both opinions kept, as a live run keeps them, and nothing left beside the CSV.
+    camera = rows["camera.png"]
+    assert camera["model"] == PAID
+    assert (camera["local_emotion"], camera["local_confidence"]) == ("sad", "0.5384")
+    assert rows["happy.png"]["local_emotion"] == rows["happy.png"]["local_confidence"] == ""
+    assert not LABELS.with_name("llm_labels.batch").exists()
 
 
 @pytest.mark.parametrize(

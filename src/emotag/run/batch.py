@@ -9,7 +9,9 @@ re-attaches, by job name or, for a job created just before a crash, by display n
 
 What scales with the images lives per job in `<labels stem>.batch/`: the request JSONL,
 removed as soon as its job exists (so the disk holds one job's JSONL at a time), and the
-job's keys (request key -> paths), removed once the job is fetched. The state itself stays
+job's keys (request key -> paths) and, with `--cascade`, the offline model's opinion of
+each image sent (for the rows' `local_*` columns), removed once the job is fetched. The
+state itself stays
 small. A submission is streamed job by job; one interrupted before its end is continued by
 the next `tag --batch`, which sends only what no job holds yet.
 """
@@ -68,6 +70,22 @@ class Job:
         except (OSError, ValueError) as exc:
             raise InputError(f"Cannot read the batch job's keys {self.keys_path}: {exc}") from exc
         return keys
+
+    @property
+    def opinions_path(self) -> str:
+        """Beside the keys: `tag --cascade`'s offline opinion of each image sent, by content
+        hash, for the fetched rows' `local_*` columns (absent without a cascade, or for a
+        job submitted before emotag kept them)."""
+        return self.keys_path.removesuffix(".keys.json") + ".opinions.json"
+
+    def opinions(self) -> dict[str, tuple[str, float | None]]:
+        try:
+            found = json.loads(Path(self.opinions_path).read_text("utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise InputError(f"Cannot read {self.opinions_path}: {exc}") from exc
+        return {digest: (emotion, confidence) for digest, (emotion, confidence) in found.items()}
 
 
 @dataclass
@@ -207,7 +225,7 @@ def submit(
                 key = _key(step.digest, vote, index.votes)
                 # An image's votes stay in one job, so its fetch sees all of them.
                 line = batches.line(key, step.image)
-                writer.add(key, step.digest, step.path, line, may_cut=vote == 0)
+                writer.add(key, step.digest, step.path, line, may_cut=vote == 0, local=step.local)
         elif step.kind == "pending":
             writer.copy(step.digest, step.path)
             result.duplicates += 1
@@ -231,8 +249,13 @@ def _jobs_folder(labels_csv: Path) -> Path:
 
 
 def _remove_strays(folder: Path, state: BatchState) -> None:
-    """A JSONL or keys file no job refers to (an interrupted write) is deleted."""
-    kept = {Path(p).name for job in state.jobs for p in (job.input_path, job.keys_path) if p}
+    """A JSONL, keys or opinions file no job refers to (an interrupted write) is deleted."""
+    kept = {
+        Path(p).name
+        for job in state.jobs
+        for p in (job.input_path, job.keys_path, job.opinions_path if job.keys_path else "")
+        if p
+    }
     for path in folder.iterdir():
         if path.name not in kept and path.suffix in (".jsonl", ".json", ".tmp"):
             path.unlink(missing_ok=True)
@@ -316,7 +339,7 @@ def fetch(
             result.waiting += 1
             continue
         answers = batches.results(job.name) if job.name else {}
-        job_keys = job.keys()
+        job_keys, opinions = job.keys(), job.opinions()
         by_digest: dict[str, list[str]] = {}
         for key in job_keys:
             by_digest.setdefault(_digest(key), []).append(key)
@@ -337,12 +360,15 @@ def fetch(
                 row = _decide([a for _, a in got], todo[0], digest, state)
             else:
                 row = _decide(so_far, todo[0], digest, state)
+            if isinstance(row, Label) and digest in opinions:
+                row.local_emotion, row.local_confidence = opinions[digest]
             recorder.result(row)
             for copy in todo[1:]:
                 recorder.same_as(row, copy)
         job.fetched = True
         save_state(recorder.labels_csv, state)
-        Path(job.keys_path).unlink(missing_ok=True)  # its rows are written: not needed again
+        for done in (job.keys_path, job.opinions_path):  # its rows are written
+            Path(done).unlink(missing_ok=True)
     folder = _jobs_folder(recorder.labels_csv)
     if not state.open_jobs and folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
@@ -386,10 +412,18 @@ class _JobWriter:
         self._path = Path()
         self._keys: list[str] = []
         self._digests: dict[str, str] = {}  # request key -> content hash
+        self._opinions: dict[str, tuple[str, float | None]] = {}  # the offline model's
         self._size = 0
 
     def add(
-        self, key: str, digest: str, path: str, request: dict[str, Any], *, may_cut: bool = True
+        self,
+        key: str,
+        digest: str,
+        path: str,
+        request: dict[str, Any],
+        *,
+        may_cut: bool = True,
+        local: Label | None = None,
     ) -> None:
         line = json.dumps(request) + "\n"
         full = may_cut and (
@@ -404,6 +438,8 @@ class _JobWriter:
         self._size += len(line)
         self._digests[key] = digest
         self.groups.setdefault(digest, [path])
+        if local is not None:
+            self._opinions[digest] = (local.local_emotion, local.local_confidence)
 
     def copy(self, digest: str, path: str) -> None:
         """Bytes already planned: this path gets the same answer when it is fetched."""
@@ -423,11 +459,13 @@ class _JobWriter:
         stem = self._path.stem.removeprefix("emotag-")
         keys = {key: self.groups[self._digests[key]] for key in self._keys}
         keys_path = self.folder / f"emotag-{stem}.keys.json"
-        _write_json(keys_path, keys)
         job = Job(f"emotag-{stem}", str(keys_path), len(self._keys), str(self._path))
+        if self._opinions:
+            _write_json(Path(job.opinions_path), self._opinions)
+        _write_json(keys_path, keys)
         self.state.jobs.append(job)
         self.job_of.update((digest, job) for digest in self._digests.values())
-        self._keys, self._digests, self._size = [], {}, 0
+        self._keys, self._digests, self._opinions, self._size = [], {}, {}, 0
         self.start(job)
 
     def save_late_copies(self) -> None:
