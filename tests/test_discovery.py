@@ -3,7 +3,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from emotag.files.discovery import iter_images
+import pytest
+
+from emotag.files.discovery import LINK_OUTSIDE, iter_images
 from helpers import posix_only
 
 
@@ -54,8 +56,10 @@ def test_discovery_survives_symlink_loops(tmp_path: Path) -> None:
     touch(tmp_path / "a" / "x.png")
     (tmp_path / "a" / "loop").symlink_to(tmp_path)
     (tmp_path / "self.png").symlink_to(tmp_path / "self.png")  # a file link to itself
-    found = list(iter_images(tmp_path, follow_symlinks=True))
-    assert [p.name for p in found] == ["x.png"]
+    (tmp_path / "0.png").symlink_to(tmp_path / "0.png")  # ... that cannot stop the walk
+    for follow in (True, False):
+        found = list(iter_images(tmp_path, follow_symlinks=follow))
+        assert [p.name for p in found] == ["x.png"]
 
 
 def test_discovery_returns_absolute_paths(tmp_path: Path, monkeypatch) -> None:
@@ -104,3 +108,62 @@ def test_discovery_streams_a_huge_tree(tmp_path: Path, monkeypatch) -> None:
     rest = list(walk)
     assert len(rest) == 19_999 and len(listed) == 201
     assert rest == sorted(rest) and rest[-1] == tmp_path / "f199" / "099.png"
+
+
+@pytest.fixture
+def linked(tmp_path: Path) -> tuple[Path, Path]:
+    """A tagged folder holding a real image, a link to it, a link to an image outside,
+    and a link to a folder outside."""
+    root, outside = tmp_path / "tagged", tmp_path / "outside"
+    touch(root / "b_real.png")
+    touch(outside / "secret.png")
+    touch(outside / "album" / "c.png")
+    (root / "a_out.png").symlink_to(outside / "secret.png")
+    (root / "c_same.png").symlink_to(root / "b_real.png")
+    (root / "d_album").symlink_to(outside / "album")
+    return root, outside
+
+
+@posix_only
+def test_a_link_to_an_image_outside_is_refused_and_said_unless_asked(
+    linked: tuple[Path, Path],
+) -> None:
+    """Its bytes would be uploaded and exported as the folder's own; a link to an image
+    inside the folder is just another path to it."""
+    root, _ = linked
+    skipped: list[tuple[str, str]] = []
+    found = iter_images(root, on_skip=lambda path, reason: skipped.append((path.name, reason)))
+    assert [p.name for p in found] == ["b_real.png", "c_same.png"]
+    assert skipped == [("a_out.png", LINK_OUTSIDE)]
+    skipped.clear()
+    asked = iter_images(root, follow_symlinks=True, on_skip=lambda p, r: skipped.append((p, r)))
+    names = [p.relative_to(root).as_posix() for p in asked]
+    assert names == ["a_out.png", "b_real.png", "c_same.png", "d_album/c.png"]
+    assert skipped == []
+
+
+@posix_only
+def test_a_folder_reached_through_a_link_keeps_the_links_inside_it(
+    linked: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """ "Inside" is where the folder really is, so a link to one of its own images is kept
+    when the folder is named through a link of its own."""
+    root, _ = linked
+    (tmp_path / "shortcut").symlink_to(root)
+    skipped: list[Path] = []
+    found = iter_images(tmp_path / "shortcut", on_skip=lambda path, reason: skipped.append(path))
+    assert [p.name for p in found] == ["b_real.png", "c_same.png"]
+    assert [p.name for p in skipped] == ["a_out.png"]
+
+
+def test_an_unreadable_folder_given_is_said_too(tmp_path: Path) -> None:
+    skipped: list[tuple[Path, str]] = []
+    found = list(iter_images(tmp_path / "gone", on_skip=lambda p, r: skipped.append((p, r))))
+    assert found == []
+    assert skipped == [(tmp_path / "gone", "folder not readable: No such file or directory")]
+
+
+def test_only_image_extensions_count_in_any_case(tmp_path: Path) -> None:
+    for name in ("a.HEIC", "b.avif", "c.Jpe", "d.png.txt", "e", "f.svg", "png"):
+        touch(tmp_path / name)
+    assert [p.name for p in iter_images(tmp_path)] == ["a.HEIC", "b.avif", "c.Jpe"]

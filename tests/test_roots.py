@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from emotag.cli import app
 from emotag.files.csvfiles import ERROR_COLUMNS
-from emotag.files.roots import recorded, roots_path
+from emotag.files.roots import Boundary, boundary, inside, recorded, roots_path, under
 from fakes.gemini_api import FakeGemini
 from helpers import csv_line, make_image, posix_only, read_csv
 from winrules import windows_rules
@@ -175,3 +175,69 @@ def test_a_relative_row_is_read_from_the_csvs_folder_not_the_working_one(
     assert result.exit_code == 0, result.output
     (copied,) = Path("out").rglob("*.png")
     assert copied.read_bytes() == inside.read_bytes()
+
+
+# The rules themselves, one at a time, without a command around them.
+
+
+def test_under_means_the_root_itself_or_below_it_never_a_sibling_prefix() -> None:
+    sep = os.sep
+    root = f"{sep}data{sep}faces"
+    assert under(root, [root]) and under(f"{root}{sep}a{sep}b.png", [root])
+    assert not under(f"{root}-old{sep}b.png", [root])  # shares the prefix, not the folder
+    assert not under(f"{sep}data", [root])
+    assert under(f"{sep}x.png", [sep])  # the root of the file system holds everything
+    assert under(f"{root}{sep}a.png", [f"{root}{sep}"])
+    assert under(f"{root}{sep}a.png", [f"{sep}other", root]) and not under(root, [])
+
+
+@posix_only
+@pytest.mark.parametrize("make", ["boundary", "inside"])
+def test_a_link_out_is_refused_unless_asked_and_a_folder_never(tmp_path: Path, make: str) -> None:
+    root = tmp_path / "faces"
+    kept = make_image(root / "a.png", "happy")
+    outside = make_image(tmp_path / "elsewhere" / "secret.png", "sad")
+    (root / "out.png").symlink_to(outside)
+    (root / "same.png").symlink_to(kept)
+    (root / "folder.png").mkdir()
+    labels = tmp_path / "labels.csv"
+
+    def fence(**asked: bool) -> Boundary:
+        if make == "inside":
+            return inside(root, **asked)
+        return boundary(labels, [root], **asked)
+
+    default, asked = fence(), fence(follow_symlinks=True)
+    assert default.refusal(str(root / "out.png")) == (
+        "a link to outside the tagged folder(s); refused (--follow-symlinks)"
+    )
+    assert asked.refusal(str(root / "out.png")) is None
+    for either in (default, asked):
+        assert either.refusal(str(kept)) is None and either.refusal(str(root / "same.png")) is None
+        assert either.refusal(str(outside)) == "outside the tagged folder(s); refused"
+        assert either.refusal(str(root / "folder.png")) == "not a regular file; refused"
+        assert either.refusal(str(root / "gone.png")) is None  # the command says it is missing
+
+
+def test_a_root_is_recorded_only_for_an_existing_csv_that_has_none(tmp_path: Path) -> None:
+    """--root names the folder of an old CSV once; for a CSV with roots it is this run's
+    alone, so one command cannot widen what every later one may touch."""
+    labels, first, other = tmp_path / "labels.csv", tmp_path / "faces", tmp_path / "other"
+    assert boundary(labels, [first]).roots == (str(first),)
+    assert not roots_path(labels).exists()  # no CSV yet: nothing to record for
+    labels.write_text("filename,path,emotion,confidence\r\n")
+    boundary(labels, [first])
+    assert recorded(labels) == [str(first)]
+    assert boundary(labels, [other]).roots == (str(other),)
+    assert recorded(labels) == [str(first)]
+    assert boundary(labels).roots == (str(first),)
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["", "not json", "[1, 2]", '{"folders": ["/x"]}', '{"roots": "/x"}', '{"roots": ["/x", 3]}'],
+)
+def test_a_damaged_roots_file_widens_nothing(tmp_path: Path, content: str) -> None:
+    labels = tmp_path / "labels.csv"
+    roots_path(labels).write_text(content, encoding="utf-8")
+    assert recorded(labels) == (["/x"] if '"roots": [' in content else [])

@@ -56,22 +56,30 @@ class LabelStore:
         self.fallback = fallback
         self.missing = missing
         self.problems: list[str] = []
-        if min_calibrated is not None:
-            sure = [lab for lab in labels if (lab.calibrated or 0.0) >= min_calibrated]
-            self.below_calibrated = len(labels) - len(sure)
-            labels = sure
-        else:
-            self.below_calibrated = 0
-        self.calibrated = any(label.calibrated is not None for label in labels)
-        self._by_path = {_norm(label.path): label for label in labels}
-        by_name: dict[str, Label] = {}
+        every = {_norm(label.path): label for label in labels}
+        # Names are counted over every row, kept or not: of two files named 0001.png, one
+        # left out by `min_calibrated`, neither is given the other's label by name.
+        path_of: dict[str, str] = {}
         self._ambiguous: set[str] = set()
-        for key, label in self._by_path.items():
+        for key in every:
             name = key.rpartition("/")[2]
-            if name in by_name:
+            if name in path_of:
                 self._ambiguous.add(name)
-            by_name[name] = label
-        self._by_name = {n: lab for n, lab in by_name.items() if n not in self._ambiguous}
+            path_of[name] = key
+        self._by_path = every
+        if min_calibrated is not None:
+            self._by_path = {
+                key: label
+                for key, label in every.items()
+                if (label.calibrated or 0.0) >= min_calibrated
+            }
+        self.below_calibrated = len(every) - len(self._by_path)
+        self.calibrated = any(label.calibrated is not None for label in self._by_path.values())
+        self._by_name = {
+            name: self._by_path[key]
+            for name, key in path_of.items()
+            if name not in self._ambiguous and key in self._by_path
+        }
         self._by_relative: dict[str, Label] = {}
         if self.root is not None:
             prefix = self.root.rstrip("/") + "/"
@@ -114,7 +122,7 @@ class LabelStore:
 
     def match(self, image: str | os.PathLike[str]) -> Match | None:
         """Like emotion_for, but says how the label was found; honours `missing`."""
-        query = _norm(os.fspath(image).replace("\\", "/"))
+        query = _norm(os.fspath(image))
         found = self._find(query)
         if found is None and self.fallback == "filename":
             emotion = emotion_from_filename(posixpath.basename(query))
@@ -128,7 +136,7 @@ class LabelStore:
 
     def is_ambiguous(self, image: str | os.PathLike[str]) -> bool:
         """True when only a file-name match was possible and several files share that name."""
-        query = _norm(os.fspath(image).replace("\\", "/"))
+        query = _norm(os.fspath(image))
         return self._find(query) is None and posixpath.basename(query) in self._ambiguous
 
     def labels(self) -> list[Label]:

@@ -16,10 +16,6 @@ IMAGE_EXTENSIONS: Final[frozenset[str]] = frozenset(
 )
 
 
-def is_image_name(name: str) -> bool:
-    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
-
-
 OnSkip = Callable[[Path, str], None]
 LINK_OUTSIDE: Final = "a link to a file outside the folder; refused (--follow-symlinks)"
 
@@ -59,7 +55,7 @@ def _walk(
         try:
             if entry.is_dir(follow_symlinks=follow):
                 stack.append(iter(_listing(Path(entry.path), seen, on_skip)))
-            elif entry.is_file(follow_symlinks=True) and is_image_name(entry.name):
+            elif entry.is_file(follow_symlinks=True) and _is_image(entry.name):
                 if entry.is_symlink() and not follow and not under(realpath(entry.path), [inside]):
                     # A link to a file elsewhere: its bytes would be uploaded and exported.
                     on_skip(Path(entry.path), LINK_OUTSIDE)
@@ -67,6 +63,11 @@ def _walk(
                 yield Path(entry.path)
         except OSError:
             continue
+
+
+def _is_image(name: str) -> bool:
+    """By extension, in any case; hidden names never get here (`_listing` leaves them out)."""
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
 
 
 def _listing(folder: Path, seen: set[tuple[int, int]], on_skip: OnSkip) -> list[os.DirEntry[str]]:

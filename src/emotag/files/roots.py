@@ -29,7 +29,8 @@ def recorded(labels_csv: Path) -> list[str]:
         found = json.loads(roots_path(labels_csv).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    return [str(r) for r in found.get("roots", []) if isinstance(r, str)]
+    roots = found.get("roots") if isinstance(found, dict) else None
+    return [r for r in roots if isinstance(r, str)] if isinstance(roots, list) else []
 
 
 def record(labels_csv: Path, folder: Path) -> None:
