@@ -6,7 +6,6 @@ to new rows (`calibration_for`). The statistics under it are `stats`."""
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from emotag.emotions import EMOTIONS
-from emotag.errors import InputError
+from emotag.files.kept import read_kept
 from emotag.quality import stats
 from emotag.records import HUMAN, Label, decimal
 
@@ -126,10 +125,7 @@ def load_calibrator(labels_csv: Path) -> Calibrator | None:
     path = map_path(labels_csv)
     if not path.is_file():
         return None
-    try:
-        return Calibrator.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"Cannot read the calibration map {path}: {exc}") from exc
+    return read_kept(path, "the calibration map", Calibrator.from_dict)
 
 
 def calibration_for(labels_csv: Path) -> Callable[[Label], float | None] | None:

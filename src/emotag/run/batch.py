@@ -28,9 +28,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from emotag.emotions import EMOTIONS
 from emotag.errors import InputError
 from emotag.files.atomic import atomic_text
 from emotag.files.images import DEFAULT_MAX_SIDE
+from emotag.files.kept import read_kept
 from emotag.files.settings import DEFAULT_BATCH_SIZE
 from emotag.providers import DEFAULT_PROVIDER, ENDED, Batches, JobStatus
 from emotag.providers.answers import Answer
@@ -65,11 +67,7 @@ class Job:
         self.state, self.detail = status.state, status.detail
 
     def keys(self) -> dict[str, list[str]]:
-        try:
-            keys: dict[str, list[str]] = json.loads(Path(self.keys_path).read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"Cannot read the batch job's keys {self.keys_path}: {exc}") from exc
-        return keys
+        return read_kept(Path(self.keys_path), "the batch job's keys", _keys)
 
     @property
     def opinions_path(self) -> str:
@@ -79,13 +77,29 @@ class Job:
         return self.keys_path.removesuffix(".keys.json") + ".opinions.json"
 
     def opinions(self) -> dict[str, tuple[str, float | None]]:
-        try:
-            found = json.loads(Path(self.opinions_path).read_text("utf-8"))
-        except FileNotFoundError:
+        path = Path(self.opinions_path)
+        if not path.exists():
             return {}
-        except (OSError, ValueError) as exc:
-            raise InputError(f"Cannot read {self.opinions_path}: {exc}") from exc
-        return {digest: (emotion, confidence) for digest, (emotion, confidence) in found.items()}
+        return read_kept(path, "the batch job's offline opinions", _opinions)
+
+
+def _keys(found: dict[str, Any]) -> dict[str, list[str]]:
+    """Each request key and the paths its answer labels."""
+    for paths in found.values():
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise TypeError(f"a list of paths was expected, not {paths!r:.40}")
+    return found
+
+
+def _opinions(found: dict[str, Any]) -> dict[str, tuple[str, float | None]]:
+    """Each content hash and the offline model's label and confidence; never a word
+    outside the seven written to a row."""
+    opinions: dict[str, tuple[str, float | None]] = {}
+    for digest, (emotion, confidence) in found.items():
+        if emotion not in EMOTIONS:
+            raise ValueError(f"{emotion!r:.40} is not one of the seven emotions")
+        opinions[digest] = (emotion, None if confidence is None else float(confidence))
+    return opinions
 
 
 @dataclass
@@ -157,12 +171,12 @@ def load_state(labels_csv: Path) -> BatchState | None:
     path = state_path(labels_csv)
     if not path.exists():
         return None
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+
+    def parse(raw: dict[str, Any]) -> BatchState:
         jobs = [Job(**job) for job in raw.pop("jobs")]
         return BatchState(**raw, jobs=jobs)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"Cannot read the batch state {path}: {exc}") from exc
+
+    return read_kept(path, "the batch state", parse)
 
 
 def save_state(labels_csv: Path, state: BatchState) -> None:
