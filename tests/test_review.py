@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -129,6 +131,40 @@ def test_undo_refuses_a_row_changed_since(tagged: Path) -> None:
     undo = runner.invoke(app, ["apply-corrections", "first-journal.csv", "--undo"])
     assert undo.exit_code == 1 and "changed since the correction" in undo.stderr
     assert next(r for r in read_csv(LABELS) if r["path"] == wrong)["emotion"] == "angry"
+
+
+def test_undo_restores_only_the_rows_emotag_journalled(tagged: Path) -> None:
+    """A journal is untrusted: a row that is not one emotag wrote, or whose old label
+    names another image, is said and left alone; the good rows are still put back."""
+    wrong = str(tagged / "x_y_z_disgust.png")
+    Path("c.csv").write_text(f"path,old,new\r\n{wrong},happy,disgust\r\n")
+    assert runner.invoke(app, ["apply-corrections", "c.csv"]).exit_code == 0
+    journal = next(Path("dataset").glob("emotag-corrections-*.csv"))
+    (good,) = read_csv(journal)
+    elsewhere = json.dumps({**json.loads(good["before"]), "path": "/elsewhere/secret.png"})
+    with open(journal, "a", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([wrong, "{not json", good["after"]])
+        writer.writerow([wrong, "[1, 2]", good["after"]])
+        writer.writerow([wrong, elsewhere, good["after"]])
+        writer.writerow([wrong])
+    undo = runner.invoke(app, ["apply-corrections", str(journal), "--undo"])
+    assert undo.exit_code == 1 and "Restored 1 correction" in undo.stdout
+    said = re.findall(r"\.csv:(\d+): not a journal row; left alone", undo.stderr)
+    assert said == ["6", "5", "4", "3"]
+    rows = read_csv(LABELS)
+    assert next(r for r in rows if r["path"] == wrong)["emotion"] == "happy"
+    assert not any("elsewhere" in r["path"] for r in rows)
+
+
+@pytest.mark.parametrize("content", ["", "path,old,new\r\n/a.png,sad,fear\r\n", '"a\r\n'])
+def test_a_file_that_is_no_journal_is_one_line(tagged: Path, content: str) -> None:
+    Path("j.csv").write_text(content)
+    before = LABELS.read_bytes()
+    undo = runner.invoke(app, ["apply-corrections", "j.csv", "--undo"])
+    assert undo.exit_code == 2
+    (line,) = undo.stderr.strip().splitlines()
+    assert "needs the columns path,before,after" in line and LABELS.read_bytes() == before
 
 
 def test_dry_run_counts_human_corrections_as_done_like_tag(tagged: Path) -> None:

@@ -29,21 +29,27 @@ class CorrectionResult:
 
 def read_corrections(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
     """(path, old, new) rows and the problems of the rows that are not usable."""
+    rows, problems = [], []
+    for line, row in _read_rows(
+        path, ("path", "new"), "the columns path,old,new (from 'Export corrections')"
+    ):
+        new = (row.get("new") or "").strip().lower()
+        if not is_emotion(new):
+            problems.append(f"{path}:{line}: '{new}' is not one of the seven")
+            continue
+        rows.append((row["path"], (row.get("old") or "").strip(), new))
+    return rows, problems
+
+
+def _read_rows(path: Path, needed: tuple[str, ...], hint: str) -> list[tuple[int, dict[str, str]]]:
+    """Each row of a CSV with its line number; one line naming `hint` where a needed
+    column is missing or the file is no CSV."""
     try:
         with open(path, encoding=READING, errors=ERRORS, newline="") as handle:
             reader = csv.DictReader(handle)
-            if not {"path", "new"} <= set(reader.fieldnames or []):
-                raise InputError(
-                    f"{path} needs the columns path,old,new (from 'Export corrections')."
-                )
-            rows, problems = [], []
-            for row in reader:
-                new = (row.get("new") or "").strip().lower()
-                if not is_emotion(new):
-                    problems.append(f"{path}:{reader.line_num}: '{new}' is not one of the seven")
-                    continue
-                rows.append((row["path"], (row.get("old") or "").strip(), new))
-            return rows, problems
+            if not set(needed) <= set(reader.fieldnames or []):
+                raise InputError(f"{path} needs {hint}.")
+            return [(reader.line_num, row) for row in reader]
     except csv.Error as exc:  # a field past the csv module's limit, a stray quote
         raise InputError(f"{path} is not a readable CSV ({exc}).") from exc
     except OSError as exc:
@@ -104,13 +110,13 @@ def undo_corrections(journal_csv: Path, labels_csv: Path) -> CorrectionResult:
 
 def _undo(journal_csv: Path, labels_csv: Path, table: LabelTable) -> CorrectionResult:
     result = CorrectionResult()
-    try:
-        with open(journal_csv, encoding=READING, errors=ERRORS, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise InputError(f"Cannot read {journal_csv}: {exc.strerror or exc}") from exc
-    for row in reversed(rows):
-        before, after = _label(row["before"]), _label(row["after"])
+    rows = _read_rows(journal_csv, JOURNAL_COLUMNS, "the columns path,before,after (a journal)")
+    for line, row in reversed(rows):
+        journalled = _journalled(row)
+        if journalled is None:
+            result.problems.append(f"{journal_csv}:{line}: not a journal row; left alone")
+            continue
+        before, after = journalled
         if table.labels.get(row["path"]) != after:
             result.problems.append(f"{row['path']}: changed since the correction; left alone")
             continue
@@ -129,5 +135,11 @@ def _journal_row(before: Label, after: Label) -> dict[str, str]:
     }
 
 
-def _label(encoded: str) -> Label:
-    return label_from_row(json.loads(encoded))
+def _journalled(row: dict[str, str]) -> tuple[Label, Label] | None:
+    """A journal row's label before and after, both of its own path; None for a row
+    that is not one emotag wrote."""
+    try:
+        before, after = (label_from_row(json.loads(row[side])) for side in ("before", "after"))
+    except (ValueError, TypeError, AttributeError, InputError):
+        return None
+    return (before, after) if before.path == after.path == row["path"] else None
