@@ -50,6 +50,21 @@ def test_a_malformed_votes_cell_is_a_bad_row_named_by_its_line(
     assert ":2: votes" in one_line_error(invoke("tag", str(tmp_path / "in"), "--votes", "3"))
 
 
+def test_a_nul_byte_in_a_path_is_a_bad_row_not_a_traceback(tmp_path: Path) -> None:
+    """No file system allows one, so every open of it raised (report, audit sample): a
+    page leaves the row off and says so; the audit, whose sample draws from every row,
+    refuses the CSV in one line."""
+    image = make_image(tmp_path / "in" / "a.png")
+    LABELS.parent.mkdir(parents=True)
+    LABELS.write_text(
+        HEADER + csv_line("a.png", str(image), "sad") + csv_line("b", "/b\0.png", "sad")
+    )
+    report = invoke("report", "-o", "r.html")
+    assert report.exit_code == 0 and "Wrote r.html: 1 labels" in report.stdout
+    assert report.stderr.startswith("Skipped: dataset/llm_labels.csv:3: a NUL byte in the path")
+    assert ":3: a NUL byte in the path" in one_line_error(invoke("audit", "sample"))
+
+
 def test_a_folder_a_thousand_deep_is_walked(tmp_path: Path) -> None:
     deep = tmp_path / "root"
     folders = [deep]

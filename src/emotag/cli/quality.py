@@ -60,6 +60,8 @@ def report(
         link_images=link_images,
         evaluation=evaluation,
     )
+    for problem in stats.problems:
+        said("Skipped:", "yellow", f" {problem}")
     out.print(
         f"Wrote {output}: {stats.labels} labels, {stats.failures} failures, "
         f"{stats.thumbnails} pictures.",

@@ -311,6 +311,8 @@ def _parse_label(values: list[str], columns: list[int], full: bool) -> tuple[Lab
     emotion, local_emotion = emotion.strip(), local_emotion.strip()
     if not path:
         return None, "empty path"
+    if "\0" in path:  # no file system allows one; every open would raise
+        return None, "a NUL byte in the path"
     if emotion not in EMOTIONS:
         return None, f"'{emotion}' is not one of the seven emotions"
     if local_emotion and local_emotion not in EMOTIONS:

@@ -51,6 +51,7 @@ class ReportStats:
     labels: int
     failures: int
     thumbnails: int
+    problems: tuple[str, ...] = ()  # the rows of the labels CSV left off the page
 
 
 def build_report(
@@ -111,7 +112,8 @@ def build_report(
     )
     with atomic_text(output) as handle:
         handle.write(page)
-    return ReportStats(len(items), len(failed), sum(1 for p in pictures if p))
+    thumbnails = sum(1 for p in pictures if p)
+    return ReportStats(len(items), len(failed), thumbnails, tuple(table.problems))
 
 
 def thumbnail(path: str, side: int = THUMB_SIDE) -> str:
