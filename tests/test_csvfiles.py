@@ -119,6 +119,15 @@ def test_run_lock_refuses_a_second_holder(tmp_path: Path) -> None:
         pass
 
 
+def test_a_lock_that_cannot_be_made_is_not_blamed_on_another_run(tmp_path: Path) -> None:
+    (tmp_path / ".l.csv.lock").mkdir()  # filelock says only "not acquired"
+    with (
+        pytest.raises(OutputError, match=r"^Cannot write to .*: Is a directory"),
+        run_lock(tmp_path / "l.csv"),
+    ):
+        pass
+
+
 def test_appender_reports_an_unwritable_folder(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")

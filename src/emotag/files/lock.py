@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,8 @@ def run_lock(labels_csv: Path) -> Iterator[None]:
         lock = FileLock(lock_path, timeout=0)
         lock.acquire()
     except Timeout as exc:
+        if why := _cannot_open(lock_path):
+            raise OutputError(f"Cannot write to {labels_csv.parent}: {why}") from exc
         raise OutputError(
             f"Another emotag run is writing {labels_csv}; wait for it to finish "
             "or choose another --output."
@@ -31,3 +34,13 @@ def run_lock(labels_csv: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _cannot_open(lock_path: Path) -> str | None:
+    """Why the lock file cannot be opened at all: filelock reports that as a lock held
+    by someone else, which would send the user looking for a run that does not exist."""
+    try:
+        os.close(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
