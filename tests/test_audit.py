@@ -123,6 +123,15 @@ def test_a_truth_file_with_a_label_off_the_list_is_refused_with_its_line(
     Path("audit/truth.csv").write_text(f"path,truth\n{paths[0]},happy\n{paths[1]},smiling\n")
     result = invoke("audit", "score", str(LABELS), "--truth", "audit/truth.csv")
     assert result.exit_code == 2 and "truth.csv:3: truth 'smiling'" in result.stderr
+    Path("audit/truth.csv").write_text(f"path,truth\n{paths[0]},happy\n{paths[1]}\n")
+    result = invoke("audit", "score", str(LABELS), "--truth", "audit/truth.csv")
+    assert result.exit_code == 2 and "truth.csv:3: truth ''" in result.stderr  # a short row
+    sample = Path("audit/sample.csv")
+    sample.write_text(sample.read_text().splitlines()[0] + f"\n{paths[0]},happy\n")
+    result = invoke("audit", "score", str(LABELS), "--truth", "audit/truth.csv")
+    assert (
+        result.exit_code == 2 and "sample.csv:2: not a row 'emotag audit sample'" in result.stderr
+    )
 
 
 def test_without_confidence_each_label_gets_its_precision(

@@ -161,6 +161,30 @@ def test_undo_refuses_a_file_changed_since(tmp_path: Path) -> None:
     assert (tmp_path / "a_sad.png").read_bytes() == b"edited"
 
 
+def test_undo_leaves_alone_each_row_emotag_did_not_write(tmp_path: Path) -> None:
+    """A journal is untrusted: a row with no size, a time that is no number, an empty or
+    impossible path is said with its line; the good step is still undone."""
+    f = make_image(tmp_path / "a.png")
+    renaming.apply(renaming.plan([Label(str(f), "sad")]), tmp_path / "j.csv")
+    with open(tmp_path / "j.csv", "a", encoding="utf-8", newline="") as handle:
+        handle.write(f"{f},{tmp_path / 'b.png'},abc,1\r\n")
+        handle.write(f"{f}\r\n")
+        handle.write(",,1,1\r\n")
+        handle.write(f"{f},{tmp_path / 'c.png'}\0,1,1\r\n")
+    result = renaming.undo(tmp_path / "j.csv", inside(tmp_path))
+    assert result.moved == {str(tmp_path / "a_sad.png"): str(f)}
+    nul, *rows = result.refused  # the last step first
+    assert nul.endswith("not a path (a NUL byte); refused")
+    assert rows == [f"{tmp_path / 'j.csv'}:{n}: not a journal row; left alone" for n in (5, 4, 3)]
+
+
+@pytest.mark.parametrize("content", ["", "old,new\r\n", "x" * 200_000])
+def test_a_file_that_is_no_rename_journal_is_one_line(tmp_path: Path, content: str) -> None:
+    (tmp_path / "j.csv").write_text(content)
+    with pytest.raises(InputError, match=r"not an emotag rename journal|not a readable CSV"):
+        renaming.undo(tmp_path / "j.csv", inside(tmp_path))
+
+
 def test_rename_dry_run_and_non_interactive_change_nothing(tmp_path: Path) -> None:
     f = make_image(tmp_path / "a.png")
     csv_path = labels_csv([(f, "sad")])

@@ -164,7 +164,7 @@ def test_a_file_that_is_no_journal_is_one_line(tagged: Path, content: str) -> No
     undo = runner.invoke(app, ["apply-corrections", "j.csv", "--undo"])
     assert undo.exit_code == 2
     (line,) = undo.stderr.strip().splitlines()
-    assert "needs the columns path,before,after" in line and LABELS.read_bytes() == before
+    assert "is not a corrections journal" in line and LABELS.read_bytes() == before
 
 
 def test_dry_run_counts_human_corrections_as_done_like_tag(tagged: Path) -> None:

@@ -17,8 +17,8 @@ from typing import Literal
 from emotag.choices import OnConflict
 from emotag.emotions import normalise
 from emotag.errors import InputError, OutputError
-from emotag.files.atomic import ENCODING, ERRORS, READING
-from emotag.files.csvfiles import read_for_rewrite, read_labels
+from emotag.files.atomic import ENCODING, ERRORS
+from emotag.files.csvfiles import read_for_rewrite, read_labels, read_rows
 from emotag.files.lock import run_lock
 from emotag.files.rewrites import (
     rename_marker,
@@ -213,20 +213,17 @@ def apply(
 def undo(journal: Path, within: Boundary) -> UndoResult:
     """Reverse a journal, last step first; refuse steps whose file has changed since, and
     steps naming a file outside `within`."""
-    try:
-        with open(journal, encoding=READING, errors=ERRORS, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise InputError(f"Cannot read the journal {journal}: {exc.strerror or exc}") from exc
-    if rows and set(JOURNAL_COLUMNS) - set(rows[0]):
-        raise InputError(f"{journal} is not an emotag rename journal.")
     result = UndoResult()
-    for row in reversed(rows):
-        if refusal := within.refusal(row["old"]) or within.refusal(row["new"]):
-            result.refused.append(f"{row['old']} <- {row['new']}: {refusal}")
+    for line, row in reversed(read_rows(journal, JOURNAL_COLUMNS, "an emotag rename journal")):
+        step = _journalled(row)
+        if step is None:
+            result.refused.append(f"{journal}:{line}: not a journal row; left alone")
             continue
-        old, new = Path(within.resolve(row["old"])), Path(within.resolve(row["new"]))
-        expected = (int(row["size"]), int(row["mtime_ns"]))
+        old_text, new_text, expected = step
+        if refusal := within.refusal(old_text) or within.refusal(new_text):
+            result.refused.append(f"{old_text} <- {new_text}: {refusal}")
+            continue
+        old, new = Path(within.resolve(old_text)), Path(within.resolve(new_text))
         if not new.exists() and old.exists() and _signature(old) == expected:
             result.not_applied += 1  # the crash came between journal line and rename
         elif not new.exists():
@@ -239,6 +236,17 @@ def undo(journal: Path, within: Boundary) -> UndoResult:
             move_without_replacing(new, old)
             result.moved[str(new)] = str(old)
     return result
+
+
+def _journalled(row: dict[str, str]) -> tuple[str, str, tuple[int, int]] | None:
+    """A journal row's two paths and the file's size and time; None for a row emotag
+    did not write."""
+    try:
+        expected = (int(row["size"]), int(row["mtime_ns"]))
+    except (TypeError, ValueError):
+        return None
+    old, new = row["old"], row["new"]
+    return (old, new, expected) if old and new else None
 
 
 def rename_from_csv(

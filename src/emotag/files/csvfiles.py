@@ -138,6 +138,26 @@ def read_whole(path: Path, why: str) -> LabelTable:
     return table
 
 
+def read_rows(path: Path, columns: Sequence[str], what: str) -> list[tuple[int, dict[str, str]]]:
+    """A CSV a person hands emotag (corrections, a journal, an audit sample or truth) as
+    (line, row) pairs; one line naming `what` where it is missing, lacks a column or is
+    no CSV. A row may still hold anything: each caller checks its own."""
+    try:
+        with open(path, encoding=READING, errors=ERRORS, newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                lacks = ", ".join(missing)
+                raise InputError(f"{path} is not {what}: it lacks the column(s) {lacks}.")
+            return [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:  # a field past the csv module's limit, a stray quote
+        raise InputError(f"{path} is not a readable CSV ({exc}).") from exc
+    except FileNotFoundError as exc:
+        raise InputError(f"Not found: {path}") from exc
+    except OSError as exc:
+        raise InputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+
+
 def read_failures(path: Path) -> dict[str, Failure]:
     """The errors CSV, last row per path."""
     failures: dict[str, Failure] = {}

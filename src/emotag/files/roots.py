@@ -62,6 +62,8 @@ class Boundary:
     def refusal(self, path: str) -> str | None:
         """Why `path` may not be acted on (None: it may): outside every root, a symlink
         that leaves them (unless --follow-symlinks), or not a regular file."""
+        if "\0" in path:  # no file system allows one: every call on it would raise
+            return "not a path (a NUL byte); refused"
         full = self.resolve(path)
         if not under(os.path.abspath(full), self.roots):
             return "outside the tagged folder(s); refused"

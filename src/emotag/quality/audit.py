@@ -11,7 +11,6 @@ beside the labels CSV (`<stem>.calibration.json`, with its provenance) and write
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import random
@@ -23,8 +22,8 @@ from typing import Any, Final
 
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError
-from emotag.files.atomic import ERRORS, READING, atomic_text
-from emotag.files.csvfiles import LABEL_COLUMNS, read_for_rewrite, write_csv_atomic
+from emotag.files.atomic import atomic_text
+from emotag.files.csvfiles import LABEL_COLUMNS, read_for_rewrite, read_rows, write_csv_atomic
 from emotag.files.rewrites import rewriting
 from emotag.quality import stats
 from emotag.quality.calibration import (
@@ -164,11 +163,11 @@ def read_sample(path: Path) -> list[Sampled]:
     """The sample's rows; a weight that is no positive number, or a confidence outside
     [0, 1] (NaN, a hand edit), is refused with its line."""
     sampled = []
-    for line, r in enumerate(_read_csv(path, SAMPLE_COLUMNS), 2):
+    for line, r in read_rows(path, SAMPLE_COLUMNS, "an audit sample"):
         try:
             confidence = float(r["confidence"]) if r["confidence"] else None
             weight = float(r["weight"])
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:  # TypeError: a short row's missing field
             raise InputError(
                 f"{path}:{line}: not a row 'emotag audit sample' wrote ({exc})."
             ) from exc
@@ -186,29 +185,15 @@ def read_sample(path: Path) -> list[Sampled]:
 def read_truth(path: Path) -> dict[str, str]:
     """path -> one of the seven, or "skip"; anything else is refused with its line."""
     truth: dict[str, str] = {}
-    for line, row in enumerate(_read_csv(path, TRUTH_COLUMNS), 2):
-        value = row["truth"].strip().lower()
+    for line, row in read_rows(path, TRUTH_COLUMNS, "a truth CSV"):
+        value = (row["truth"] or "").strip().lower()
         if value not in (*EMOTIONS, SKIP):
             raise InputError(
-                f"{path}:{line}: truth '{row['truth']}' is not one of the seven emotions "
+                f"{path}:{line}: truth '{row['truth'] or ''}' is not one of the seven emotions "
                 f"or '{SKIP}'."
             )
         truth[row["path"]] = value
     return truth
-
-
-def _read_csv(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise InputError(f"Not found: {path}")
-    with open(path, encoding=READING, errors=ERRORS, newline="") as handle:
-        reader = csv.DictReader(handle)
-        try:
-            missing = [c for c in columns if c not in (reader.fieldnames or [])]
-            if missing:
-                raise InputError(f"{path} lacks the column(s) {', '.join(missing)}.")
-            return list(reader)
-        except csv.Error as exc:  # a field past the csv module's limit, a stray quote
-            raise InputError(f"{path} is not a readable CSV ({exc}).") from exc
 
 
 @dataclass

@@ -3,7 +3,6 @@ and undo them from the journal."""
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -11,8 +10,7 @@ from pathlib import Path
 
 from emotag.emotions import is_emotion
 from emotag.errors import InputError
-from emotag.files.atomic import ERRORS, READING
-from emotag.files.csvfiles import LABEL_COLUMNS, label_from_row, write_csv_atomic
+from emotag.files.csvfiles import LABEL_COLUMNS, label_from_row, read_rows, write_csv_atomic
 from emotag.files.rewrites import rewriting
 from emotag.records import HUMAN, Label, LabelTable
 
@@ -30,30 +28,14 @@ class CorrectionResult:
 def read_corrections(path: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
     """(path, old, new) rows and the problems of the rows that are not usable."""
     rows, problems = [], []
-    for line, row in _read_rows(
-        path, ("path", "new"), "the columns path,old,new (from 'Export corrections')"
-    ):
+    what = "a corrections CSV (from 'Export corrections')"
+    for line, row in read_rows(path, ("path", "new"), what):
         new = (row.get("new") or "").strip().lower()
         if not is_emotion(new):
             problems.append(f"{path}:{line}: '{new}' is not one of the seven")
             continue
         rows.append((row["path"], (row.get("old") or "").strip(), new))
     return rows, problems
-
-
-def _read_rows(path: Path, needed: tuple[str, ...], hint: str) -> list[tuple[int, dict[str, str]]]:
-    """Each row of a CSV with its line number; one line naming `hint` where a needed
-    column is missing or the file is no CSV."""
-    try:
-        with open(path, encoding=READING, errors=ERRORS, newline="") as handle:
-            reader = csv.DictReader(handle)
-            if not set(needed) <= set(reader.fieldnames or []):
-                raise InputError(f"{path} needs {hint}.")
-            return [(reader.line_num, row) for row in reader]
-    except csv.Error as exc:  # a field past the csv module's limit, a stray quote
-        raise InputError(f"{path} is not a readable CSV ({exc}).") from exc
-    except OSError as exc:
-        raise InputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def apply_corrections(corrections_csv: Path, labels_csv: Path) -> CorrectionResult:
@@ -110,7 +92,7 @@ def undo_corrections(journal_csv: Path, labels_csv: Path) -> CorrectionResult:
 
 def _undo(journal_csv: Path, labels_csv: Path, table: LabelTable) -> CorrectionResult:
     result = CorrectionResult()
-    rows = _read_rows(journal_csv, JOURNAL_COLUMNS, "the columns path,before,after (a journal)")
+    rows = read_rows(journal_csv, JOURNAL_COLUMNS, "a corrections journal")
     for line, row in reversed(rows):
         journalled = _journalled(row)
         if journalled is None:
