@@ -23,7 +23,7 @@ from typing import Any, Final
 from emotag.emotions import EMOTIONS
 from emotag.errors import InputError
 from emotag.files.atomic import atomic_text
-from emotag.files.csvfiles import LABEL_COLUMNS, read_for_rewrite, read_rows, write_csv_atomic
+from emotag.files.csvfiles import LABEL_COLUMNS, read_rows, read_whole, write_csv_atomic
 from emotag.files.rewrites import rewriting
 from emotag.quality import stats
 from emotag.quality.calibration import (
@@ -156,7 +156,9 @@ def sample(labels_csv: Path, size: int, seed: int, folder: Path) -> SampleResult
 def _labels(labels_csv: Path) -> list[Label]:
     if not labels_csv.is_file():
         raise InputError(f"Labels CSV not found: {labels_csv}")
-    return list(read_for_rewrite(labels_csv).labels.values())
+    return list(
+        read_whole(labels_csv, "an audit would leave them out of its count").labels.values()
+    )
 
 
 def read_sample(path: Path) -> list[Sampled]:
