@@ -53,23 +53,24 @@ def mask(secret: str) -> str:
     return f"****{secret[-4:]} ({len(secret)} chars)"
 
 
-def setting(name: str, env_file: Path | None = None) -> str | None:
+def setting(name: str) -> str | None:
     """A setting from the environment, else from the `.env` file (without touching os.environ)."""
-    return os.environ.get(name) or dotenv_setting(name, env_file)
+    return os.environ.get(name) or dotenv_setting(name)
 
 
-def dotenv_setting(name: str, env_file: Path | None = None) -> str | None:
+def dotenv_setting(name: str) -> str | None:
+    """A setting from the `.env` file in the working folder, where the user runs emotag."""
     from dotenv import dotenv_values
 
-    path = env_file or Path.cwd() / ".env"
+    path = Path.cwd() / ".env"
     if path.is_file():
         return dotenv_values(path).get(name) or None
     return None
 
 
-def find_key(var: str, env_file: Path | None = None) -> ApiKey | None:
+def find_key(var: str) -> ApiKey | None:
     """The first non-blank key found: environment, `.env`, keyring; None if there is none."""
-    return variable_key(var, env_file) or stored_key(var)
+    return variable_key(var) or stored_key(var)
 
 
 def store_key(value: str, var: str, endpoint: str | None = None) -> None:
@@ -95,10 +96,10 @@ def _entry(var: str, endpoint: str | None) -> str:
     return var if endpoint is None else f"{var}@{endpoint}"
 
 
-def variable_key(var: str, env_file: Path | None) -> ApiKey | None:
+def variable_key(var: str) -> ApiKey | None:
     if value := os.environ.get(var, "").strip():
         return ApiKey(value, ENVIRONMENT)
-    if value := (dotenv_setting(var, env_file) or "").strip():
+    if value := (dotenv_setting(var) or "").strip():
         return ApiKey(value, DOTENV)
     return None
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlparse
 
 from emotag.errors import ConfigError
@@ -23,7 +22,7 @@ from emotag.files.settings import (
 from emotag.providers.seam import ProviderSpec, is_loopback
 
 
-def key_for(provider: ProviderSpec, endpoint: str, env_file: Path | None = None) -> ApiKey | None:
+def key_for(provider: ProviderSpec, endpoint: str) -> ApiKey | None:
     """The key that may be sent to `endpoint`, so a key never reaches a host it is not for.
 
     The provider's variable (OPENAI_API_KEY) goes to its own host and to the endpoint its
@@ -33,19 +32,19 @@ def key_for(provider: ProviderSpec, endpoint: str, env_file: Path | None = None)
     (`--base-url`) gets only a key stored for it.
     """
     if endpoint == provider.default_endpoint:
-        return find_key(provider.key_var, env_file)
-    found = variable_key(provider.key_var, env_file)
-    if found is not None and endpoint == _paired_endpoint(provider, found.source, env_file):
+        return find_key(provider.key_var)
+    found = variable_key(provider.key_var)
+    if found is not None and endpoint == _paired_endpoint(provider, found.source):
         return found
     return stored_key(provider.key_var, endpoint)
 
 
-def _paired_endpoint(provider: ProviderSpec, source: str, env_file: Path | None) -> str:
+def _paired_endpoint(provider: ProviderSpec, source: str) -> str:
     """Where the provider's base-URL variable points in the key's own source (its own host
     when unset there)."""
     if source == ENVIRONMENT:
         return provider.endpoint(os.environ.get(provider.base_url_var) or None)
-    return provider.endpoint(dotenv_setting(provider.base_url_var, env_file))
+    return provider.endpoint(dotenv_setting(provider.base_url_var))
 
 
 def _named_endpoint(provider: ProviderSpec) -> str:
@@ -100,7 +99,7 @@ def require_key(provider: ProviderSpec, endpoint: str) -> ApiKey:
 def no_key_message(provider: ProviderSpec, endpoint: str) -> str:
     var = provider.key_var
     flag = f" --provider {provider.name}"
-    elsewhere = variable_key(var, None)
+    elsewhere = variable_key(var)
     if endpoint not in (provider.default_endpoint, _named_endpoint(provider)) or elsewhere:
         return (
             f"No key for {endpoint}: {var} is sent only to {provider.default_endpoint} and to "
