@@ -182,6 +182,15 @@ def test_the_bar_is_the_calibrated_probability_where_an_audit_mapped_the_offline
     assert not raw.settles(Label("a.png", "happy", 0.99, "softmax", MODEL_NAME, "2+"))
     assert not raw.settles(Label("a.png", "happy", 0.99, "logprobs", PAID, "1"))
     assert not raw.settles(Label("a.png", "happy", None, "", MODEL_NAME, "1"))
+    assert Cascade(0.95).settles(sure)  # at least P: the bar itself clears it
+
+
+def test_the_offline_opinion_is_a_row_of_its_own_with_the_images_hash() -> None:
+    jpeg = (EXAMPLES / "grace_hopper.jpg").read_bytes()
+    label = Cascade(0.5).opinion("/in/grace.jpg", "d1g35t", jpeg)
+    assert label is not None and (label.path, label.sha256) == ("/in/grace.jpg", "d1g35t")
+    assert (label.model, label.faces) == (MODEL_NAME, "1")
+    assert (label.local_emotion, label.local_confidence) == (label.emotion, label.confidence)
 
 
 def test_eval_compares_the_two_stages_and_the_audit_oversamples_their_disagreements(
