@@ -207,3 +207,22 @@ def test_logit_is_clamped_and_the_identity_curve_gives_back_what_it_is_given() -
     steep = CalibrationMap("logistic", a=1000.0)  # no overflow however steep the curve
     assert steep(0.99) == 1.0 and steep(0.01) == 0.0
     assert CalibrationMap("logistic", b=-2.0)(0.5) == pytest.approx(1 / (1 + math.exp(2)))
+
+
+def test_shrunk_is_dersimonian_and_lairds_estimate_worked_by_hand() -> None:
+    """Weights 10, 10, 5 (total 25); centre (20 + 0 + 5) / 25 = 1; Q = 10 + 10 + 0 = 20;
+    C = 25 - (100 + 100 + 25) / 25 = 16; tau² = (20 - 2) / 16 = 1.125; each gap times
+    tau² / (tau² + its variance)."""
+    gaps = {"a": (2.0, 0.1), "b": (0.0, 0.1), "c": (1.0, 0.2)}
+    assert stats.shrunk(gaps) == pytest.approx(
+        {"a": 2 * 1.125 / 1.225, "b": 0.0, "c": 1.125 / 1.325}
+    )
+
+
+def test_gaps_no_wider_than_their_noise_shrink_to_nothing() -> None:
+    """Q below its degrees of freedom: no real difference between the groups."""
+    assert stats.shrunk({"a": (0.1, 0.5), "b": (-0.1, 0.5)}) == {"a": 0.0, "b": 0.0}
+    two = stats.shrunk({"a": (3.0, 0.01), "b": (-3.0, 0.01)})  # two groups far apart
+    assert two["a"] == pytest.approx(3.0, rel=0.01) and two["b"] == pytest.approx(-3.0, rel=0.01)
+    assert stats.shrunk({"a": (3.0, 0.01)}) == {"a": 0.0}  # one group: nothing to compare
+    assert stats.shrunk({}) == {}

@@ -211,7 +211,7 @@ def fit_curve(checked: Sequence[Checked], models: list[str]) -> Calibrator:
 
     A label's shift is the logit gap between how often its checked rows were right and
     what the curve says for them, shrunk towards 0 as far as the gaps look like sampling
-    noise (`_shrunk`), so a label with few checked rows stays near the common curve."""
+    noise (`stats.shrunk`), so a label with few checked rows stays near the common curve."""
     mean = sum(c.weight for c in checked) / len(checked) if checked else 1.0
     points = [
         (c, stats.Point(c.confidence, c.right, c.weight / mean))
@@ -233,23 +233,8 @@ def fit_curve(checked: Sequence[Checked], models: list[str]) -> Calibrator:
             gaps[emotion] = (gap, 1 / (len(sure) * seen * (1 - seen)))
     method = curve.method if curve is not None else "precision"
     today = datetime.now(UTC).date().isoformat()
-    offsets = _shrunk(gaps)
+    offsets = stats.shrunk(gaps)
     return Calibrator(models, today, len(checked), method, curve, precision, offsets)
-
-
-def _shrunk(gaps: dict[str, tuple[float, float]]) -> dict[str, float]:
-    """Each label's gap, shrunk by how much the labels really differ: the between-label
-    variance is DerSimonian and Laird's estimate, so gaps that are only sampling noise
-    shrink to 0 and a label that is wrong far more often than the rest keeps its shift."""
-    if len(gaps) < 2:
-        return dict.fromkeys(gaps, 0.0)
-    weights = {label: 1 / v for label, (_, v) in gaps.items()}
-    total = sum(weights.values())
-    centre = sum(weights[label] * g for label, (g, _) in gaps.items()) / total
-    q = sum(weights[label] * (g - centre) ** 2 for label, (g, _) in gaps.items())
-    scale = total - sum(w * w for w in weights.values()) / total
-    real = max(0.0, (q - (len(gaps) - 1)) / scale) if scale > 0 else 0.0
-    return {label: g * real / (real + v) for label, (g, v) in gaps.items()}
 
 
 def _smoothed_share(checked: Sequence[Checked]) -> float:

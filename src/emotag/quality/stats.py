@@ -229,6 +229,21 @@ def _interpolate(points: Sequence[tuple[float, float]], x: float) -> float:
     return points[-1][1]
 
 
+def shrunk(gaps: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Each group's (gap, sampling variance), its gap shrunk by how much the groups really
+    differ: the between-group variance is DerSimonian and Laird's estimate, so gaps that
+    are only sampling noise shrink to 0 and a group far off the rest keeps its shift."""
+    if len(gaps) < 2:
+        return dict.fromkeys(gaps, 0.0)
+    weights = {group: 1 / v for group, (_, v) in gaps.items()}
+    total = sum(weights.values())
+    centre = sum(weights[group] * g for group, (g, _) in gaps.items()) / total
+    q = sum(weights[group] * (g - centre) ** 2 for group, (g, _) in gaps.items())
+    scale = total - sum(w * w for w in weights.values()) / total
+    real = max(0.0, (q - (len(gaps) - 1)) / scale) if scale > 0 else 0.0
+    return {group: g * real / (real + v) for group, (g, v) in gaps.items()}
+
+
 def shifted(probability: float, offset: float) -> float:
     """`probability` moved by `offset` on the logit scale."""
     return _sigmoid(logit(probability) + offset) if offset else probability
