@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from emotag.cli import app
 from emotag.emotions import EMOTIONS
 from emotag.errors import ConfigError
+from emotag.providers import Price
 from emotag.run.prices import OUTPUT_TOKENS_PER_ANSWER, price_for
+from emotag.run.prices import dollars as shown_dollars
 from fakes.gemini_api import FakeGemini
 from helpers import make_image
 
@@ -50,15 +52,33 @@ def test_the_user_overrides_and_adds_prices(monkeypatch: pytest.MonkeyPatch) -> 
     Path("prices.json").write_text(
         json.dumps({"my-local-model": {"input_per_million": 0, "output_per_million": 0},
                     "gemini-3.5-flash-lite": {"input_per_million": 0.2, "output_per_million": 1,
-                                              "batch_discount": 0.4}})
+                                              "batch_discount": 0.4, "checked": "2026-11-30"}})
     )  # fmt: skip
     monkeypatch.setenv("EMOTAG_PRICES", "prices.json")
     assert price_for("my-local-model").cost(10**6, 10**6) == 0  # type: ignore[union-attr]
     lite = price_for("gemini-3.5-flash-lite")
     assert lite is not None and lite.cost(10**6, 0, batch=True) == pytest.approx(0.12)
+    assert (lite.checked, lite.source) == ("2026-11-30", "prices.json")
+    mine = price_for("my-local-model")
+    assert mine == Price("my-local-model", 0.0, 0.0, 0.5, "your file", "prices.json")
     Path("prices.json").write_text("{not json")
     with pytest.raises(ConfigError, match="EMOTAG_PRICES"):
         price_for("gpt-4.1-mini")
+
+
+@pytest.mark.parametrize(
+    ("cost", "shown"),
+    [
+        (0.0, "$0.0000"),
+        (0.00994, "$0.0099"),
+        (0.01, "$0.01"),
+        (1.005, "$1.00"),
+        (1234.5, "$1,234.50"),
+    ],
+)
+def test_a_cost_shows_cents_or_under_a_cent_four_places(cost: float, shown: str) -> None:
+    assert shown_dollars(cost, "m") == shown
+    assert shown_dollars(None, "m") == "price unknown for m (set EMOTAG_PRICES)"  # no guess
 
 
 def test_a_run_reports_what_it_spent_from_the_tokens_the_api_reported(
