@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emotag.quality.metrics import agreement
+from emotag.quality.metrics import Agreement, ClassScore, agreement
 
 
 def test_hand_computed_three_class_example() -> None:
@@ -55,5 +55,27 @@ def test_never_predicted_class_has_zero_precision_and_counts_in_macro_f1() -> No
     assert result.macro_f1 == pytest.approx((0 + 2 / 3) / 2)
 
 
-def test_empty_input() -> None:
-    assert agreement([]).n == 0
+def test_empty_input_is_all_zeros_never_a_division_by_zero() -> None:
+    assert agreement([]) == Agreement(0, 0.0, 0.0, 0.0, {}, {}, [])
+
+
+def test_a_class_only_predicted_has_no_support_and_zero_recall() -> None:
+    result = agreement([("sad", "fear"), ("sad", "sad")])
+    assert result.per_class["fear"] == ClassScore(0.0, 0.0, 0.0, 0)
+    assert result.per_class["sad"] == ClassScore(1.0, 0.5, pytest.approx(2 / 3), 2)
+
+
+def test_the_json_form_names_every_figure() -> None:
+    """`emotag eval --json` prints it: the keys are part of the interface."""
+    assert agreement([("sad", "sad"), ("sad", "fear")]).as_dict() == {
+        "n": 2,
+        "accuracy": 0.5,
+        "kappa": 0.0,
+        "macro_f1": pytest.approx(1 / 3),
+        "per_class": {
+            "fear": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0},
+            "sad": {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2},
+        },
+        "confusion": {"fear": {"fear": 0, "sad": 0}, "sad": {"fear": 1, "sad": 1}},
+        "labels": ["fear", "sad"],
+    }
