@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from emotag.cli import app
 from emotag.errors import ImageError
-from emotag.files.images import prepare
+from emotag.files.images import fit, load_rgb, prepare
 from helpers import read_csv
 
 
@@ -63,6 +63,48 @@ def test_prepare_converts_16_bit_by_scaling_not_clipping() -> None:
     assert isinstance(top, tuple) and top[0] > 200
 
 
+def row_of(mode: str, values: list[float]) -> Image.Image:
+    img = Image.new(mode, (len(values), 1))
+    for x, value in enumerate(values):
+        img.putpixel((x, 0), value)
+    return img
+
+
+@pytest.mark.parametrize(
+    ("img", "fmt", "grey"),
+    [
+        pytest.param(row_of("I;16", [0, 100 * 257, 65535]), "PNG", [0, 100, 255], id="16-bit"),
+        pytest.param(row_of("I", [0, 100, 255]), "TIFF", [0, 100, 255], id="32-bit-in-range"),
+        pytest.param(row_of("I", [0, 204, 510]), "TIFF", [0, 102, 255], id="32-bit-wide"),
+        pytest.param(row_of("F", [0.0, 100.0, 255.0]), "TIFF", [0, 100, 255], id="float"),
+        pytest.param(row_of("F", [-1.0, -0.2, 1.0]), "TIFF", [0, 102, 255], id="float-signed"),
+        pytest.param(row_of("L", [0, 100, 255]), "PNG", [0, 100, 255], id="grey"),
+        pytest.param(row_of("1", [0, 1, 1]), "PNG", [0, 255, 255], id="bilevel"),
+    ],
+)
+def test_every_mode_reaches_8_bit_rgb_scaled_not_clipped(
+    img: Image.Image, fmt: str, grey: list[int]
+) -> None:
+    rgb = load_rgb(encode(img, fmt), 384)
+    assert rgb.mode == "RGB"
+    pixels = [rgb.getpixel((x, 0)) for x in range(3)]
+    assert pixels == [(v, v, v) for v in grey]
+
+
+@pytest.mark.parametrize(
+    ("img", "colour"),
+    [
+        pytest.param(Image.new("RGBA", (2, 1), (255, 0, 0, 128)), (255, 127, 127), id="RGBA"),
+        pytest.param(Image.new("LA", (2, 1), (0, 0)), (255, 255, 255), id="LA"),
+        pytest.param(Image.new("RGBA", (2, 1), (0, 0, 255, 0)).convert("P"), (255, 255, 255),
+                     id="P-transparent"),
+        pytest.param(Image.new("RGB", (2, 1), (0, 0, 255)).convert("P"), (0, 0, 255), id="P"),
+    ],
+)  # fmt: skip
+def test_transparency_goes_on_white(img: Image.Image, colour: tuple[int, int, int]) -> None:
+    assert load_rgb(encode(img, "PNG"), 384).getpixel((0, 0)) == pytest.approx(colour, abs=2)
+
+
 def test_prepare_converts_cmyk_jpeg() -> None:
     result = prepare(encode(Image.new("RGB", (32, 32), (200, 20, 20)).convert("CMYK"), "JPEG"), 384)
     r, g, b = decoded(result.data).getpixel((16, 16))  # type: ignore[misc]
@@ -86,8 +128,8 @@ def test_prepare_palette_and_animated_gif_use_the_first_frame() -> None:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        pytest.param(b"", "empty file", id="zero-bytes"),
-        pytest.param(b"hello, I am text", "not an image", id="text"),
+        pytest.param(b"", "^empty file$", id="zero-bytes"),
+        pytest.param(b"hello, I am text", "^not an image Pillow can read$", id="text"),
         pytest.param(
             encode(Image.new("RGB", (300, 300), "blue"), "JPEG")[:400],
             "truncated",
@@ -117,9 +159,27 @@ def png_with_size(width: int, height: int) -> bytes:
     )
 
 
-def test_prepare_refuses_decompression_bombs() -> None:
+@pytest.mark.parametrize("side", [100_000, 10_000], ids=["past-2x", "1x-2x"])
+def test_prepare_refuses_decompression_bombs(side: int) -> None:
+    """Pillow only warns between one and two times its pixel limit: a bomb too."""
     with pytest.raises(ImageError, match="decompression bomb"):
-        prepare(png_with_size(100_000, 100_000), 384)
+        prepare(png_with_size(side, side), 384)
+
+
+@pytest.mark.parametrize(
+    ("size", "box"),
+    [
+        ((1024, 600), (1024, 600)),  # at the limit: kept
+        ((1025, 600), (1024, 599)),
+        ((5000, 2), (1024, 1)),  # a sliver keeps at least one pixel a side
+        ((2, 5000), (1, 1024)),
+        ((300, 200), (300, 200)),  # never enlarged
+    ],
+)
+def test_fit_scales_the_long_side_to_the_limit_keeping_the_aspect(
+    size: tuple[int, int], box: tuple[int, int]
+) -> None:
+    assert fit(size, 1024) == box
 
 
 @pytest.mark.parametrize(
