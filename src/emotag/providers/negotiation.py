@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from emotag.errors import OutputError
 from emotag.files.atomic import atomic_text
 
 MEMORY_DAYS: Final = 7.0
@@ -44,18 +45,15 @@ class SettingsMemory:
 
     def recall(self, endpoint: str, model: str) -> tuple[set[str], set[str]]:
         entry = self._entries().get(f"{endpoint} {model}")
-        if (
-            not isinstance(entry, dict)
-            or time.time() - float(entry.get("checked", 0)) > self.max_age
-        ):
+        checked = entry.get("checked") if isinstance(entry, dict) else None
+        if not isinstance(checked, (int, float)) or time.time() - checked > self.max_age:
             return set(), set()
-        return set(entry.get("accepted", [])), set(entry.get("refused", []))
+        return _names(entry, "accepted"), _names(entry, "refused")
 
     def reported(self, endpoint: str, model: str) -> set[str]:
         """The names the server answered under for `model` (kept without expiry: labels
         written under them stay done)."""
-        entry = self._entries().get(f"{endpoint} {model}")
-        return set(entry.get("reported", [])) if isinstance(entry, dict) else set()
+        return _names(self._entries().get(f"{endpoint} {model}"), "reported")
 
     def remember(
         self,
@@ -67,8 +65,7 @@ class SettingsMemory:
     ) -> None:
         entries = self._entries()
         key = f"{endpoint} {model}"
-        old = entries.get(key)
-        known = set(old.get("reported", [])) if isinstance(old, dict) else set()
+        known = _names(entries.get(key), "reported")
         entries[key] = {
             "accepted": sorted(accepted),
             "refused": sorted(refused),
@@ -78,7 +75,7 @@ class SettingsMemory:
         try:
             with atomic_text(self.path) as handle:
                 json.dump(entries, handle, indent=1, sort_keys=True)
-        except OSError:
+        except OutputError:
             pass  # a cache that cannot be written only costs one refusal next time
 
     def _entries(self) -> dict[str, Any]:
@@ -87,6 +84,13 @@ class SettingsMemory:
         except (OSError, ValueError):
             return {}
         return loaded if isinstance(loaded, dict) else {}
+
+
+def _names(entry: object, key: str) -> set[str]:
+    """The names an entry lists under `key`; none where a hand or another version wrote
+    something else."""
+    found = entry.get(key) if isinstance(entry, dict) else None
+    return {name for name in found if isinstance(name, str)} if isinstance(found, list) else set()
 
 
 def named_setting(message: str, sent: set[str], words: Mapping[str, tuple[str, ...]]) -> str | None:
