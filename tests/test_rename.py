@@ -100,6 +100,61 @@ def test_plan_conflicts_get_a_number_or_are_skipped(tmp_path: Path) -> None:
     assert skipped.counts == {"conflict": 2, "missing": 1}
 
 
+def test_skip_renames_the_rest_and_a_step_that_fails_stops_no_other(tmp_path: Path) -> None:
+    """Under --on-conflict skip the clashing rows stay as they are; a target that appears
+    between plan and move fails that step alone, unjournaled, and the next still moves."""
+    d = tmp_path / "imgs"
+    a, b, c = (make_image(d / f"{n}.png", size=(30 + i, 30)) for i, n in enumerate("abc"))
+    make_image(d / "c_fear.png", size=(40, 30))  # c's target exists: a conflict
+    skip = renaming.OnConflict.SKIP
+    plan = renaming.plan([Label(str(p), "fear") for p in (a, b, c)], on_conflict=skip)
+    assert plan.counts == {"rename": 2, "conflict": 1}
+    make_image(d / "a_fear.png", size=(50, 30))  # appears after planning
+    result = renaming.apply(plan, tmp_path / "j.csv", on_conflict=skip)
+    assert [(step.old.name, why) for step, why in result.failed] == [
+        ("a.png", "target appeared after planning")
+    ]
+    assert [step.new.name for step in result.done] == ["b_fear.png"] and result.journal
+    assert [row["old"] for row in read_csv(tmp_path / "j.csv")] == [str(b)]
+    assert a.exists() and c.exists() and not b.exists()
+    with pytest.raises(InputError, match=r"^1 rename\(s\) would clash"):
+        renaming.apply(plan, tmp_path / "j2.csv", on_conflict=renaming.OnConflict.FAIL)
+    assert not (tmp_path / "j2.csv").exists()
+
+
+def test_a_plan_goes_through_every_row_whatever_one_row_holds(tmp_path: Path) -> None:
+    """A refused, missing, unnamable or unchanged row is listed and the plan goes on; an
+    unchanged file keeps its name, so no other file is renamed onto it."""
+    folder = tmp_path / "faces"
+    outside = make_image(tmp_path / "elsewhere" / "m_y_a.png")
+    kept = make_image(folder / "m_y_a_sad.png", size=(31, 30))
+    other = make_image(folder / "m_y_a.png", size=(32, 30))
+    plain = make_image(folder / "holiday.png", size=(33, 30))
+    rows = [
+        Label(str(outside), "sad"),
+        Label(str(folder / "gone.png"), "sad"),
+        Label(str(plain), "sad"),  # the template needs three tokens it does not have
+        Label(str(kept), "sad"),
+        Label(str(other), "sad"),
+        Label(str(folder / "m_y_a_fear.png"), "sad"),  # listed after: missing
+    ]
+    result = renaming.plan(rows, template="{sex}_{age}_{ethnicity}_{emotion}{ext}",
+                           within=inside(folder))  # fmt: skip
+    assert result.problems == [
+        f"{outside}: outside the tagged folder(s); refused",
+        "holiday.png: --template uses {sex}, which this file name does not have",
+    ]
+    assert [(s.old.name, s.new.name, s.status, s.note) for s in result.steps] == [
+        ("gone.png", "gone.png", "missing", "not found on disk"),
+        ("m_y_a_sad.png", "m_y_a_sad.png", "unchanged", ""),
+        ("m_y_a.png", "m_y_a_sad_2.png", "rename", "numbered to avoid a clash"),
+        ("m_y_a_fear.png", "m_y_a_fear.png", "missing", "not found on disk"),
+    ]
+    assert result.steps[2].old == other and result.counts == {
+        "missing": 2, "unchanged": 1, "rename": 1
+    }  # fmt: skip
+
+
 def test_apply_fail_policy_moves_nothing(tmp_path: Path) -> None:
     d = tmp_path / "imgs"
     a = make_image(d / "x.png")
