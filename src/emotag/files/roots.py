@@ -14,9 +14,11 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from emotag.errors import InputError
 from emotag.files.atomic import atomic_text
+from emotag.files.kept import read_kept
 
 
 def roots_path(labels_csv: Path) -> Path:
@@ -24,12 +26,16 @@ def roots_path(labels_csv: Path) -> Path:
 
 
 def recorded(labels_csv: Path) -> list[str]:
-    """The folders `tag` labelled for this CSV; none for a CSV from before they were kept."""
+    """The folders `tag` labelled for this CSV; none for a CSV from before they were kept,
+    or where the record is damaged (a command then asks for `--root`)."""
     try:
-        found = json.loads(roots_path(labels_csv).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_kept(roots_path(labels_csv), "the roots record", _roots)
+    except InputError:
         return []
-    roots = found.get("roots") if isinstance(found, dict) else None
+
+
+def _roots(found: dict[str, Any]) -> list[str]:
+    roots = found.get("roots")
     return [r for r in roots if isinstance(r, str)] if isinstance(roots, list) else []
 
 
