@@ -55,7 +55,14 @@ def test_a_damaged_keys_file_is_refused(tmp_path: Path, keys: str) -> None:
 
 @pytest.mark.parametrize(
     "opinions",
-    [*NOT_AN_OBJECT, '{"d": "ha"}', '{"d": ["bored", 0.5]}', '{"d": ["sad", "x"]}'],
+    [
+        *NOT_AN_OBJECT,
+        '{"d": "ha"}',
+        '{"d": ["bored", 0.5]}',
+        '{"d": ["sad", "x"]}',
+        '{"d": ["sad", 5]}',
+        '{"d": ["sad", NaN]}',
+    ],
 )
 def test_damaged_opinions_are_refused_never_written_as_a_label(
     tmp_path: Path, opinions: str

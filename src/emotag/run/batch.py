@@ -98,7 +98,11 @@ def _opinions(found: dict[str, Any]) -> dict[str, tuple[str, float | None]]:
     for digest, (emotion, confidence) in found.items():
         if emotion not in EMOTIONS:
             raise ValueError(f"{emotion!r:.40} is not one of the seven emotions")
-        opinions[digest] = (emotion, None if confidence is None else float(confidence))
+        probability = None if confidence is None else float(confidence)
+        if probability is not None and not 0.0 <= probability <= 1.0:
+            # The labels CSV refuses such a local_confidence: the row would block rewrites.
+            raise ValueError(f"confidence {confidence!r:.40} is outside [0, 1]")
+        opinions[digest] = (emotion, probability)
     return opinions
 
 
